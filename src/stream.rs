@@ -1,0 +1,204 @@
+//! One request, handled against a `StreamHost`: the small seam between the decision logic and
+//! the proxy-wasm ABI, so this module is tested natively with a fake host.
+
+use crate::config::{Mode, Settings};
+use crate::metrics::{Counter, Counts};
+use crate::verdict::check;
+
+/// `status_code_details` of the local reply, shown in Envoy's access log as
+/// `%RESPONSE_CODE_DETAILS%`.
+pub const RESPONSE_DETAILS: &str = "sni_guard_misdirected_request";
+
+/// What the host (Envoy) offers one stream.
+pub trait StreamHost {
+    type Bytes: AsRef<[u8]>;
+    /// `connection.requested_server_name`; `None` when the connection has none.
+    fn requested_server_name(&mut self) -> Option<Self::Bytes>;
+    /// A request header (`:authority`, `:path`).
+    fn request_header(&mut self, name: &str) -> Option<Self::Bytes>;
+    /// Whether the downstream protocol is HTTP/1.x, where a connection is not multiplexed and
+    /// must be closed for the client to open a new one.
+    fn is_http1(&mut self) -> bool;
+    fn send_local_response(&mut self, status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]);
+    /// Adds to an Envoy counter.
+    fn increment(&mut self, counter: Counter, by: u64);
+}
+
+/// What `proxy_on_request_headers` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Continue,
+    Pause,
+}
+
+pub fn on_request_headers(settings: &Settings, counts: &mut Counts, host: &mut impl StreamHost) -> Action {
+    counts.pending_checked += 1;
+    let sni = host.requested_server_name();
+    let authority = host.request_header(":authority");
+    let sni = sni.as_ref().map(AsRef::as_ref);
+    let authority = authority.as_ref().map(AsRef::as_ref);
+    let Err(why) = check(settings, sni, authority) else {
+        return Action::Continue;
+    };
+    if is_exempt(settings, host) {
+        return Action::Continue;
+    }
+    // A mismatch crosses into the host anyway: bring the checked counter up to date too.
+    counts.flush(|counter, by| host.increment(counter, by));
+    match settings.mode {
+        Mode::DryRun => {
+            host.increment(Counter::DryRunMismatch, 1);
+            log::info!("sni-guard dry run: would answer 421: sni={} authority={}: {}", shown(sni), shown(authority), why.describe());
+            Action::Continue
+        }
+        Mode::Enforce => {
+            host.increment(Counter::Rejected, 1);
+            log::debug!("sni-guard: answering 421: sni={} authority={}: {}", shown(sni), shown(authority), why.describe());
+            send_misdirected(settings, host);
+            Action::Pause
+        }
+    }
+}
+
+fn is_exempt(settings: &Settings, host: &mut impl StreamHost) -> bool {
+    if settings.exempt_paths.is_empty() {
+        return false;
+    }
+    let Some(path) = host.request_header(":path") else { return false };
+    let path = path.as_ref();
+    settings.exempt_paths.iter().any(|prefix| path.starts_with(prefix))
+}
+
+fn send_misdirected(settings: &Settings, host: &mut impl StreamHost) {
+    let mut headers = vec![("content-type", "text/plain; charset=utf-8")];
+    if host.is_http1() {
+        headers.push(("connection", "close"));
+    }
+    host.send_local_response(421, RESPONSE_DETAILS, &headers, &settings.response_body);
+}
+
+/// A value for a log line: quoted, non-UTF-8 bytes escaped, long values cut.
+fn shown(value: Option<&[u8]>) -> String {
+    match value {
+        None => "(none)".into(),
+        Some(v) => {
+            let cut = &v[..v.len().min(256)];
+            format!("{:?}{}", String::from_utf8_lossy(cut), if v.len() > cut.len() { "..." } else { "" })
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A host with fixed values that records what the filter did.
+    #[derive(Default)]
+    pub struct FakeHost {
+        pub sni: Option<Vec<u8>>,
+        pub headers: HashMap<String, Vec<u8>>,
+        pub http1: bool,
+        pub reply: Option<(u32, Vec<(String, String)>, Vec<u8>)>,
+        pub counters: HashMap<&'static str, u64>,
+    }
+
+    impl StreamHost for FakeHost {
+        type Bytes = Vec<u8>;
+        fn requested_server_name(&mut self) -> Option<Vec<u8>> {
+            self.sni.clone()
+        }
+        fn request_header(&mut self, name: &str) -> Option<Vec<u8>> {
+            self.headers.get(name).cloned()
+        }
+        fn is_http1(&mut self) -> bool {
+            self.http1
+        }
+        fn send_local_response(&mut self, status: u32, _details: &str, headers: &[(&str, &str)], body: &[u8]) {
+            let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            self.reply = Some((status, headers, body.to_vec()));
+        }
+        fn increment(&mut self, counter: Counter, by: u64) {
+            *self.counters.entry(counter.name()).or_default() += by;
+        }
+    }
+
+    fn request(sni: &str, authority: &str, path: &str) -> FakeHost {
+        let mut host = FakeHost { sni: Some(sni.into()), ..FakeHost::default() };
+        host.headers.insert(":authority".into(), authority.into());
+        host.headers.insert(":path".into(), path.into());
+        host
+    }
+
+    fn run(json: &str, host: &mut FakeHost) -> (Action, Counts) {
+        let settings = Settings::from_json(json.as_bytes()).unwrap();
+        let mut counts = Counts::default();
+        let action = on_request_headers(&settings, &mut counts, host);
+        (action, counts)
+    }
+
+    #[test]
+    fn matching_request_continues_without_host_writes() {
+        let mut host = request("a.example.com", "a.example.com", "/");
+        let (action, counts) = run("", &mut host);
+        assert_eq!(action, Action::Continue);
+        assert!(host.reply.is_none());
+        assert!(host.counters.is_empty(), "no metric call on the fast path");
+        assert_eq!(counts.pending_checked, 1);
+    }
+
+    #[test]
+    fn mismatch_is_answered_421_and_counted() {
+        let mut host = request("a.example.com", "b.example.com", "/");
+        host.http1 = true;
+        let (action, counts) = run("", &mut host);
+        assert_eq!(action, Action::Pause);
+        let (status, headers, body) = host.reply.unwrap();
+        assert_eq!(status, 421);
+        assert!(headers.contains(&("connection".into(), "close".into())));
+        assert!(headers.contains(&("content-type".into(), "text/plain; charset=utf-8".into())));
+        assert_eq!(body, crate::config::DEFAULT_RESPONSE_BODY.as_bytes());
+        assert_eq!(host.counters["sni_guard.rejected"], 1);
+        assert_eq!(host.counters["sni_guard.checked"], 1);
+        assert_eq!(counts.pending_checked, 0);
+    }
+
+    #[test]
+    fn http2_reply_has_no_connection_header() {
+        let mut host = request("a.example.com", "b.example.com", "/");
+        run("", &mut host);
+        let (_, headers, _) = host.reply.unwrap();
+        assert!(headers.iter().all(|(k, _)| k != "connection"));
+    }
+
+    #[test]
+    fn dry_run_counts_and_continues() {
+        let mut host = request("a.example.com", "b.example.com", "/");
+        let (action, _) = run(r#"{"mode":"dry_run"}"#, &mut host);
+        assert_eq!(action, Action::Continue);
+        assert!(host.reply.is_none());
+        assert_eq!(host.counters["sni_guard.dry_run_mismatch"], 1);
+        assert!(!host.counters.contains_key("sni_guard.rejected"));
+    }
+
+    #[test]
+    fn exempt_paths_pass() {
+        let json = r#"{"exempt_paths":["/.well-known/acme-challenge/"],"response_body":"nope"}"#;
+        let mut host = request("a.example.com", "b.example.com", "/.well-known/acme-challenge/token");
+        assert_eq!(run(json, &mut host).0, Action::Continue);
+        let mut host = request("a.example.com", "b.example.com", "/.well-known/other");
+        assert_eq!(run(json, &mut host).0, Action::Pause);
+        assert_eq!(host.reply.unwrap().2, b"nope");
+    }
+
+    #[test]
+    fn missing_values_get_defined_answers() {
+        let mut host = FakeHost::default();
+        assert_eq!(run("", &mut host).0, Action::Continue, "no SNI, no authority: allowed by default");
+        let mut host = FakeHost { sni: Some(b"a.example.com".to_vec()), ..FakeHost::default() };
+        assert_eq!(run("", &mut host).0, Action::Pause, "SNI but no authority");
+        let mut host = request("a.example.com", "b", "/");
+        host.sni = None;
+        assert_eq!(run(r#"{"on_missing_sni":"reject"}"#, &mut host).0, Action::Pause);
+    }
+}

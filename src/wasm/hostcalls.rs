@@ -1,0 +1,164 @@
+//! The host functions sni-guard imports, and safe wrappers around them.
+
+use std::ptr::null_mut;
+
+/// proxy-wasm `Status::Ok`.
+const OK: u32 = 0;
+
+/// proxy-wasm `MapType::HttpRequestHeaders`.
+const REQUEST_HEADERS: u32 = 0;
+/// proxy-wasm `BufferType::PluginConfiguration`.
+const PLUGIN_CONFIGURATION: u32 = 7;
+/// proxy-wasm `MetricType::Counter`.
+const COUNTER: u32 = 0;
+
+extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        additional_headers_map_data: *const u8,
+        additional_headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_metric_id: *mut u32) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+}
+
+/// Bytes the host wrote into memory it allocated through `proxy_on_memory_allocate`; freed on
+/// drop.
+pub struct HostBytes {
+    data: *mut u8,
+    size: usize,
+}
+
+impl AsRef<[u8]> for HostBytes {
+    fn as_ref(&self) -> &[u8] {
+        if self.data.is_null() {
+            return &[];
+        }
+        // SAFETY: the host wrote `size` bytes at `data`, allocated for us with that size.
+        unsafe { std::slice::from_raw_parts(self.data, self.size) }
+    }
+}
+
+impl Drop for HostBytes {
+    fn drop(&mut self) {
+        if !self.data.is_null() {
+            // SAFETY: allocated by `proxy_on_memory_allocate` as a Vec<u8> of capacity `size`.
+            drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
+        }
+    }
+}
+
+/// Runs a host call that returns bytes; `None` for any status but Ok (NotFound above all).
+fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Option<HostBytes> {
+    let mut data = null_mut();
+    let mut size = 0;
+    let status = call(&mut data, &mut size);
+    let bytes = HostBytes { data, size };
+    (status == OK).then_some(bytes)
+}
+
+pub fn log(level: u32, message: &str) {
+    // SAFETY: pointer and length of a live str.
+    unsafe { proxy_log(level, message.as_ptr(), message.len()) };
+}
+
+pub fn log_level() -> Option<u32> {
+    let mut level = 0;
+    // SAFETY: `level` outlives the call.
+    (unsafe { proxy_get_log_level(&mut level) } == OK).then_some(level)
+}
+
+pub fn plugin_configuration(size: usize) -> Option<HostBytes> {
+    // SAFETY: the out-pointers outlive the call.
+    returned_bytes(|data, len| unsafe { proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, data, len) })
+}
+
+/// `path` in the ABI's form: each segment followed by a NUL, e.g. `b"request\0protocol\0"`.
+pub fn property(path: &[u8]) -> Option<HostBytes> {
+    // SAFETY: pointer and length of a live slice; out-pointers outlive the call.
+    returned_bytes(|data, len| unsafe { proxy_get_property(path.as_ptr(), path.len(), data, len) })
+}
+
+pub fn request_header(name: &str) -> Option<HostBytes> {
+    // SAFETY: as above.
+    returned_bytes(|data, len| unsafe { proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, len) })
+}
+
+pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) {
+    let headers = serialize_map(headers);
+    // SAFETY: pointers and lengths of live buffers.
+    unsafe {
+        proxy_send_local_response(
+            status,
+            details.as_ptr(),
+            details.len(),
+            body.as_ptr(),
+            body.len(),
+            headers.as_ptr(),
+            headers.len(),
+            -1,
+        )
+    };
+}
+
+pub fn define_counter(name: &str) -> Option<u32> {
+    let mut id = 0;
+    // SAFETY: pointer and length of a live str; `id` outlives the call.
+    (unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) } == OK).then_some(id)
+}
+
+pub fn increment_metric(id: u32, by: u64) {
+    // SAFETY: plain values.
+    unsafe { proxy_increment_metric(id, by.min(i64::MAX as u64) as i64) };
+}
+
+pub fn set_tick_period_milliseconds(period: u32) {
+    // SAFETY: plain value.
+    unsafe { proxy_set_tick_period_milliseconds(period) };
+}
+
+/// The ABI's header map: pair count, then each key and value size (u32, little endian), then
+/// each key and value followed by a NUL.
+fn serialize_map(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (key, value) in pairs {
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (key, value) in pairs {
+        out.extend_from_slice(key.as_bytes());
+        out.push(0);
+        out.extend_from_slice(value.as_bytes());
+        out.push(0);
+    }
+    out
+}
