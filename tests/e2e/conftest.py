@@ -1,0 +1,49 @@
+"""Shared fixtures: test certificates, and the example Envoy with and without sni-guard."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support import envoy as envoy_support  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    # A missing module or Envoy is a failure, never a skip: the suite must mean something.
+    if not envoy_support.WASM.exists():
+        raise pytest.UsageError(f"{envoy_support.WASM} is missing: run `make build`")
+    if not Path(envoy_support.ENVOY_BIN).exists():
+        raise pytest.UsageError(f"{envoy_support.ENVOY_BIN} is missing: run `make deps`")
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def certs(workdir):
+    return envoy_support.make_certs(workdir / "certs")
+
+
+@pytest.fixture(scope="session")
+def envoy_with_filter(certs, workdir):
+    with envoy_support.Envoy(envoy_support.prepare(certs), workdir, name="with-filter") as envoy:
+        yield envoy
+
+
+@pytest.fixture(scope="session")
+def envoy_without_filter(certs, workdir):
+    with envoy_support.Envoy(envoy_support.prepare(certs, with_filter=False), workdir, name="without-filter") as envoy:
+        yield envoy
+
+
+@pytest.fixture(scope="session")
+def curl():
+    path = shutil.which("curl")
+    if path is None:
+        raise pytest.UsageError("curl is missing: run `make deps`")
+    return path

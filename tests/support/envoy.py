@@ -1,0 +1,216 @@
+"""Run the shipped Envoy example (envoyfilter/envoy.yaml) on loopback for tests, the demo and
+the benchmark.
+
+The example is loaded as YAML and only its environment is rewritten: ports (0: the kernel picks
+free ones, read back from the admin API), certificate and module paths, and, per variant, the
+sni-guard configuration or the filter's removal. What runs is what users copy.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "envoyfilter" / "envoy.yaml"
+WASM = Path(os.environ.get("SNI_GUARD_WASM", ROOT / "dist" / "sni-guard.wasm"))
+ENVOY_BIN = os.environ.get("ENVOY_BIN", str(ROOT / ".venv" / "bin" / "envoy"))
+HOSTS = ["a.example.com", "b.example.com", "c.example.com", "d.example.com"]
+SNI_GUARD_FILTER = "sni-guard"
+
+
+@dataclass
+class Certs:
+    ca: Path
+    cert: Path
+    key: Path
+    spki_sha256_b64: str
+    """base64 SHA-256 of the leaf's SubjectPublicKeyInfo, for Chromium's
+    --ignore-certificate-errors-spki-list."""
+
+
+def make_certs(directory: Path, hosts: list[str] = HOSTS) -> Certs:
+    """A throwaway test CA and one leaf certificate whose SANs cover every host: made at test
+    time, never committed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = directory / "ca.key", directory / "ca.crt"
+    key, csr, cert = directory / "gateway.key", directory / "gateway.csr", directory / "gateway.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=" + ",".join(f"DNS:{h}" for h in hosts) + "\n")
+
+    def openssl(*args: str) -> bytes:
+        return subprocess.run(["openssl", *args], check=True, capture_output=True).stdout
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca),
+            "-days", "2", "-subj", "/CN=sni-guard test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+            "-subj", f"/CN={hosts[0]}")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(cert), "-days", "2", "-extfile", str(ext))
+    spki = subprocess.run(["openssl", "x509", "-in", str(cert), "-pubkey", "-noout"],
+                          check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=spki,
+                         check=True, capture_output=True).stdout
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der,
+                            check=True, capture_output=True).stdout
+    return Certs(ca, cert, key, base64.b64encode(digest).decode())
+
+
+def load_example() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def https_listener(config: dict) -> dict:
+    return config["static_resources"]["listeners"][0]
+
+
+def connection_managers(config: dict) -> list[dict]:
+    """The HTTP connection manager of each filter chain of the TLS listener."""
+    return [chain["filters"][0]["typed_config"] for chain in https_listener(config)["filter_chains"]]
+
+
+def plugin_configuration(config: dict) -> dict:
+    """The sni-guard configuration of the first chain (all chains share it), parsed."""
+    for f in connection_managers(config)[0]["http_filters"]:
+        if f["name"] == SNI_GUARD_FILTER:
+            return json.loads(f["typed_config"]["config"]["configuration"]["value"])
+    raise KeyError("no sni-guard filter in the example")
+
+
+def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: bool = True,
+            wasm: Path = WASM, example: dict | None = None) -> dict:
+    """The example with loopback ports chosen by the kernel, the test certificates and module,
+    and optionally another sni-guard configuration or no sni-guard at all. YAML anchors were
+    expanded on load, so each chain is edited separately."""
+    config = copy.deepcopy(example if example is not None else load_example())
+    config["admin"]["address"]["socket_address"]["port_value"] = 0
+    listener = https_listener(config)
+    listener["address"]["socket_address"]["port_value"] = 0
+    for chain in listener["filter_chains"]:
+        tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
+        tls["tls_certificates"] = [{"certificate_chain": {"filename": str(certs.cert)},
+                                    "private_key": {"filename": str(certs.key)}}]
+    for hcm in connection_managers(config):
+        filters = []
+        for f in hcm["http_filters"]:
+            if f["name"] == SNI_GUARD_FILTER:
+                if not with_filter:
+                    continue
+                f = copy.deepcopy(f)
+                wasm_config = f["typed_config"]["config"]
+                wasm_config["vm_config"]["code"] = {"local": {"filename": str(wasm)}}
+                if plugin_config is not None:
+                    wasm_config["configuration"]["value"] = json.dumps(plugin_config)
+            filters.append(f)
+        hcm["http_filters"] = filters
+    return config
+
+
+class Envoy:
+    """One Envoy process on loopback, stopped by PID when the `with` block ends (also when a
+    test fails)."""
+
+    def __init__(self, config: dict, workdir: Path, name: str = "envoy", concurrency: int = 1,
+                 log_level: str = "info"):
+        self.config = config
+        self.workdir = workdir
+        self.name = name
+        self.concurrency = concurrency
+        self.log_level = log_level
+        self.process: subprocess.Popen | None = None
+        self.admin_port = 0
+        self.port = 0
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / f"{self.name}.yaml"
+
+    @property
+    def stdout_path(self) -> Path:
+        """Envoy's stdout: the access log."""
+        return self.workdir / f"{self.name}.access.log"
+
+    @property
+    def stderr_path(self) -> Path:
+        """Envoy's own log, including the module's log lines."""
+        return self.workdir / f"{self.name}.log"
+
+    def __enter__(self) -> "Envoy":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+        admin_address = self.workdir / f"{self.name}.admin"
+        admin_address.unlink(missing_ok=True)
+        self.process = subprocess.Popen(
+            [ENVOY_BIN, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
+             "--disable-hot-restart", "--admin-address-path", str(admin_address),
+             "-l", self.log_level],
+            stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
+            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Envoy exited with {self.process.returncode}:\n{self.log_tail()}")
+            if admin_address.exists() and admin_address.read_text().strip():
+                self.admin_port = int(admin_address.read_text().strip().rsplit(":", 1)[1])
+                try:
+                    listeners = json.loads(self.admin("/listeners?format=json"))
+                    if self.admin("/ready").strip() == "LIVE":
+                        self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def admin(self, path: str) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:
+            return r.read().decode()
+
+    def stats(self, prefix: str = "wasmcustom.sni_guard.") -> dict[str, int]:
+        """Envoy counters whose names start with `prefix`."""
+        out = {}
+        for line in self.admin("/stats?filter=" + prefix.replace(".", r"\.")).splitlines():
+            name, _, value = line.partition(": ")
+            if name.startswith(prefix) and value.strip().isdigit():
+                out[name] = int(value)
+        return out
+
+    def access_log(self) -> list[str]:
+        return self.stdout_path.read_text().splitlines() if self.stdout_path.exists() else []
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.stderr_path.exists():
+            return "(no log)"
+        return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def new_workdir(prefix: str = "sni-guard-") -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix))
