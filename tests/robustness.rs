@@ -1,0 +1,85 @@
+//! Randomised robustness: the decision logic never panics, whatever bytes arrive as SNI,
+//! `:authority` or configuration, and its answers keep their invariants. A panic in the module
+//! aborts the VM for every request on that worker, so this runs a few hundred thousand inputs
+//! built from the characters that matter to the parser.
+
+use sni_guard::config::Settings;
+use sni_guard::host_name::{authority_host, HostKey};
+use sni_guard::verdict::check;
+
+/// xorshift64*: deterministic, no dependency, different sequence per seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn bytes(&mut self) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"a", b"B", b"example", b".", b":", b"[", b"]", b"::1", b"*", b"-", b"_", b"443", b"99999",
+            b" ", b"\0", b"\xff", b"\xc3\xa9", b"com", b"/", b"%", b"xn--",
+        ];
+        let len = match self.below(20) {
+            0 => 200 + self.below(200), // long values, beyond the 255-byte limit
+            _ => self.below(12),
+        };
+        let mut out = Vec::new();
+        for _ in 0..len {
+            out.extend_from_slice(PIECES[self.below(PIECES.len())]);
+        }
+        if self.below(10) == 0 {
+            out.extend(std::iter::repeat_n(b'x', self.below(80)));
+        }
+        out
+    }
+}
+
+#[test]
+fn decision_never_panics_and_equal_names_pass() {
+    let configs = [
+        Settings::default(),
+        Settings::from_json(br#"{"servers":[{"hosts":["a"]},{"hosts":["*.example","b.example"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#)
+            .unwrap(),
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    for _ in 0..200_000 {
+        let sni = rng.bytes();
+        let authority = rng.bytes();
+        for settings in &configs {
+            let verdict = check(settings, Some(&sni), Some(&authority));
+            let _ = check(settings, None, Some(&authority));
+            let _ = check(settings, Some(&sni), None);
+            // A well-formed authority whose host is the SNI itself always passes.
+            if let Ok(host) = authority_host(&authority) {
+                if !sni.is_empty() && HostKey::fold(&sni) == HostKey::fold(host) && HostKey::fold(host).is_some() {
+                    assert_eq!(verdict, Ok(()), "sni={:?} authority={:?}", String::from_utf8_lossy(&sni), String::from_utf8_lossy(&authority));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn configuration_parser_never_panics() {
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let fields = [r#""servers""#, r#""hosts""#, r#""mode""#, r#""dry_run""#, r#""exempt_paths""#, r#""on_missing_sni""#, r#""response_body""#];
+    let tokens = ["{", "}", "[", "]", ":", ",", "\"*.a\"", "\"a.*.b\"", "\"ns/x\"", "null", "1", "\"\"", "true"];
+    for _ in 0..50_000 {
+        let mut json = String::new();
+        for _ in 0..rng.below(24) {
+            if rng.below(3) == 0 {
+                json.push_str(fields[rng.below(fields.len())]);
+            } else {
+                json.push_str(tokens[rng.below(tokens.len())]);
+            }
+        }
+        let _ = Settings::from_json(json.as_bytes());
+        let _ = Settings::from_json(&rng.bytes());
+    }
+}
