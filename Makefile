@@ -25,7 +25,7 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
 ## test: every test, installing what they need first
-test: deps build test-unit test-e2e
+test: deps build test-unit test-e2e test-manifests
 
 ## test-unit: native unit tests of the decision logic
 test-unit:
@@ -34,6 +34,23 @@ test-unit:
 ## test-e2e: the compiled filter in a real Envoy, driven by real clients
 test-e2e: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e
+
+# --- Istio manifests and the OCI image (envoyfilter/, README "Install in Istio") ---
+.PHONY: image manifests test-manifests
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+## image: the module as a Wasm OCI image (compat variant) in dist/oci and dist/sni-guard-oci.tar; prints its digest
+image: $(WASM)
+	python3 scripts/oci_image.py $(WASM) --layout dist/oci --tar dist/sni-guard-oci.tar --tag $(VERSION)
+
+## manifests: envoyfilter/*.yaml with this build's digests into dist/manifests (IMAGE=oci://..., WASM_URL=https://...)
+manifests: image
+	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out dist/manifests \
+	  $(if $(IMAGE),--image $(IMAGE)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
+
+## test-manifests: manifests against Istio's CRD schemas (ISTIO_CRDS overrides ../shared/istio/crd-all.gen.yaml), Envoy validate, the image
+test-manifests: deps build
+	$(VENV)/bin/python -m pytest -q tests/manifests
+# --- end Istio manifests ---
 
 clean:
 	rm -rf dist target $(VENV)
