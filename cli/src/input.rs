@@ -188,6 +188,11 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
     Ok(())
 }
 
+/// Istio's HTTP-family protocols: served without TLS even when the server has a `tls` block.
+fn is_plain_http(protocol: &str) -> bool {
+    ["HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTP_PROXY"].iter().any(|p| protocol.eq_ignore_ascii_case(p))
+}
+
 /// `metadata.namespace` (manifests often leave it out: `default`, as kubectl would apply them
 /// without `-n`) and `metadata.name`.
 fn identity(object: &Map<String, Value>) -> (String, String) {
@@ -295,8 +300,12 @@ impl GatewayReader {
                 hosts.push(host.clone());
             }
 
-            let (tls_mode, credentials, tls) = match self.mapping(server, "tls", &format!("{field}.tls"))? {
+            let tls_block = self.mapping(server, "tls", &format!("{field}.tls"))?;
+            let (tls_mode, credentials, tls) = match tls_block {
                 None => (None, Vec::new(), None),
+                // Istio treats a server with an HTTP-family protocol as plain HTTP whatever its
+                // `tls` says: that is where `tls.httpsRedirect` lives.
+                Some(tls) if is_plain_http(protocol) => (None, Vec::new(), Some(Value::Object(tls.clone()))),
                 Some(tls) => {
                     let mode_field = format!("{field}.tls.mode");
                     // The API's default mode is PASSTHROUGH (enum value 0), whatever else is set.
@@ -440,6 +449,7 @@ spec:
     tls: {mode: SIMPLE, credentialName: shared-cert}
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
+    tls: {httpsRedirect: true}
 "#;
 
     #[test]

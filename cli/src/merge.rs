@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::audit::{Conflict, Report};
-use crate::model::{Api, Server, Workload};
+use crate::model::{Api, Credential, Server, Workload};
 
 /// YAML documents, each preceded by `#` comments saying what it replaces and what else to
 /// change; conflicts that a merge does not fix get comments only.
@@ -23,7 +23,7 @@ pub fn advice(servers: &[Server], report: &Report) -> String {
                 out.push_str(&format!("# Conflict {number}: {credential} shared on {workload}, port {port}.\n"));
                 out.push_str(&format!("# Replaces: {}.\n", describe(&members)));
                 let document = match members[0].api {
-                    Api::Istio => istio_gateway(&members, *port, &credential_slug(&credential.to_string()), &mut out),
+                    Api::Istio => istio_gateway(&members, *port, &credential_slug(credential), &mut out),
                     Api::GatewayApi => gateway_api_gateway(&members, &mut out),
                 };
                 // Serialising a `Value` cannot fail; an empty document is the harmless fallback.
@@ -59,16 +59,26 @@ fn describe(members: &[&Server]) -> String {
     members.iter().map(|s| format!("{} ({})", s.label(), s.hosts.join(", "))).collect::<Vec<_>>().join(", ")
 }
 
-/// A DNS-1123 label from a credential's description, for the merged Gateway's name.
-fn credential_slug(credential: &str) -> String {
-    let name = credential.split_once(' ').map_or(credential, |(_, rest)| rest);
-    let mut slug: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
+/// A DNS-1123 label naming a credential, for the merged Gateway's name: the Secret's name,
+/// or the certificate file's name without directories and extension.
+fn credential_slug(credential: &Credential) -> String {
+    let name = match credential {
+        Credential::CredentialName(name) | Credential::CertificateRef { name, .. } => name.as_str(),
+        Credential::Files { server_certificate, .. } => {
+            let file = server_certificate.rsplit('/').next().unwrap_or(server_certificate);
+            file.split('.').next().unwrap_or(file)
+        }
+    };
+    let mut slug = String::new();
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' };
+        if !(c == '-' && (slug.is_empty() || slug.ends_with('-'))) {
+            slug.push(c);
+        }
+    }
     slug.truncate(40);
-    let slug = slug.trim_matches('-').to_owned();
-    if slug.is_empty() { "shared".to_owned() } else { slug }
+    let slug = slug.trim_end_matches('-');
+    if slug.is_empty() { "shared".to_owned() } else { slug.to_owned() }
 }
 
 /// Hosts of all members, each once, in order.
@@ -93,7 +103,12 @@ fn istio_gateway(members: &[&Server], port: u32, slug: &str, out: &mut String) -
         first.namespace
     ));
     if members.iter().any(|s| s.tls != first.tls) {
-        out.push_str(&format!("# The servers' tls settings differ; this keeps those of {}.\n", first.label()));
+        let modes: Vec<&str> = members.iter().map(|s| s.tls_mode.map_or("none", |m| m.as_str())).collect();
+        out.push_str(&format!(
+            "# The servers' tls settings differ (modes {}); this keeps those of {}: review before applying.\n",
+            modes.join(", "),
+            first.label()
+        ));
     }
     let selector = match &first.workload {
         Workload::Selector(labels) => json!(labels),
@@ -183,6 +198,14 @@ mod tests {
         let mut inventory = Inventory::default();
         read_text(text, "t", &mut inventory).unwrap();
         inventory.servers
+    }
+
+    #[test]
+    fn slugs_are_dns_labels() {
+        assert_eq!(credential_slug(&Credential::CredentialName("Wild_Cert..x".into())), "wild-cert-x");
+        let files = Credential::Files { server_certificate: "/etc/certs/org.pem".into(), private_key: "/k".into() };
+        assert_eq!(credential_slug(&files), "org");
+        assert_eq!(credential_slug(&Credential::CredentialName("--".into())), "shared");
     }
 
     #[test]

@@ -211,9 +211,11 @@ impl SafeReason {
     }
 }
 
-/// Protocols Istio and Gateway API route by HTTP route tables once TLS is terminated.
+/// The one protocol that both APIs route with HTTP route tables after terminating TLS; `TLS`
+/// (and anything else) is forwarded as TCP. HTTP-family protocols carry no TLS at all (see
+/// `input`).
 fn is_http(protocol: &str) -> bool {
-    ["HTTPS", "HTTP", "HTTP2", "GRPC", "GRPC-WEB"].iter().any(|p| protocol.eq_ignore_ascii_case(p))
+    protocol.eq_ignore_ascii_case("HTTPS")
 }
 
 impl Server {
