@@ -1,0 +1,111 @@
+//! The `sni-guard` command: parse arguments, read the Gateways, run one subcommand, print,
+//! and exit 0 (no conflict), 1 (conflicts) or 2 (bad input or usage).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sni_guard_cli::args::{self, Command, Output};
+use sni_guard_cli::input::{self, Inventory};
+use sni_guard_cli::plugin::{self, ConfigFailure};
+use sni_guard_cli::render::{self, Style};
+use sni_guard_cli::{audit, merge};
+
+const NO_CONFLICT: u8 = 0;
+const CONFLICT: u8 = 1;
+const BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    ExitCode::from(run(&argv))
+}
+
+fn run(argv: &[String]) -> u8 {
+    let command = match args::parse(argv) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("sni-guard: {e}\nRun `sni-guard --help` for usage.");
+            return BAD_INPUT;
+        }
+    };
+    match command {
+        Command::Help => emit(args::USAGE, NO_CONFLICT),
+        Command::Version => emit(&format!("sni-guard {}\n", env!("CARGO_PKG_VERSION")), NO_CONFLICT),
+        Command::Audit { output, input } => {
+            let Some(inventory) = load(input) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers);
+            let text = match output {
+                Output::Json => render::json(&inventory.servers, inventory.gateways, &report),
+                Output::Text => render::text(&inventory.servers, inventory.gateways, &report, Style { colour: colour() }),
+            };
+            emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
+        }
+        Command::Config { request, wasmplugin, url, input } => {
+            let Some(inventory) = load(input) else { return BAD_INPUT };
+            let generated = plugin::generate(&inventory.servers, &request).and_then(|g| {
+                let text = if wasmplugin {
+                    // Checked like the JSON: the manifest embeds the same validated value.
+                    plugin::to_json(&g.config)?;
+                    format!("# sni-guard for the gateway pods labelled {}\n{}", sni_guard_cli::model::join_labels(&request.labels), plugin::wasm_plugin_yaml(&g.config, &request, &url))
+                } else {
+                    plugin::to_json(&g.config)? + "\n"
+                };
+                Ok((g, text))
+            });
+            match generated {
+                Ok((g, text)) => {
+                    for note in &g.notes {
+                        eprintln!("sni-guard: note: {note}");
+                    }
+                    emit(&text, NO_CONFLICT)
+                }
+                Err(ConfigFailure::Unusable(m)) => {
+                    eprintln!("sni-guard: config: {m}");
+                    BAD_INPUT
+                }
+                Err(ConfigFailure::Conflict(m)) => {
+                    eprintln!("sni-guard: config: {m}");
+                    CONFLICT
+                }
+            }
+        }
+        Command::Merge { input } => {
+            let Some(inventory) = load(input) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers);
+            emit(&merge::advice(&inventory.servers, &report), NO_CONFLICT)
+        }
+    }
+}
+
+/// Reads the Gateways, or says why not on stderr.
+fn load(path: Option<PathBuf>) -> Option<Inventory> {
+    if path.is_none() && std::io::stdin().is_terminal() {
+        eprintln!("sni-guard: no input: give a file or directory, or pipe `kubectl get gateways.networking.istio.io -A -o yaml` into it");
+        return None;
+    }
+    match input::load(path.as_deref()) {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            eprintln!("sni-guard: bad input: {e}");
+            None
+        }
+    }
+}
+
+/// Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes `text` and returns `code`; a reader that went away (`| head`) is not an error.
+fn emit(text: &str, code: u8) -> u8 {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            eprintln!("sni-guard: cannot write output: {e}");
+            BAD_INPUT
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! `sni-guard config`: the filter configuration for one gateway workload, built with the
+//! filter's own types and checked with its own parser before anything is printed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sni_guard::config::{Mode, PluginConfig, ServerConfig, Settings};
+
+use crate::model::{join_labels, SafeReason, Server};
+
+/// What `config` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The gateway pods' labels (`--selector`).
+    pub labels: BTreeMap<String, String>,
+    /// The gateway workload's namespace (`--namespace`): picks Gateway API Gateways, which
+    /// live beside their deployment, and is where the WasmPlugin goes.
+    pub namespace: Option<String>,
+    /// Only servers on this port (`--port`).
+    pub port: Option<u32>,
+    pub mode: Mode,
+}
+
+/// Why no configuration can be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigFailure {
+    /// Nothing on that workload to configure, or the request itself is ambiguous: exit 2.
+    Unusable(String),
+    /// The servers conflict in a way the filter refuses (a host in two servers): exit 1.
+    Conflict(String),
+}
+
+/// The configuration and notes for the person running it (what was left out and why).
+#[derive(Debug)]
+pub struct Generated {
+    pub config: PluginConfig,
+    /// The servers that went into `config.servers`, in order.
+    pub included: Vec<usize>,
+    pub notes: Vec<String>,
+}
+
+pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, ConfigFailure> {
+    let selected: Vec<usize> = (0..servers.len())
+        .filter(|&i| servers[i].workload.runs_on(&request.labels, request.namespace.as_deref()))
+        .collect();
+    let wanted = join_labels(&request.labels);
+    if selected.is_empty() {
+        let mut known: Vec<String> = servers.iter().map(|s| s.workload.to_string()).collect();
+        known.sort();
+        known.dedup();
+        return Err(ConfigFailure::Unusable(format!(
+            "no Gateway selects a workload labelled {wanted}; workloads in the input: {}",
+            known.join("; ")
+        )));
+    }
+    // Gateway API Gateways of the same name in two namespaces both match the name label.
+    let mut gateway_namespaces: Vec<&str> = selected
+        .iter()
+        .filter(|&&i| matches!(servers[i].workload, crate::model::Workload::Gateway { .. }))
+        .map(|&i| servers[i].namespace.as_str())
+        .collect();
+    gateway_namespaces.sort();
+    gateway_namespaces.dedup();
+    if gateway_namespaces.len() > 1 {
+        return Err(ConfigFailure::Unusable(format!(
+            "Gateway API Gateways in several namespaces ({}) match {wanted}; pick one with --namespace",
+            gateway_namespaces.join(", ")
+        )));
+    }
+
+    let mut notes = Vec::new();
+    let mut included = Vec::new();
+    for &i in &selected {
+        let server = &servers[i];
+        if request.port.is_some_and(|p| p != server.port.number) {
+            continue;
+        }
+        match server.risk() {
+            Ok(()) => included.push(i),
+            Err(SafeReason::IstioMutual) => notes.push(format!(
+                "left out {} ({}): ISTIO_MUTUAL; the filter still runs on its requests, so mesh clients whose SNI \
+                 differs from :authority would get 421: give that workload no sni-guard, or check it in dry_run mode",
+                server.label(),
+                server.hosts.join(", ")
+            )),
+            Err(reason) => notes.push(format!("left out {} ({}): {}", server.label(), server.hosts.join(", "), reason.explain())),
+        }
+    }
+    if included.is_empty() {
+        return Err(ConfigFailure::Unusable(format!(
+            "the workload labelled {wanted} has no server that terminates TLS and routes HTTP{}; nothing for sni-guard to guard",
+            request.port.map_or(String::new(), |p| format!(" on port {p}"))
+        )));
+    }
+
+    let config = PluginConfig {
+        servers: included.iter().map(|&i| ServerConfig { hosts: servers[i].hosts.clone() }).collect(),
+        mode: request.mode,
+        ..PluginConfig::default()
+    };
+    // The filter's own validation: a configuration it would refuse is never printed.
+    if let Err(e) = config.validate() {
+        let labels: Vec<String> = included.iter().map(|&i| servers[i].label()).collect();
+        let mut message = name_servers(&e.to_string(), &labels);
+        let mut ports: Vec<u32> = included.iter().map(|&i| servers[i].port.number).collect();
+        ports.sort();
+        ports.dedup();
+        if ports.len() > 1 {
+            message.push_str(&format!("; the servers are on ports {ports:?}: pick one with --port"));
+        } else {
+            message.push_str("; run `sni-guard audit` and give each host one server");
+        }
+        return Err(ConfigFailure::Conflict(message));
+    }
+    Ok(Generated { config, included, notes })
+}
+
+/// `servers[N]` in the filter's message means the N-th included server: append its name.
+/// One pass, so the names put in (which hold `spec.servers[M]`) are not rewritten again.
+fn name_servers(message: &str, labels: &[String]) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("servers[") {
+        let after = &rest[at + "servers[".len()..];
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&rest[..at + "servers[".len() + digits]);
+        rest = &after[digits..];
+        if let (Some(tail), Ok(n)) = (rest.strip_prefix(']'), after[..digits].parse::<usize>()) {
+            out.push(']');
+            if let Some(label) = labels.get(n) {
+                out.push_str(&format!(" ({label})"));
+            }
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The configuration as pretty JSON; re-read by `Settings::from_json`, the filter's entry
+/// point, so what is printed is proven to load.
+pub fn to_json(config: &PluginConfig) -> Result<String, ConfigFailure> {
+    let json = serde_json::to_string_pretty(config)
+        .map_err(|e| ConfigFailure::Unusable(format!("cannot write the configuration: {e}")))?;
+    Settings::from_json(json.as_bytes())
+        .map_err(|e| ConfigFailure::Unusable(format!("the written configuration does not load: {e}")))?;
+    Ok(json)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPlugin<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata<'a>,
+    spec: WasmPluginSpec<'a>,
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    name: &'a str,
+    namespace: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPluginSpec<'a> {
+    selector: Selector<'a>,
+    url: &'a str,
+    phase: &'static str,
+    plugin_config: &'a PluginConfig,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector<'a> {
+    match_labels: &'a BTreeMap<String, String>,
+}
+
+/// The root namespace: a WasmPlugin there applies to matching workloads in every namespace.
+pub const DEFAULT_PLUGIN_NAMESPACE: &str = "istio-system";
+pub const DEFAULT_URL: &str = "oci://registry.example.com/sni-guard:0.1.0";
+
+/// A whole `WasmPlugin` manifest carrying the configuration.
+pub fn wasm_plugin_yaml(config: &PluginConfig, request: &Request, url: &str) -> String {
+    let plugin = WasmPlugin {
+        api_version: "extensions.istio.io/v1alpha1",
+        kind: "WasmPlugin",
+        metadata: Metadata { name: "sni-guard", namespace: request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE) },
+        spec: WasmPluginSpec {
+            selector: Selector { match_labels: &request.labels },
+            url,
+            // Before authentication: a misdirected request is answered before anything else
+            // looks at it.
+            phase: "AUTHN",
+            plugin_config: config,
+        },
+    };
+    serde_yaml_ng::to_string(&plugin).expect("the WasmPlugin serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{read_text, Inventory};
+    use sni_guard::verdict::check;
+
+    const TWO: &str = "
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com, b.example.com]
+    tls: {mode: SIMPLE, credentialName: shared}
+  - port: {number: 443, name: https-c, protocol: HTTPS}
+    hosts: [c.example.com]
+    tls: {mode: SIMPLE, credentialName: shared}
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [db.example.com]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [a.example.com]
+";
+
+    fn servers(text: &str) -> Vec<Server> {
+        let mut inventory = Inventory::default();
+        read_text(text, "t", &mut inventory).unwrap();
+        inventory.servers
+    }
+
+    fn request(labels: &str) -> Request {
+        Request { labels: crate::args::parse_labels(labels).unwrap(), ..Request::default() }
+    }
+
+    #[test]
+    fn generates_what_the_filter_loads() {
+        let generated = generate(&servers(TWO), &request("istio=ingressgateway,app=gw")).unwrap();
+        assert_eq!(generated.included, [0, 1]);
+        assert_eq!(generated.notes.len(), 2, "{:?}", generated.notes);
+        let json = to_json(&generated.config).unwrap();
+        let settings = Settings::from_json(json.as_bytes()).unwrap();
+        assert_eq!(check(&settings, Some(b"a.example.com"), Some(b"b.example.com")), Ok(()));
+        assert!(check(&settings, Some(b"a.example.com"), Some(b"c.example.com")).is_err());
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_configure() {
+        assert!(matches!(generate(&servers(TWO), &request("istio=other")), Err(ConfigFailure::Unusable(m)) if m.contains("istio=ingressgateway")));
+        let dup = TWO.replace("hosts: [c.example.com]", "hosts: [c.example.com, A.example.com]");
+        match generate(&servers(&dup), &request("istio=ingressgateway")) {
+            Err(ConfigFailure::Conflict(m)) => assert!(m.contains("servers[0] (a/gw spec.servers[0])"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let only_passthrough = Request { port: Some(8443), ..request("istio=ingressgateway") };
+        assert!(matches!(generate(&servers(TWO), &only_passthrough), Err(ConfigFailure::Unusable(_))));
+    }
+
+    #[test]
+    fn names_servers_once() {
+        let labels = ["a/x spec.servers[1]".to_owned(), "b/y spec.servers[0]".to_owned()];
+        assert_eq!(
+            name_servers("servers[1].hosts: already listed by servers[0]; servers[9] servers[", &labels),
+            "servers[1] (b/y spec.servers[0]).hosts: already listed by servers[0] (a/x spec.servers[1]); servers[9] servers["
+        );
+    }
+
+    #[test]
+    fn wasm_plugin_carries_the_configuration() {
+        let req = request("istio=ingressgateway");
+        let generated = generate(&servers(TWO), &req).unwrap();
+        let yaml = wasm_plugin_yaml(&generated.config, &req, DEFAULT_URL);
+        let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        assert_eq!(doc["kind"], "WasmPlugin");
+        assert_eq!(doc["spec"]["selector"]["matchLabels"]["istio"], "ingressgateway");
+        assert_eq!(doc["spec"]["phase"], "AUTHN");
+        let config = serde_json::to_vec(&doc["spec"]["pluginConfig"]).unwrap();
+        Settings::from_json(&config).unwrap();
+    }
+}

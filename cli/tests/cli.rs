@@ -1,0 +1,225 @@
+//! The `sni-guard` binary as CI and people run it: exit codes, output, stdin and pipes.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// Runs `sni-guard args...` with `stdin` piped in (empty when `None`); stdout is a pipe.
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    {
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or_default()).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn audit(name: &str) -> (i32, String, String) {
+    let path = fixture(name);
+    let out = run(&["audit", path.to_str().unwrap()], None);
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn two_gateways_sharing_a_secret_conflict_in_json_and_yaml() {
+    for name in ["two-gateways.json", "two-gateways.yaml"] {
+        let (code, out, err) = audit(name);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
+        let row = out.lines().find(|l| l.contains("team-blog/blog")).unwrap();
+        for cell in ["istio=ingressgateway", "443", "credentialName wildcard-example-com", "spec.servers[0]", "blog.example.com"] {
+            assert!(row.contains(cell), "{row}");
+        }
+        assert!(out.contains("team-shop/shop"), "{out}");
+        // The port-80 redirect server has a tls block but no TLS.
+        assert!(out.contains("Not at risk: 1 server"), "{out}");
+        // A pipe gets no colour.
+        assert!(!out.contains('\x1b'), "{out:?}");
+    }
+}
+
+#[test]
+fn stdin_works_like_a_file() {
+    let text = std::fs::read(fixture("two-gateways.yaml")).unwrap();
+    let out = run(&["audit", "-"], Some(&text));
+    assert_eq!(out.status.code(), Some(1));
+    let out2 = run(&["audit"], Some(&text));
+    assert_eq!(out.stdout, out2.stdout);
+}
+
+#[test]
+fn conflicts_within_one_gateway() {
+    let (code, out, _) = audit("within-one-gateway.yaml");
+    assert_eq!(code, 1);
+    assert!(out.contains("Shared credentials: 2 conflicts"), "{out}");
+    assert!(out.contains("credentialName example-com-san"), "{out}");
+    assert!(out.contains("files /etc/istio/certs/org.pem + /etc/istio/certs/org.key"), "{out}");
+    assert!(!out.contains("own.example.net"), "{out}");
+}
+
+#[test]
+fn different_selectors_do_not_conflict() {
+    let (code, out, _) = audit("different-selectors.yaml");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 servers in 2 Gateways, no conflict."), "{out}");
+}
+
+#[test]
+fn passthrough_and_mesh_servers_are_listed_as_not_at_risk() {
+    let (code, out, _) = audit("passthrough.yaml");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Not at risk: 4 servers"), "{out}");
+    assert_eq!(out.matches("TLS passthrough: forwarded by SNI as TCP").count(), 3, "{out}");
+    assert!(out.contains("ISTIO_MUTUAL: mesh-internal"), "{out}");
+}
+
+#[test]
+fn wildcard_covering_another_servers_host_conflicts() {
+    let (code, out, _) = audit("wildcard.yaml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("*.example.com covers api.example.com"), "{out}");
+}
+
+#[test]
+fn the_same_host_in_two_servers() {
+    let (code, out, _) = audit("duplicate-host.yaml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("duplicate shop.example.com"), "{out}");
+    assert_eq!(out.matches("duplicate shop.example.com").count(), 2, "{out}");
+}
+
+#[test]
+fn gateway_api_listeners_sharing_a_certificate_ref() {
+    let (code, out, _) = audit("gateway-api.yaml");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
+    assert!(out.contains("gateway web/edge  443   Secret web/wildcard-example-com  web/edge  spec.listeners[1]"), "{out}");
+    // `solo` is its own workload: not part of the conflict.
+    assert!(!out.contains("web/solo"), "{out}");
+}
+
+#[test]
+fn a_directory_of_manifests() {
+    let (code, out, _) = audit("manifests");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("2 servers in 2 Gateways, 1 conflict."), "{out}");
+}
+
+#[test]
+fn json_output_for_machines() {
+    let path = fixture("two-gateways.json");
+    let out = run(&["audit", "--output", "json", path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["conflicts"], 1);
+    let conflict = &doc["conflicts"][0];
+    assert_eq!(conflict["kind"], "shared_credential");
+    assert_eq!(conflict["credential"]["credential_name"], "wildcard-example-com");
+    assert_eq!(conflict["workload"]["selector"]["istio"], "ingressgateway");
+    let gateways: Vec<&str> = conflict["servers"].as_array().unwrap().iter().map(|s| s["gateway"].as_str().unwrap()).collect();
+    assert_eq!(gateways, ["shop", "blog"]);
+    assert_eq!(doc["not_at_risk"][0]["reason"], "plain_text");
+
+    let clean = fixture("different-selectors.yaml");
+    let out = run(&["audit", "-o", "json", clean.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["conflicts"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_naming_object_and_field() {
+    let cases = [
+        ("bad/prose.txt", "not a Kubernetes object (found a string)"),
+        ("bad/truncated.json", "not valid JSON"),
+        ("bad/deployment.yaml", "no Gateway found (first object: Deployment istio-system/istio-ingressgateway"),
+        ("bad/no-hosts.yaml", "items[0]: Gateway team-shop/shop: spec.servers[1].hosts: a server needs at least one host"),
+        ("bad/bad-host.json", "Gateway team-shop/shop: spec.servers[0].hosts[0]: \"shop.*.example.com\""),
+        ("bad/listener-without-port.yaml", "Gateway web/edge: spec.listeners[0].port: missing"),
+        ("bad/empty.yaml", "empty input"),
+        ("bad/binary.yaml", "not UTF-8"),
+        ("does-not-exist.yaml", "cannot read"),
+    ];
+    for (name, message) in cases {
+        for sub in ["audit", "merge"] {
+            let path = fixture(name);
+            let out = run(&[sub, path.to_str().unwrap()], None);
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert_eq!(out.status.code(), Some(2), "{sub} {name}: {err}");
+            assert!(err.starts_with("sni-guard: bad input: "), "{name}: {err}");
+            assert!(err.contains(message), "{name}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+            assert!(out.stdout.is_empty(), "{name}");
+        }
+    }
+    let out = run(&["audit"], Some(b"{\"kind\": 3}"));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["audit"], Some(b""));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_exits_0() {
+    for args in [&[][..], &["lint"], &["audit", "--output", "xml"], &["config"], &["config", "--selector", "oops"]] {
+        let out = run(args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8(out.stderr).unwrap().contains("sni-guard --help"), "{args:?}");
+    }
+    let out = run(&["--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("Exit status: 0 no conflict"));
+}
+
+#[test]
+fn merge_prints_one_server_with_all_hosts() {
+    let path = fixture("two-gateways.yaml");
+    let out = run(&["merge", path.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("# Replaces: team-shop/shop spec.servers[0] (shop.example.com), team-blog/blog spec.servers[0] (blog.example.com)."), "{text}");
+    let docs: Vec<serde_json::Value> = text
+        .split("---\n")
+        .filter_map(|d| serde_yaml_ng::from_str::<Option<serde_json::Value>>(d).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 1, "{text}");
+    let servers = docs[0]["spec"]["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0]["hosts"], serde_json::json!(["shop.example.com", "blog.example.com"]));
+    assert_eq!(servers[0]["tls"]["credentialName"], "wildcard-example-com");
+    // The merged Gateway is itself conflict-free.
+    let out = run(&["audit", "-"], Some(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let api = fixture("gateway-api.yaml");
+    let text = String::from_utf8(run(&["merge", api.to_str().unwrap()], None).stdout).unwrap();
+    assert!(text.contains("hostname: '*.example.com'"), "{text}");
+    assert!(text.contains("sectionName: merged"), "{text}");
+}
+
+#[test]
+fn a_closed_pipe_is_not_a_crash() {
+    // The reader goes away before the output is written: no panic, the usual exit code.
+    let path = fixture("within-one-gateway.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .args(["audit", path.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
