@@ -3,11 +3,11 @@ Envoy. Envoy prints Wasm-defined counters without its `envoy_` prefix and withou
 `wasmcustom.` it shows at /stats: `sni_guard_checked{} 5`."""
 
 import re
-import subprocess
 import time
 
 import pytest
 
+from tests.support import curl as curl_support
 from tests.support import envoy as envoy_support
 from tests.support.h2client import CoalescingClient
 
@@ -23,21 +23,13 @@ def prometheus_counters(envoy):
     return {name: int(value) for name, value in re.findall(r"^(sni_guard_\w+)\{\} (\d+)$", text, re.M)}
 
 
-def curl_status(curl, certs, envoy, sni, host, http):
-    out = subprocess.run(
-        [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", http, "--cacert", str(certs.ca),
-         "--resolve", f"{sni}:{envoy.port}:127.0.0.1", "-H", f"Host: {host}", "--max-time", "10",
-         f"https://{sni}:{envoy.port}/"], capture_output=True, text=True, check=True)
-    return int(out.stdout)
-
-
 def test_prometheus_shows_the_counters(curl, certs, envoy_metrics):
     assert prometheus_counters(envoy_metrics) == {
         "sni_guard_checked": 0, "sni_guard_rejected": 0, "sni_guard_dry_run_mismatch": 0}
     # 5 requests checked: 2 misdirected (answered 421), 3 passed (c+d share a server; the
     # coalescing client retries b on a connection of its own).
-    assert curl_status(curl, certs, envoy_metrics, "a.example.com", "b.example.com", "--http1.1") == 421
-    assert curl_status(curl, certs, envoy_metrics, "c.example.com", "d.example.com", "--http2") == 200
+    assert curl_support.status(certs, envoy_metrics.port, "a.example.com", "b.example.com", "--http1.1") == 421
+    assert curl_support.status(certs, envoy_metrics.port, "c.example.com", "d.example.com", "--http2") == 200
     with CoalescingClient(envoy_metrics.port, str(certs.ca)) as client:
         assert [r.status for r in client.get("a.example.com") + client.get("b.example.com")] == [200, 421, 200]
     expected = {"sni_guard_checked": 5, "sni_guard_rejected": 2, "sni_guard_dry_run_mismatch": 0}

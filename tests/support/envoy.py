@@ -230,6 +230,14 @@ class Envoy:
              "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level],
             stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
             start_new_session=True)
+        try:
+            self._wait_ready(admin_address, timeout)
+        except BaseException:
+            # Also on Ctrl-C while waiting: `with` only stops what it finished entering.
+            self.stop()
+            raise
+
+    def _wait_ready(self, admin_address: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -244,7 +252,6 @@ class Envoy:
                 except OSError:
                     pass
             time.sleep(0.1)
-        self.stop()
         raise TimeoutError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
