@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support import chromium as chromium_support  # noqa: E402
 from tests.support import envoy as envoy_support  # noqa: E402
 
 
@@ -17,9 +18,11 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(f"{envoy_support.WASM} is missing: run `make build`")
     if not Path(envoy_support.ENVOY_BIN).exists():
         raise pytest.UsageError(f"{envoy_support.ENVOY_BIN} is missing: run `make deps`")
-    for tool in ("curl", "openssl", "chromium"):
+    for tool in ("curl", "openssl"):
         if shutil.which(tool) is None:
             raise pytest.UsageError(f"{tool} is missing: run `make deps`")
+    if chromium_support.CHROMIUM is None:
+        raise pytest.UsageError("chromium is missing: run `make deps`")
 
 
 @pytest.fixture(scope="session")

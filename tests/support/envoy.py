@@ -133,7 +133,7 @@ BROWSER_SCRIPT = 'document.getElementById("result").textContent = "script from b
 BROWSER_SCRIPT_RAN = "script from b ran"
 
 
-def _typed_route(path: str, body: str, content_type: str) -> dict:
+def _route_serving(path: str, body: str, content_type: str) -> dict:
     return {"match": {"path": path},
             "direct_response": {"status": 200, "body": {"inline_string": body}},
             "response_headers_to_add": [{"header": {"key": "content-type", "value": content_type},
@@ -150,7 +150,7 @@ def add_browser_routes(config: dict) -> dict:
             ("https.443.a", "/", BROWSER_PAGE, "text/html; charset=utf-8"),
             ("https.443.b", "/app.js", BROWSER_SCRIPT, "application/javascript")]:
         vhost = hcms[prefix]["route_config"]["virtual_hosts"][0]
-        vhost["routes"].insert(0, _typed_route(path, body, content_type))
+        vhost["routes"].insert(0, _route_serving(path, body, content_type))
     return config
 
 
