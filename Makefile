@@ -52,5 +52,10 @@ test-manifests: deps build
 	$(VENV)/bin/python -m pytest -q tests/manifests
 # --- end Istio manifests ---
 
+## demo: the 404 a coalesced request gets without sni-guard, the 421 with it (curl, h2, Chromium)
+.PHONY: demo
+demo: deps build
+	$(VENV)/bin/python scripts/demo.py
+
 clean:
 	rm -rf dist target $(VENV)

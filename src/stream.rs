@@ -16,8 +16,10 @@ pub trait StreamHost {
     fn requested_server_name(&mut self) -> Option<Self::Bytes>;
     /// A request header (`:authority`, `:path`).
     fn request_header(&mut self, name: &str) -> Option<Self::Bytes>;
-    /// Whether the downstream protocol is HTTP/1.x, where a connection is not multiplexed and
-    /// must be closed for the client to open a new one.
+    /// Whether the downstream protocol is HTTP/1.x, where a connection is not multiplexed, so
+    /// the 421 asks for it to be closed (`connection: close`). Envoy (1.40) removes that header
+    /// from every response and keeps the connection open, and no proxy-wasm call closes it
+    /// without losing the 421: see README, "HTTP/1.1 and closing the connection".
     fn is_http1(&mut self) -> bool;
     fn send_local_response(&mut self, status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]);
     /// Adds to an Envoy counter.

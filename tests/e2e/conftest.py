@@ -8,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support import chromium as chromium_support  # noqa: E402
 from tests.support import envoy as envoy_support  # noqa: E402
 
 
@@ -17,6 +18,11 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(f"{envoy_support.WASM} is missing: run `make build`")
     if not Path(envoy_support.ENVOY_BIN).exists():
         raise pytest.UsageError(f"{envoy_support.ENVOY_BIN} is missing: run `make deps`")
+    for tool in ("curl", "openssl"):
+        if shutil.which(tool) is None:
+            raise pytest.UsageError(f"{tool} is missing: run `make deps`")
+    if chromium_support.CHROMIUM is None:
+        raise pytest.UsageError("chromium is missing: run `make deps`")
 
 
 @pytest.fixture(scope="session")
@@ -29,15 +35,20 @@ def certs(workdir):
     return envoy_support.make_certs(workdir / "certs")
 
 
+# The session's two gateways also carry the browser test's page and script (on their own paths,
+# in front of the example's catch-all routes), so one pair of Envoys serves every test that
+# needs no exact counts.
 @pytest.fixture(scope="session")
 def envoy_with_filter(certs, workdir):
-    with envoy_support.Envoy(envoy_support.prepare(certs), workdir, name="with-filter") as envoy:
+    config = envoy_support.add_browser_routes(envoy_support.prepare(certs))
+    with envoy_support.Envoy(config, workdir, name="with-filter") as envoy:
         yield envoy
 
 
 @pytest.fixture(scope="session")
 def envoy_without_filter(certs, workdir):
-    with envoy_support.Envoy(envoy_support.prepare(certs, with_filter=False), workdir, name="without-filter") as envoy:
+    config = envoy_support.add_browser_routes(envoy_support.prepare(certs, with_filter=False))
+    with envoy_support.Envoy(config, workdir, name="without-filter") as envoy:
         yield envoy
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.support import envoy as envoy_support
-from tests.e2e.test_curl import request
+from tests.support import curl as curl_support
 
 FIXTURE = envoy_support.ROOT / "tests" / "e2e" / "fixtures" / "gateways.yaml"
 
@@ -33,9 +33,9 @@ def test_generated_config_is_the_examples(generated_config):
     assert servers == example
 
 
-def test_generated_config_in_envoy(generated_config, certs, workdir, curl):
+def test_generated_config_in_envoy(generated_config, certs, workdir):
     config = envoy_support.prepare(certs, plugin_config=generated_config)
     with envoy_support.Envoy(config, workdir, name="audit-config") as envoy:
-        assert request(curl, certs, envoy, "c.example.com", "d.example.com") == 200
-        assert request(curl, certs, envoy, "a.example.com", "b.example.com") == 421
-        assert request(curl, certs, envoy, "a.example.com", "a.example.com") == 200
+        assert curl_support.status(certs, envoy.port, "c.example.com", "d.example.com") == 200
+        assert curl_support.status(certs, envoy.port, "a.example.com", "b.example.com") == 421
+        assert curl_support.status(certs, envoy.port, "a.example.com", "a.example.com") == 200

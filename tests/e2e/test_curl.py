@@ -1,20 +1,15 @@
 """curl against the example gateway: the connection is opened for SNI a.example.com, the
 Host header names another host, as on a coalesced connection."""
 
-import subprocess
-
 import pytest
+
+from tests.support import curl as curl_support
 
 
 def request(curl, certs, envoy, sni, host, http="--http2"):
     """Status of one request on a connection opened with `sni`, carrying Host/`:authority`
-    `host`."""
-    out = subprocess.run(
-        [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", http, "--cacert", str(certs.ca),
-         "--resolve", f"{sni}:{envoy.port}:127.0.0.1", "-H", f"Host: {host}",
-         "--max-time", "10", f"https://{sni}:{envoy.port}/"],
-        capture_output=True, text=True, check=True)
-    return int(out.stdout)
+    `host`. (`curl`: the fixture that checks curl is installed.)"""
+    return curl_support.status(certs, envoy.port, sni, host, http)
 
 
 @pytest.mark.parametrize("http", ["--http1.1", "--http2"])

@@ -117,17 +117,83 @@ def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: boo
     return config
 
 
+# The browser scenario: a page on a.example.com that loads a script from b.example.com. The
+# page builds the script's URL from its own port, so one Envoy on a kernel-chosen port serves it
+# (no port picked in advance, no second start to write the port into the HTML).
+BROWSER_PAGE = """<!doctype html>
+<title>sni-guard coalescing test</title>
+<p id="result">script from b did not run</p>
+<script>
+var script = document.createElement("script");
+script.src = "https://b.example.com:" + location.port + "/app.js";
+document.head.appendChild(script);
+</script>
+"""
+BROWSER_SCRIPT = 'document.getElementById("result").textContent = "script from b ran";\n'
+BROWSER_SCRIPT_RAN = "script from b ran"
+
+
+def _route_serving(path: str, body: str, content_type: str) -> dict:
+    return {"match": {"path": path},
+            "direct_response": {"status": 200, "body": {"inline_string": body}},
+            "response_headers_to_add": [{"header": {"key": "content-type", "value": content_type},
+                                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
+
+
+def add_browser_routes(config: dict) -> dict:
+    """Adds, in front of the example's catch-all routes, `/` on a.example.com serving
+    BROWSER_PAGE and `/app.js` on b.example.com serving BROWSER_SCRIPT. Each goes into its own
+    chain's route table only, as the example's routes do, so a coalesced request for b's script
+    on a's connection finds no virtual host there: the 404 of the mission."""
+    hcms = {hcm["stat_prefix"]: hcm for hcm in connection_managers(config)}
+    for prefix, path, body, content_type in [
+            ("https.443.a", "/", BROWSER_PAGE, "text/html; charset=utf-8"),
+            ("https.443.b", "/app.js", BROWSER_SCRIPT, "application/javascript")]:
+        vhost = hcms[prefix]["route_config"]["virtual_hosts"][0]
+        vhost["routes"].insert(0, _route_serving(path, body, content_type))
+    return config
+
+
+# Envoy removes a `connection` header from every response, a local reply's included, so the
+# `connection: close` sni-guard adds to an HTTP/1.1 421 never reaches the client and the
+# connection stays open; a proxy-wasm module has no call that makes Envoy close it afterwards
+# (README, "HTTP/1.1 and closing the connection"). Envoy's Lua filter has one (Envoy >= 1.37):
+# this companion filter, next to sni-guard, closes HTTP/1.x connections after a 421. HTTP/2 is
+# left alone: there the client opens a new connection by itself and the old one keeps serving
+# its own host.
+HTTP1_CLOSE_ON_421_LUA = """function envoy_on_response(handle)
+  local info = handle:streamInfo()
+  if handle:headers():get(":status") == "421" and string.sub(info:protocol() or "", 1, 6) == "HTTP/1" then
+    info:drainConnectionUponCompletion()
+  end
+end
+"""
+
+
+def add_http1_close_on_421(config: dict) -> dict:
+    """Puts the Lua companion in front of sni-guard in every chain."""
+    lua = {"name": "http1-close-on-421", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {"inline_string": HTTP1_CLOSE_ON_421_LUA}}}
+    for hcm in connection_managers(config):
+        hcm["http_filters"].insert(0, copy.deepcopy(lua))
+    return config
+
+
 class Envoy:
     """One Envoy process on loopback, stopped by PID when the `with` block ends (also when a
     test fails)."""
 
     def __init__(self, config: dict, workdir: Path, name: str = "envoy", concurrency: int = 1,
-                 log_level: str = "info"):
+                 log_level: str = "info", file_flush_interval_ms: int = 100):
         self.config = config
         self.workdir = workdir
         self.name = name
         self.concurrency = concurrency
         self.log_level = log_level
+        # Envoy flushes the access log every 10 s by default; tests read it right after a
+        # request.
+        self.file_flush_interval_ms = file_flush_interval_ms
         self.process: subprocess.Popen | None = None
         self.admin_port = 0
         self.port = 0
@@ -161,9 +227,17 @@ class Envoy:
         self.process = subprocess.Popen(
             [ENVOY_BIN, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--admin-address-path", str(admin_address),
-             "-l", self.log_level],
+             "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level],
             stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
             start_new_session=True)
+        try:
+            self._wait_ready(admin_address, timeout)
+        except BaseException:
+            # Also on Ctrl-C while waiting: `with` only stops what it finished entering.
+            self.stop()
+            raise
+
+    def _wait_ready(self, admin_address: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -178,7 +252,6 @@ class Envoy:
                 except OSError:
                     pass
             time.sleep(0.1)
-        self.stop()
         raise TimeoutError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
 
     def stop(self) -> None:
@@ -205,6 +278,26 @@ class Envoy:
 
     def access_log(self) -> list[str]:
         return self.stdout_path.read_text().splitlines() if self.stdout_path.exists() else []
+
+    def wait_for_access_log(self, predicate, count: int = 1, timeout: float = 5.0) -> list[str]:
+        """The access log lines for which `predicate` holds, once there are `count` of them or
+        `timeout` passed (Envoy writes the log asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_log() if predicate(line)]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+    def wait_for_stats(self, expected: dict[str, int], timeout: float = 3.0) -> dict[str, int]:
+        """`stats()` once it holds `expected` (or after `timeout`): sni-guard hands `checked` to
+        Envoy on a 1-second tick."""
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if all(stats.get(k) == v for k, v in expected.items()) or time.monotonic() > deadline:
+                return stats
+            time.sleep(0.1)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.stderr_path.exists():
