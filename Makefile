@@ -6,7 +6,7 @@ WASM := dist/sni-guard.wasm
 VENV := .venv
 export ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: all deps build test test-unit test-e2e clean
+.PHONY: all deps build test test-unit test-wasm test-e2e clean
 
 all: build
 
@@ -25,11 +25,16 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
 ## test: every test, installing what they need first
-test: deps build test-unit test-e2e
+test: deps build test-unit test-wasm test-e2e
 
 ## test-unit: native unit tests of the decision logic
 test-unit:
 	$(CARGO) test --workspace
+
+## test-wasm: the compiled module ($$SNI_GUARD_WASM, default $(WASM)) in wasm-test-harness, and the harness's own tests
+test-wasm: build
+	$(CARGO) test -p wasm-test-harness
+	$(CARGO) test -p sni-guard --test wasm
 
 ## test-e2e: the compiled filter in a real Envoy, driven by real clients
 test-e2e: deps build

@@ -12,13 +12,16 @@ use sni_guard::stream::{on_request_headers, Action, StreamHost};
 
 use cases::{Case, Observed};
 
+/// A local response: status, headers, body.
+type Reply = (u32, Vec<(String, String)>, Vec<u8>);
+
 /// A host with the case's values that records what the filter did.
 #[derive(Default)]
 struct FakeHost {
     sni: Option<Vec<u8>>,
     headers: HashMap<String, Vec<u8>>,
     protocol: String,
-    reply: Option<(u32, Vec<(String, String)>, Vec<u8>)>,
+    reply: Option<Reply>,
     counters: BTreeMap<String, u64>,
 }
 
@@ -43,7 +46,11 @@ impl StreamHost for FakeHost {
 }
 
 fn run(settings: &Settings, case: &Case) -> Observed {
-    let mut host = FakeHost { sni: case.sni.clone().map(String::into_bytes), protocol: case.protocol.clone(), ..FakeHost::default() };
+    let mut host = FakeHost {
+        sni: case.sni.clone().map(String::into_bytes),
+        protocol: case.protocol.clone(),
+        ..FakeHost::default()
+    };
     for (name, value) in [(":authority", &case.authority), (":path", &case.path)] {
         if let Some(value) = value {
             host.headers.insert(name.into(), value.clone().into_bytes());
@@ -57,7 +64,13 @@ fn run(settings: &Settings, case: &Case) -> Observed {
         Some((status, headers, body)) => (Some(status), headers, body),
         None => (None, Vec::new(), Vec::new()),
     };
-    Observed { passed: action == Action::Continue && status.is_none(), status, headers, body, counter_deltas: host.counters }
+    Observed {
+        passed: action == Action::Continue && status.is_none(),
+        status,
+        headers,
+        body,
+        counter_deltas: host.counters,
+    }
 }
 
 #[test]

@@ -82,7 +82,10 @@ impl Case {
                 format!("content-type: {:?}", header("content-type")),
             );
             if let Some(close) = self.connection_close {
-                expect((header("connection") == Some("close")) == close, format!("connection header: {:?}", header("connection")));
+                expect(
+                    (header("connection") == Some("close")) == close,
+                    format!("connection header: {:?}", header("connection")),
+                );
             }
             if let Some(body) = &self.body {
                 expect(seen.body == body.as_bytes(), format!("body {:?}", String::from_utf8_lossy(&seen.body)));

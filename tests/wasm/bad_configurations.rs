@@ -11,7 +11,10 @@ const REFUSED: &[(&str, &str)] = &[
     (r#"{"servers":[{"hosts":["*example.com"]}]}"#, "servers[0].hosts[0]: \"*example.com\""),
     (r#"{"servers":[{"hosts":["not a host"]}]}"#, "servers[0].hosts[0]: \"not a host\": not a host name"),
     (r#"{"servers":[{"hosts":["a/b/c.example.com"]}]}"#, "servers[0].hosts[0]: \"a/b/c.example.com\""),
-    (r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com."]}]}"#, "servers[1].hosts: host \"a.example.com\" is already listed by servers[0]"),
+    (
+        r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com."]}]}"#,
+        "servers[1].hosts: host \"a.example.com\" is already listed by servers[0]",
+    ),
     (r#"{"servers":[{"hosts":[]}]}"#, "servers[0].hosts: a server needs at least one host"),
     (r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#, "unknown field `port`"),
     (r#"{"sever":[]}"#, "unknown field `sever`"),

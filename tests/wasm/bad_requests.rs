@@ -76,7 +76,12 @@ fn protocol_property_missing_or_odd() {
 #[test]
 fn repeated_authority_uses_the_first_value() {
     let mut plugin = super::load("");
-    let outcome =
-        plugin.request().sni("a.example.com").authority("a.example.com").add_header(":authority", "b.example.com").send().unwrap();
+    let outcome = plugin
+        .request()
+        .sni("a.example.com")
+        .authority("a.example.com")
+        .add_header(":authority", "b.example.com")
+        .send()
+        .unwrap();
     assert!(outcome.passed(), "{outcome:?}");
 }

@@ -4,9 +4,11 @@ use std::time::Instant;
 
 #[test]
 fn linear_memory_stays_flat_over_100k_streams() {
-    let mut plugin = super::load(r#"{"servers":[{"hosts":["a.example.com","c.example.com"]},{"hosts":["b.example.com"]}],"exempt_paths":["/.well-known/"]}"#);
+    let mut plugin = super::load(
+        r#"{"servers":[{"hosts":["a.example.com","c.example.com"]},{"hosts":["b.example.com"]}],"exempt_paths":["/.well-known/"]}"#,
+    );
     let long = "x".repeat(4096);
-    let mut run = |plugin: &mut wasm_test_harness::Plugin, i: usize| {
+    let run = |plugin: &mut wasm_test_harness::Plugin, i: usize| {
         let request = plugin.request().sni("a.example.com");
         let request = match i % 5 {
             0 => request.authority("a.example.com"),
@@ -17,7 +19,7 @@ fn linear_memory_stays_flat_over_100k_streams() {
         };
         let outcome = request.send().unwrap();
         assert_eq!(outcome.status().is_some(), i % 5 == 2 || i % 5 == 3, "stream {i}");
-        if i % 1000 == 0 {
+        if i.is_multiple_of(1000) {
             plugin.tick().unwrap();
         }
     };

@@ -17,10 +17,9 @@ fn range(call: &'static str, ptr: i32, len: usize, memory_size: usize) -> HostRe
     let start = ptr as u32 as usize;
     match start.checked_add(len) {
         Some(end) if end <= memory_size => Ok(start..end),
-        _ => Err(misbehaved(
-            call,
-            format!("{len} bytes at 0x{start:x} are outside linear memory ({memory_size} bytes)"),
-        )),
+        _ => {
+            Err(misbehaved(call, format!("{len} bytes at 0x{start:x} are outside linear memory ({memory_size} bytes)")))
+        }
     }
 }
 
@@ -40,11 +39,21 @@ pub(crate) fn write(caller: &mut Caller<'_, HostState>, call: &'static str, ptr:
     Ok(())
 }
 
-pub(crate) fn write_u32(caller: &mut Caller<'_, HostState>, call: &'static str, ptr: i32, value: u32) -> HostResult<()> {
+pub(crate) fn write_u32(
+    caller: &mut Caller<'_, HostState>,
+    call: &'static str,
+    ptr: i32,
+    value: u32,
+) -> HostResult<()> {
     write(caller, call, ptr, &value.to_le_bytes())
 }
 
-pub(crate) fn write_u64(caller: &mut Caller<'_, HostState>, call: &'static str, ptr: i32, value: u64) -> HostResult<()> {
+pub(crate) fn write_u64(
+    caller: &mut Caller<'_, HostState>,
+    call: &'static str,
+    ptr: i32,
+    value: u64,
+) -> HostResult<()> {
     write(caller, call, ptr, &value.to_le_bytes())
 }
 

@@ -193,12 +193,16 @@ fn link_header_maps(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap(ENV, "proxy_get_header_map_size", |mut c: C, map_type: i32, size_out: i32| -> HostResult<i32> {
-        let Some(pairs) = stream_map(c.data_mut(), map_type) else { return Ok(NOT_FOUND) };
-        let size = abi::serialize_pairs(pairs).len() as u32;
-        write_u32(&mut c, "proxy_get_header_map_size", size_out, size)?;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        ENV,
+        "proxy_get_header_map_size",
+        |mut c: C, map_type: i32, size_out: i32| -> HostResult<i32> {
+            let Some(pairs) = stream_map(c.data_mut(), map_type) else { return Ok(NOT_FOUND) };
+            let size = abi::serialize_pairs(pairs).len() as u32;
+            write_u32(&mut c, "proxy_get_header_map_size", size_out, size)?;
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         ENV,
         "proxy_get_header_map_value",
@@ -345,7 +349,8 @@ fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 return Ok(WASI_BADF);
             }
             let count = unsigned(iovs_len);
-            let table = read(&mut c, CALL, iovs, count.checked_mul(8).ok_or_else(|| misbehaved(CALL, "iovec count"))? as i32)?;
+            let table =
+                read(&mut c, CALL, iovs, count.checked_mul(8).ok_or_else(|| misbehaved(CALL, "iovec count"))? as i32)?;
             let mut total = 0u32;
             for iov in table.chunks_exact(8) {
                 let ptr = i32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]);
@@ -366,11 +371,15 @@ fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         })?;
         linker.func_wrap(WASI, values, |_: C, _: i32, _: i32| -> HostResult<i32> { Ok(WASI_SUCCESS) })?;
     }
-    linker.func_wrap(WASI, "clock_time_get", |mut c: C, _clock: i32, _precision: i64, out: i32| -> HostResult<i32> {
-        let now = c.data().clock_nanos;
-        write_u64(&mut c, "clock_time_get", out, now)?;
-        Ok(WASI_SUCCESS)
-    })?;
+    linker.func_wrap(
+        WASI,
+        "clock_time_get",
+        |mut c: C, _clock: i32, _precision: i64, out: i32| -> HostResult<i32> {
+            let now = c.data().clock_nanos;
+            write_u64(&mut c, "clock_time_get", out, now)?;
+            Ok(WASI_SUCCESS)
+        },
+    )?;
     linker.func_wrap(WASI, "random_get", |mut c: C, ptr: i32, len: i32| -> HostResult<i32> {
         // Deterministic (xorshift), so a test run can be repeated exactly.
         // Reading first checks the range, so a bogus length never allocates more than memory.

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use wasmtime::{Engine, ExternType, Instance, Linker, Module, Store, Trap, TypedFunc, WasmBacktrace, WasmParams, WasmResults};
+use wasmtime::{
+    Engine, ExternType, Instance, Linker, Module, Store, Trap, TypedFunc, WasmBacktrace, WasmParams, WasmResults,
+};
 
 use crate::abi::{self, Action, LogLevel, Pairs, StreamMap};
 use crate::error::{HarnessError, HostCallError};
@@ -164,9 +166,8 @@ impl Plugin {
         let end_of_stream = pending.end_of_stream as i32;
         let count = self.stream_map_len(id, StreamMap::RequestHeaders);
         let f = self.exports.on_request_headers.clone();
-        let returned = self.in_stream(id, |p| {
-            p.call_optional("proxy_on_request_headers", f, (id as i32, count, end_of_stream))
-        })?;
+        let returned =
+            self.in_stream(id, |p| p.call_optional("proxy_on_request_headers", f, (id as i32, count, end_of_stream)))?;
         let action = headers_action("proxy_on_request_headers", returned)?;
         if let Some(pending) = self.pending.get_mut(&id) {
             pending.action = Some(action);
@@ -196,7 +197,8 @@ impl Plugin {
                 *s.map(StreamMap::ResponseHeaders) = headers;
             }
             let f = self.exports.on_response_headers.clone();
-            let returned = self.in_stream(id, |p| p.call_optional("proxy_on_response_headers", f, (id as i32, count, 1)))?;
+            let returned =
+                self.in_stream(id, |p| p.call_optional("proxy_on_response_headers", f, (id as i32, count, 1)))?;
             headers_action("proxy_on_response_headers", returned)?;
         }
         let (on_log, on_done, on_delete) =
@@ -298,7 +300,9 @@ impl Plugin {
         // Envoy looks for `malloc` first, then the ABI's `proxy_on_memory_allocate`.
         let allocator = match typed::<i32, i32>(&instance, &mut store, "malloc")? {
             Some(f) => f,
-            None => typed(&instance, &mut store, "proxy_on_memory_allocate")?.ok_or(missing("proxy_on_memory_allocate"))?,
+            None => {
+                typed(&instance, &mut store, "proxy_on_memory_allocate")?.ok_or(missing("proxy_on_memory_allocate"))?
+            }
         };
         store.data_mut().memory = Some(memory);
         store.data_mut().allocator = Some(allocator);
@@ -362,7 +366,11 @@ impl Plugin {
     }
 
     /// Runs `f` with `id` as the current stream, as Envoy sets the effective context.
-    fn in_stream<T>(&mut self, id: u32, f: impl FnOnce(&mut Plugin) -> Result<T, HarnessError>) -> Result<T, HarnessError> {
+    fn in_stream<T>(
+        &mut self,
+        id: u32,
+        f: impl FnOnce(&mut Plugin) -> Result<T, HarnessError>,
+    ) -> Result<T, HarnessError> {
         self.store.data_mut().current = Some(id);
         let result = f(self);
         self.store.data_mut().current = None;
@@ -419,7 +427,8 @@ fn headers_action(export: &str, returned: Option<i32>) -> Result<Action, Harness
 }
 
 fn check_abi_version(module: &Module) -> Result<(), HarnessError> {
-    let versions: Vec<&str> = module.exports().map(|e| e.name()).filter(|n| n.starts_with("proxy_abi_version_")).collect();
+    let versions: Vec<&str> =
+        module.exports().map(|e| e.name()).filter(|n| n.starts_with("proxy_abi_version_")).collect();
     if versions.contains(&"proxy_abi_version_0_2_1") {
         return Ok(());
     }

@@ -171,10 +171,7 @@ impl HostState {
 
     pub fn property(&self, path: &[u8]) -> Option<&[u8]> {
         let stream = self.current.and_then(|id| self.streams.get(&id));
-        stream
-            .and_then(|s| s.properties.get(path))
-            .or_else(|| self.plugin_properties.get(path))
-            .map(Vec::as_slice)
+        stream.and_then(|s| s.properties.get(path)).or_else(|| self.plugin_properties.get(path)).map(Vec::as_slice)
     }
 
     /// WASI output: each complete line becomes a log line (stdout info, stderr error).
