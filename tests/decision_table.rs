@@ -68,7 +68,7 @@ fn run(settings: &Settings, case: &Case) -> Observed {
         passed: action == Action::Continue && status.is_none(),
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&body).into_owned(),
         counter_deltas: host.counters,
     }
 }

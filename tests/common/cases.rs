@@ -42,7 +42,8 @@ pub struct Observed {
     pub passed: bool,
     pub status: Option<u32>,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// The reply body, non-UTF-8 bytes replaced (readable in a failure).
+    pub body: String,
     /// How much each counter moved, with `checked` flushed (a tick, natively a flush).
     pub counter_deltas: BTreeMap<String, u64>,
 }
@@ -88,7 +89,7 @@ impl Case {
                 );
             }
             if let Some(body) = &self.body {
-                expect(seen.body == body.as_bytes(), format!("body {:?}", String::from_utf8_lossy(&seen.body)));
+                expect(seen.body == *body, format!("body {:?}", seen.body));
             }
         } else {
             expect(seen.passed && seen.status.is_none(), format!("expected pass, got {seen:?}"));

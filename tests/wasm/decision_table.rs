@@ -38,7 +38,7 @@ fn run(plugin: &mut Plugin, case: &Case) -> Result<Observed, String> {
         passed: outcome.passed(),
         status: outcome.status(),
         headers: reply.as_ref().map(|r| r.headers.clone()).unwrap_or_default(),
-        body: reply.map(|r| r.body).unwrap_or_default(),
+        body: reply.map(|r| r.body_text()).unwrap_or_default(),
         counter_deltas,
     })
 }
