@@ -385,8 +385,8 @@ impl Plugin {
         f: Option<TypedFunc<P, R>>,
         params: P,
     ) -> Result<Option<R>, HarnessError> {
-        let Some(f) = f else { return Ok(None) };
         self.alive()?;
+        let Some(f) = f else { return Ok(None) };
         self.store.data_mut().call_stderr.clear();
         let result = f.call(&mut self.store, params);
         self.store.data_mut().flush_output();
@@ -489,12 +489,14 @@ fn compile(bytes: &[u8]) -> Result<Module, HarnessError> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut hasher);
     let key = hasher.finish();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(module) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    // The lock is held while compiling: tests running in parallel wait for the one compile
+    // instead of each compiling the same module.
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(module) = cache.get(&key) {
         return Ok(module.clone());
     }
     let module = Module::new(engine(), bytes).map_err(|e| HarnessError::Compile { detail: format!("{e:?}") })?;
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, module.clone());
+    cache.insert(key, module.clone());
     Ok(module)
 }
 
