@@ -6,7 +6,7 @@ WASM := dist/sni-guard.wasm
 VENV := .venv
 export ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: all deps build test test-unit test-e2e clean
+.PHONY: all deps build test test-unit test-wasm test-e2e clean
 
 all: build
 
@@ -25,11 +25,22 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
 ## test: every test, installing what they need first
-test: deps build test-unit test-e2e test-manifests
+# One cargo run (native unit tests, the CLI, the harness and the compiled module in it) and one
+# pytest run (real Envoy, clients, manifests), so each suite runs once and reports once.
+test: deps build test-rust test-py
 
-## test-unit: native unit tests of the decision logic
-test-unit:
+## test-rust: every Rust test: the decision logic natively, the CLI, and the compiled module in wasm-test-harness
+test-rust: build
 	$(CARGO) test --workspace
+
+## test-py: real Envoy with curl, HTTP/2 and Chromium, and the manifests against Istio's schemas
+test-py: deps build
+	$(VENV)/bin/python -m pytest -q tests/e2e tests/manifests
+
+## test-wasm: the compiled module ($$SNI_GUARD_WASM, default $(WASM)) in wasm-test-harness, and the harness's own tests
+test-wasm: build
+	$(CARGO) test -p wasm-test-harness
+	$(CARGO) test -p sni-guard --test wasm
 
 ## test-e2e: the compiled filter in a real Envoy, driven by real clients
 test-e2e: deps build

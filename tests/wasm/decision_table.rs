@@ -1,0 +1,60 @@
+//! The shared decision table through the compiled module: one plugin per configuration, many
+//! streams on it, counters compared before and after each stream (with a tick, which flushes
+//! `checked`).
+
+#[path = "../common/cases.rs"]
+mod cases;
+
+use std::collections::BTreeMap;
+
+use wasm_test_harness::{Outcome, Plugin};
+
+use cases::{Case, Observed};
+
+fn run(plugin: &mut Plugin, case: &Case) -> Result<Observed, String> {
+    let before = plugin.metrics();
+    let mut request = plugin.request().protocol(&case.protocol).without_header(":path");
+    if let Some(sni) = &case.sni {
+        request = request.sni(sni);
+    }
+    if let Some(authority) = &case.authority {
+        request = request.authority(authority);
+    }
+    if let Some(path) = &case.path {
+        request = request.path(path);
+    }
+    let outcome: Outcome = request.send().map_err(|e| format!("{}: {e}", case.name))?;
+    plugin.tick().map_err(|e| format!("{}: tick: {e}", case.name))?;
+    let after = plugin.metrics();
+    let counter_deltas: BTreeMap<String, u64> = cases::COUNTERS
+        .iter()
+        .map(|&name| {
+            let delta = after.get(name).copied().unwrap_or(0) - before.get(name).copied().unwrap_or(0);
+            (name.to_string(), delta)
+        })
+        .collect();
+    let reply = outcome.local_response.clone();
+    Ok(Observed {
+        passed: outcome.passed(),
+        status: outcome.status(),
+        headers: reply.as_ref().map(|r| r.headers.clone()).unwrap_or_default(),
+        body: reply.map(|r| r.body_text()).unwrap_or_default(),
+        counter_deltas,
+    })
+}
+
+#[test]
+fn compiled_module_follows_the_decision_table() {
+    let (configs, table) = cases::load();
+    let mut plugins: BTreeMap<&str, Plugin> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for case in &table {
+        let json = configs.get(&case.config).unwrap_or_else(|| panic!("{}: no config {:?}", case.name, case.config));
+        let plugin = plugins.entry(case.config.as_str()).or_insert_with(|| super::load(json));
+        match run(plugin, case) {
+            Ok(seen) => problems.extend(case.check(&seen)),
+            Err(e) => problems.push(e),
+        }
+    }
+    cases::assert_no_problems("wasm", problems, table.len());
+}

@@ -1,0 +1,74 @@
+//! Many streams on one plugin, in sequence and interleaved as on one Envoy worker; the
+//! counters, the log lines and the reply details Envoy would see.
+
+use wasm_test_harness::{Action, LogLevel};
+
+#[test]
+fn interleaved_streams_keep_their_own_answers() {
+    let mut plugin = super::load("");
+    let a = plugin.request().sni("a.example.com").authority("b.example.com").protocol("HTTP/1.1").open().unwrap();
+    let b = plugin.request().sni("b.example.com").authority("b.example.com").open().unwrap();
+    let c = plugin.request().sni("c.example.com").authority("a.example.com").open().unwrap();
+    assert_eq!(plugin.request_headers(b).unwrap(), Action::Continue);
+    assert_eq!(plugin.request_headers(a).unwrap(), Action::Pause);
+    assert_eq!(plugin.request_headers(c).unwrap(), Action::Pause);
+    assert_eq!(plugin.open_streams(), 3);
+    let c = plugin.finish(c).unwrap();
+    let a = plugin.finish(a).unwrap();
+    let b = plugin.finish(b).unwrap();
+    assert_eq!(plugin.open_streams(), 0);
+    assert!(b.passed());
+    assert_eq!(a.local_response.as_ref().unwrap().header("connection"), Some("close"));
+    assert_eq!(c.local_response.as_ref().unwrap().header("connection"), None);
+    assert_eq!(a.local_response.unwrap().details, "sni_guard_misdirected_request");
+    assert_eq!(plugin.metric("sni_guard.rejected"), Some(2));
+}
+
+#[test]
+fn checked_is_batched_until_the_tick() {
+    let mut plugin = super::load("");
+    for _ in 0..10 {
+        assert!(plugin.request().sni("a.example.com").authority("a.example.com").send().unwrap().passed());
+    }
+    assert_eq!(plugin.metric("sni_guard.checked"), Some(0), "no host call per matching request");
+    plugin.tick().unwrap();
+    assert_eq!(plugin.metric("sni_guard.checked"), Some(10));
+    // A mismatch flushes at once.
+    plugin.request().sni("a.example.com").authority("a.example.com").send().unwrap();
+    let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
+    assert_eq!(outcome.metric("sni_guard.checked"), 12);
+    assert_eq!(outcome.metric("sni_guard.rejected"), 1);
+}
+
+#[test]
+fn many_streams_in_sequence() {
+    let mut plugin = super::load(r#"{"mode":"dry_run"}"#);
+    for i in 0..2000 {
+        let authority = if i % 2 == 0 { "a.example.com" } else { "b.example.com" };
+        assert!(plugin.request().sni("a.example.com").authority(authority).send().unwrap().passed());
+    }
+    plugin.tick().unwrap();
+    assert_eq!(plugin.metric("sni_guard.checked"), Some(2000));
+    assert_eq!(plugin.metric("sni_guard.dry_run_mismatch"), Some(1000));
+    assert_eq!(plugin.metric("sni_guard.rejected"), Some(0));
+}
+
+#[test]
+fn mismatches_are_logged_at_the_documented_levels() {
+    // enforce: debug, so invisible at Envoy's default level.
+    let mut plugin = super::load("");
+    let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
+    assert!(outcome.logs.is_empty(), "{:?}", outcome.logs);
+    let mut plugin = super::load_at("", LogLevel::Debug);
+    let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
+    let line = &outcome.logs[0];
+    assert_eq!(line.level, LogLevel::Debug);
+    assert!(line.message.contains(r#"sni="a.example.com" authority="b.example.com""#), "{line}");
+    assert!(line.message.contains("another server"), "{line}");
+    // dry_run: info.
+    let mut plugin = super::load(r#"{"mode":"dry_run"}"#);
+    let outcome = plugin.request().sni("a.example.com").send().unwrap();
+    assert_eq!(outcome.logs.len(), 1, "{:?}", outcome.logs);
+    assert_eq!(outcome.logs[0].level, LogLevel::Info);
+    assert!(outcome.logs[0].message.contains("would answer 421") && outcome.logs[0].message.contains("no :authority"));
+}
