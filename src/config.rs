@@ -98,8 +98,13 @@ impl Default for Settings {
 impl PluginConfig {
     /// Parses the JSON bytes Envoy hands the plugin. Empty (or blank) means the defaults.
     pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-        if json.iter().all(u8::is_ascii_whitespace) {
+        let Some(&first) = json.iter().find(|b| !b.is_ascii_whitespace()) else {
             return Ok(PluginConfig::default());
+        };
+        // serde also reads a struct from a JSON array (`[]`, `[[...]]`): refuse anything but
+        // an object, as the documentation promises.
+        if first != b'{' {
+            return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
         }
         serde_json::from_slice(json).map_err(|e| {
             let problem = e.to_string();
@@ -250,6 +255,11 @@ mod tests {
         assert!(e.problem.contains("unknown field `port`"), "{e}");
         let e = refused("not json");
         assert_eq!(e.field, "configuration");
+        for not_object in ["[]", "[[]]", "null", "\"servers\"", "1"] {
+            let e = refused(not_object);
+            assert_eq!(e.field, "configuration", "{not_object}");
+            assert!(e.problem.contains("JSON object"), "{e}");
+        }
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
         assert_eq!(refused(&body).field, "response_body");
     }

@@ -24,7 +24,8 @@ const REFUSED: &[(&str, &str)] = &[
     (r#"{"exempt_paths":"/x"}"#, "invalid type"),
     (r#"{"response_body":42}"#, "invalid type"),
     ("not json", "invalid configuration: configuration:"),
-    ("null", "invalid configuration: configuration:"),
+    ("null", "invalid configuration: configuration: expected a JSON object"),
+    ("[]", "invalid configuration: configuration: expected a JSON object"),
     ("{\"mode\":\"dry_run\"", "EOF"),
 ];
 
