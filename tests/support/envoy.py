@@ -117,6 +117,47 @@ def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: boo
     return config
 
 
+def replace_filter(config: dict, new_filter: dict | None) -> dict:
+    """`config` (from `prepare`) with the sni-guard filter of every chain replaced by
+    `new_filter` (another HTTP filter, e.g. Lua), or removed when it is None. For the benchmark's
+    comparison variants: same listener, chains and routes, another filter in the same place."""
+    config = copy.deepcopy(config)
+    for hcm in connection_managers(config):
+        filters = []
+        for f in hcm["http_filters"]:
+            if f["name"] == SNI_GUARD_FILTER:
+                if new_filter is None:
+                    continue
+                f = copy.deepcopy(new_filter)
+            filters.append(f)
+        hcm["http_filters"] = filters
+    return config
+
+
+def without_access_log(config: dict) -> dict:
+    """`config` without the access log, whose per-request write would blur the filter's cost in
+    a benchmark. Every route of the example is a `direct_response`: no upstream either."""
+    config = copy.deepcopy(config)
+    for hcm in connection_managers(config):
+        hcm.pop("access_log", None)
+    return config
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process `pid` (all its threads) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the command name: state is field 3 of proc(5), utime 14 and stime 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process `pid` (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise KeyError("VmRSS")
+
+
 class Envoy:
     """One Envoy process on loopback, stopped by PID when the `with` block ends (also when a
     test fails)."""
@@ -189,6 +230,11 @@ class Envoy:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "Envoy not started"
+        return self.process.pid
 
     def admin(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:
