@@ -4,8 +4,9 @@ Lua snippet it replaces.
 One Envoy per variant (`--concurrency 1`, the shipped example's TLS listener and
 `direct_response` routes, no access log), all started once and kept up. Each round runs h2load
 against every variant in turn, so the machine's drift hits all alike; the figures are medians
-over the rounds. Cost is Envoy's CPU time (user + system from /proc/<pid>/stat) over the
-requests h2load counted; wall-clock throughput is printed too. Only ratios within one run mean
+over the rounds. Cost is Envoy's CPU time (user + system, from /proc: each thread's run time in
+/proc/<pid>/task/*/schedstat, the nanosecond figure behind /proc/<pid>/stat's utime + stime)
+over the requests h2load counted; wall-clock throughput is printed too. Only ratios within one run mean
 anything: compare nothing across runs or machines.
 
 Usage: .venv/bin/python bench/run.py [--rounds 5] [--seconds 2] [--out bench/results.md]
@@ -170,6 +171,8 @@ def main() -> int:
                     help="the proxy-wasm SDK filter for the 'naive SDK' row (skipped if missing)")
     ap.add_argument("--extra-wasm", action="append", default=[], metavar="LABEL=PATH",
                     help="another module to measure like sni-guard with the default configuration")
+    ap.add_argument("--rows", default="", help="comma-separated row keys to run (default: all); "
+                    "for exploring, the summary needs none, lua, sg, sg50, none-mis, lua-mis, sg-mis")
     args = ap.parse_args()
 
     wasm = envoy_support.WASM
@@ -200,10 +203,16 @@ def main() -> int:
         Row("sg-mis", "mismatch: sni-guard, 421", "sni-guard", authority="b.example.com", expect="4xx"),
     ]
 
+    if args.rows:
+        keep = set(args.rows.split(",")) | {"none"}
+        rows = [row for row in rows if row.key in keep]
+        configs_needed = {row.envoy for row in rows}
     started = datetime.datetime.now(datetime.timezone.utc)
     workdir = envoy_support.new_workdir("sni-guard-bench-")
     certs = envoy_support.make_certs(workdir / "certs")
     configs = build_envoys(certs, extra, naive)
+    if args.rows:
+        configs = {k: v for k, v in configs.items() if k in configs_needed or k in ("none", "lua", "sni-guard")}
     envoy_version = subprocess.run([envoy_support.ENVOY_BIN, "--version"], capture_output=True,
                                    text=True).stdout.strip().split("version:")[-1].strip()
     load_before = os.getloadavg()
@@ -243,6 +252,12 @@ def main() -> int:
         rss_after = {name: envoy_support.rss_kib(e.pid) for name, e in envoys.items()}
     load_after = os.getloadavg()
 
+    if args.rows:
+        for row in rows:
+            print(f"{row.key:10} median {row.median_cpu():6.2f} min {min(row.cpu_us):6.2f} "
+                  f"added(median) {row.median_cpu() - rows[0].median_cpu():+6.2f} "
+                  f"added(min) {min(row.cpu_us) - min(rows[0].cpu_us):+6.2f}  rps {row.median_rps():,.0f}")
+        return 0
     by = {row.key: row for row in rows}
     none, lua = by["none"].median_cpu(), by["lua"].median_cpu()
     lua_added = lua - none
@@ -259,7 +274,7 @@ def main() -> int:
     p(f"- Envoy {envoy_version}, `--concurrency 1`, TLS HTTP/2 listener, `direct_response` routes, "
       f"no access log. h2load `-c {args.clients} -m {args.streams}`, {requests} requests per variant "
       f"per round, {args.rounds} rounds alternating the variants; medians.")
-    p("- CPU us/req: Envoy's user+system CPU time (/proc/<pid>/stat) over the requests. "
+    p("- CPU us/req: Envoy's user+system CPU time (/proc/<pid>/task/*/schedstat, all threads) over the requests. "
       "Wall us/req: 1e6 / (requests per second).")
     p("")
     p("| variant | req/s | wall us/req | CPU us/req | added CPU us/req | added / Lua's |")
