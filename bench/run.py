@@ -9,7 +9,7 @@ over the rounds. Cost is Envoy's CPU time (user + system, from /proc: each threa
 over the requests h2load counted; wall-clock throughput is printed too. Only ratios within one run mean
 anything: compare nothing across runs or machines.
 
-Usage: .venv/bin/python bench/run.py [--rounds 5] [--seconds 2] [--out bench/results.md]
+Usage: .venv/bin/python bench/run.py [--rounds 12] [--seconds 0.8] [--out bench/results.md]
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ def build_envoys(certs, extra_wasm: dict[str, Path], naive_wasm: Path | None) ->
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=float, default=2.0, help="target length of one variant's run")
+    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--seconds", type=float, default=0.8, help="target length of one variant's run")
     ap.add_argument("--clients", type=int, default=1)
     ap.add_argument("--streams", type=int, default=16, help="h2load -m: concurrent streams per connection")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
