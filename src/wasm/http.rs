@@ -43,7 +43,8 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize
     let action = with_root(|root| {
         let settings = root.settings.clone();
         let mut counts = std::mem::take(&mut root.counts);
-        let action = on_request_headers(&settings, &mut counts, &mut EnvoyStream { root });
+        // The SNI and :authority land in the scratch area: no heap allocation on the fast path.
+        let action = super::scratch::during(|| on_request_headers(&settings, &mut counts, &mut EnvoyStream { root }));
         root.counts = counts;
         action
     });

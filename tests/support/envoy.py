@@ -180,6 +180,57 @@ def add_http1_close_on_421(config: dict) -> dict:
     return config
 
 
+def replace_filter(config: dict, new_filter: dict | None) -> dict:
+    """`config` (from `prepare`) with the sni-guard filter of every chain replaced by
+    `new_filter` (another HTTP filter, e.g. Lua), or removed when it is None. For the benchmark's
+    comparison variants: same listener, chains and routes, another filter in the same place."""
+    config = copy.deepcopy(config)
+    for hcm in connection_managers(config):
+        filters = []
+        for f in hcm["http_filters"]:
+            if f["name"] == SNI_GUARD_FILTER:
+                if new_filter is None:
+                    continue
+                f = copy.deepcopy(new_filter)
+            filters.append(f)
+        hcm["http_filters"] = filters
+    return config
+
+
+def without_access_log(config: dict) -> dict:
+    """`config` without the access log, whose per-request write would blur the filter's cost in
+    a benchmark. Every route of the example is a `direct_response`: no upstream either."""
+    config = copy.deepcopy(config)
+    for hcm in connection_managers(config):
+        hcm.pop("access_log", None)
+    return config
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) that process `pid` has used so far, all its threads, from /proc.
+
+    The sum of each thread's run time in /proc/<pid>/task/*/schedstat, in nanoseconds: the
+    same quantity as utime + stime in /proc/<pid>/stat, which the kernel derives from it but
+    reports in clock ticks (10 ms), too coarse for a few seconds of load. Falls back to those."""
+    total_ns = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total_ns += int((task / "schedstat").read_text().split()[0])
+        return total_ns / 1e9
+    except (OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # After the command name: state is field 3 of proc(5), utime 14 and stime 15.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of process `pid` (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise KeyError("VmRSS")
+
+
 class Envoy:
     """One Envoy process on loopback, stopped by PID when the `with` block ends (also when a
     test fails)."""
@@ -262,6 +313,11 @@ class Envoy:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "Envoy not started"
+        return self.process.pid
 
     def admin(self, path: str) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=5) as r:
