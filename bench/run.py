@@ -254,6 +254,10 @@ def main() -> int:
 
     if args.rows:
         for row in rows:
+            # Paired: each round's difference to the no-filter run of the same round, so drift
+            # between rounds cancels; the median of those differences.
+            paired = statistics.median(c - n for c, n in zip(row.cpu_us, rows[0].cpu_us))
+            print(f"{row.key:10} paired added {paired:+6.2f}  ", end="")
             print(f"{row.key:10} median {row.median_cpu():6.2f} min {min(row.cpu_us):6.2f} "
                   f"added(median) {row.median_cpu() - rows[0].median_cpu():+6.2f} "
                   f"added(min) {min(row.cpu_us) - min(rows[0].cpu_us):+6.2f}  rps {row.median_rps():,.0f}")

@@ -106,12 +106,15 @@ impl PluginConfig {
         if first != b'{' {
             return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
         }
-        serde_json::from_slice(json).map_err(|e| {
-            let problem = e.to_string();
-            // serde names unknown fields and wrong types itself; point at the document
-            // as a whole, since serde_json does not give a path.
-            refuse("configuration", problem)
-        })
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let config = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            // "." is the document itself (a syntax error, a missing brace).
+            let field = if path == "." { "configuration".to_owned() } else { path };
+            refuse(field, e.into_inner().to_string())
+        })?;
+        deserializer.end().map_err(|e| refuse("configuration", e.to_string()))?;
+        Ok(config)
     }
 
     /// Checks every field and builds the settings the filter runs with.
@@ -128,11 +131,7 @@ impl PluginConfig {
             }
         }
         let servers = ServerTable::new(patterns).map_err(|dup| {
-            let shown = match &dup.pattern {
-                HostPattern::Exact(name) => String::from_utf8_lossy(name).into_owned(),
-                HostPattern::Wildcard(suffix) => format!("*.{}", String::from_utf8_lossy(suffix)),
-                HostPattern::Any => "*".to_owned(),
-            };
+            let shown = dup.pattern.to_string();
             refuse(
                 format!("servers[{}].hosts", dup.second),
                 format!("host {shown:?} is already listed by servers[{}]; a host belongs to one server", dup.first),
@@ -249,6 +248,15 @@ mod tests {
         assert_eq!(e.field, "exempt_paths[0]");
         let e = refused(r#"{"mode":"enforcing"}"#);
         assert!(e.to_string().contains("enforcing"), "{e}");
+        let e = refused(r#"{"exempt_paths":"/x"}"#);
+        assert_eq!(e.field, "exempt_paths");
+        assert!(e.problem.contains("invalid type"), "{e}");
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com", 7]}]}"#);
+        assert_eq!(e.field, "servers[0].hosts[1]");
+        let e = refused(r#"{"response_body":42}"#);
+        assert_eq!(e.field, "response_body");
+        let e = refused(r#"{"mode":"dry_run"} trailing"#);
+        assert_eq!(e.field, "configuration");
         let e = refused(r#"{"sever":[]}"#);
         assert!(e.problem.contains("unknown field `sever`"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#);

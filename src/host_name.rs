@@ -18,6 +18,8 @@ pub const MAX_LABEL_LEN: usize = 63;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostError {
     Empty,
+    /// The whole `:authority` is over 255 bytes.
+    AuthorityTooLong,
     TooLong,
     BadPort,
     UnclosedBracket,
@@ -31,6 +33,7 @@ impl fmt::Display for HostError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             HostError::Empty => "the host is empty",
+            HostError::AuthorityTooLong => "the authority is longer than 255 bytes",
             HostError::TooLong => "the host is longer than 253 characters",
             HostError::BadPort => "the port is not a number from 0 to 65535",
             HostError::UnclosedBracket => "an IPv6 literal lacks its closing ']'",
@@ -95,7 +98,7 @@ pub fn authority_host(authority: &[u8]) -> Result<&[u8], HostError> {
         return Err(HostError::Empty);
     }
     if authority.len() > MAX_AUTHORITY_LEN {
-        return Err(HostError::TooLong);
+        return Err(HostError::AuthorityTooLong);
     }
     if authority[0] == b'[' {
         let close = authority.iter().position(|&b| b == b']').ok_or(HostError::UnclosedBracket)?;
@@ -207,9 +210,9 @@ mod tests {
         assert_eq!(host("::1"), Err(HostError::BadCharacter));
         let long_label = format!("{}.example.com", "x".repeat(64));
         assert_eq!(host(&long_label), Err(HostError::LabelTooLong));
-        let long_name = ["abcdefghi"; 26].join(".");
+        let long_name = format!("{}.abcd", ["abcdefghi"; 25].join(".")); // 254 characters
         assert_eq!(host(&long_name), Err(HostError::TooLong));
-        assert_eq!(host(&"a".repeat(300)), Err(HostError::TooLong));
+        assert_eq!(host(&"a".repeat(300)), Err(HostError::AuthorityTooLong));
         assert!(authority_host(b"a\xffb.example.com").is_err());
     }
 

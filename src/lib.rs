@@ -10,6 +10,8 @@ pub mod host_name;
 pub mod metrics;
 pub mod server_table;
 pub mod stream;
+#[doc(hidden)]
+pub mod testing;
 pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]

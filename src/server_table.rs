@@ -2,6 +2,8 @@
 //! `server_names`: an exact name beats a wildcard, the longest wildcard suffix wins, and a
 //! server that lists `*` takes whatever nothing else took.
 
+use std::fmt;
+
 /// Index of a server in the plugin configuration's `servers` list.
 pub type ServerId = usize;
 
@@ -14,6 +16,33 @@ pub enum HostPattern {
     Wildcard(Vec<u8>),
     /// `*`: every name.
     Any,
+}
+
+impl HostPattern {
+    /// Whether this pattern alone matches `name` (lower case, no trailing dot): equal to an
+    /// exact name, strictly below a wildcard's suffix, or anything for `*`.
+    pub fn matches(&self, name: &[u8]) -> bool {
+        match self {
+            HostPattern::Exact(exact) => exact.as_slice() == name,
+            HostPattern::Wildcard(suffix) => is_below(name, suffix),
+            HostPattern::Any => true,
+        }
+    }
+}
+
+/// `name` is `suffix` with one or more non-empty labels in front.
+fn is_below(name: &[u8], suffix: &[u8]) -> bool {
+    name.len() > suffix.len() + 1 && name.ends_with(suffix) && name[name.len() - suffix.len() - 1] == b'.'
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Exact(name) => f.write_str(&String::from_utf8_lossy(name)),
+            HostPattern::Wildcard(suffix) => write!(f, "*.{}", String::from_utf8_lossy(suffix)),
+            HostPattern::Any => f.write_str("*"),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,6 +160,20 @@ mod tests {
         assert_eq!(table.server_of(b"example.com"), None);
         assert_eq!(table.server_of(b".example.com"), None);
         assert_eq!(table.server_of(b"example.org"), None);
+    }
+
+    #[test]
+    fn a_pattern_alone_matches_as_the_table_does() {
+        for (pattern, name) in [("example.com", "a.example.com"), ("example.com", "x.a.example.com"),
+                                ("example.com", "example.com"), ("example.com", "aexample.com"), ("example.com", ".example.com")] {
+            let table = ServerTable::new([(wild(pattern), 0)]).unwrap();
+            assert_eq!(wild(pattern).matches(name.as_bytes()), table.server_of(name.as_bytes()) == Some(0), "{pattern} {name}");
+        }
+        assert!(exact("a.example.com").matches(b"a.example.com"));
+        assert!(!exact("a.example.com").matches(b"b.example.com"));
+        assert!(HostPattern::Any.matches(b"anything"));
+        assert_eq!(wild("example.com").to_string(), "*.example.com");
+        assert_eq!(HostPattern::Any.to_string(), "*");
     }
 
     #[test]

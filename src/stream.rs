@@ -91,46 +91,9 @@ fn shown(value: Option<&[u8]>) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// A host with fixed values that records what the filter did.
-    #[derive(Default)]
-    pub struct FakeHost {
-        pub sni: Option<Vec<u8>>,
-        pub headers: HashMap<String, Vec<u8>>,
-        pub http1: bool,
-        pub reply: Option<(u32, Vec<(String, String)>, Vec<u8>)>,
-        pub counters: HashMap<&'static str, u64>,
-    }
-
-    impl StreamHost for FakeHost {
-        type Bytes = Vec<u8>;
-        fn requested_server_name(&mut self) -> Option<Vec<u8>> {
-            self.sni.clone()
-        }
-        fn request_header(&mut self, name: &str) -> Option<Vec<u8>> {
-            self.headers.get(name).cloned()
-        }
-        fn is_http1(&mut self) -> bool {
-            self.http1
-        }
-        fn send_local_response(&mut self, status: u32, _details: &str, headers: &[(&str, &str)], body: &[u8]) {
-            let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-            self.reply = Some((status, headers, body.to_vec()));
-        }
-        fn increment(&mut self, counter: Counter, by: u64) {
-            *self.counters.entry(counter.name()).or_default() += by;
-        }
-    }
-
-    fn request(sni: &str, authority: &str, path: &str) -> FakeHost {
-        let mut host = FakeHost { sni: Some(sni.into()), ..FakeHost::default() };
-        host.headers.insert(":authority".into(), authority.into());
-        host.headers.insert(":path".into(), path.into());
-        host
-    }
+    use crate::testing::FakeHost;
 
     fn run(json: &str, host: &mut FakeHost) -> (Action, Counts) {
         let settings = Settings::from_json(json.as_bytes()).unwrap();
@@ -141,7 +104,7 @@ pub(crate) mod tests {
 
     #[test]
     fn matching_request_continues_without_host_writes() {
-        let mut host = request("a.example.com", "a.example.com", "/");
+        let mut host = FakeHost::request("a.example.com", "a.example.com", "/");
         let (action, counts) = run("", &mut host);
         assert_eq!(action, Action::Continue);
         assert!(host.reply.is_none());
@@ -151,8 +114,8 @@ pub(crate) mod tests {
 
     #[test]
     fn mismatch_is_answered_421_and_counted() {
-        let mut host = request("a.example.com", "b.example.com", "/");
-        host.http1 = true;
+        let mut host = FakeHost::request("a.example.com", "b.example.com", "/");
+        host.protocol = "HTTP/1.1".into();
         let (action, counts) = run("", &mut host);
         assert_eq!(action, Action::Pause);
         let (status, headers, body) = host.reply.unwrap();
@@ -167,7 +130,7 @@ pub(crate) mod tests {
 
     #[test]
     fn http2_reply_has_no_connection_header() {
-        let mut host = request("a.example.com", "b.example.com", "/");
+        let mut host = FakeHost::request("a.example.com", "b.example.com", "/");
         run("", &mut host);
         let (_, headers, _) = host.reply.unwrap();
         assert!(headers.iter().all(|(k, _)| k != "connection"));
@@ -175,7 +138,7 @@ pub(crate) mod tests {
 
     #[test]
     fn dry_run_counts_and_continues() {
-        let mut host = request("a.example.com", "b.example.com", "/");
+        let mut host = FakeHost::request("a.example.com", "b.example.com", "/");
         let (action, _) = run(r#"{"mode":"dry_run"}"#, &mut host);
         assert_eq!(action, Action::Continue);
         assert!(host.reply.is_none());
@@ -186,9 +149,9 @@ pub(crate) mod tests {
     #[test]
     fn exempt_paths_pass() {
         let json = r#"{"exempt_paths":["/.well-known/acme-challenge/"],"response_body":"nope"}"#;
-        let mut host = request("a.example.com", "b.example.com", "/.well-known/acme-challenge/token");
+        let mut host = FakeHost::request("a.example.com", "b.example.com", "/.well-known/acme-challenge/token");
         assert_eq!(run(json, &mut host).0, Action::Continue);
-        let mut host = request("a.example.com", "b.example.com", "/.well-known/other");
+        let mut host = FakeHost::request("a.example.com", "b.example.com", "/.well-known/other");
         assert_eq!(run(json, &mut host).0, Action::Pause);
         assert_eq!(host.reply.unwrap().2, b"nope");
     }
@@ -199,7 +162,7 @@ pub(crate) mod tests {
         assert_eq!(run("", &mut host).0, Action::Continue, "no SNI, no authority: allowed by default");
         let mut host = FakeHost { sni: Some(b"a.example.com".to_vec()), ..FakeHost::default() };
         assert_eq!(run("", &mut host).0, Action::Pause, "SNI but no authority");
-        let mut host = request("a.example.com", "b", "/");
+        let mut host = FakeHost::request("a.example.com", "b", "/");
         host.sni = None;
         assert_eq!(run(r#"{"on_missing_sni":"reject"}"#, &mut host).0, Action::Pause);
     }

@@ -4,46 +4,12 @@
 #[path = "common/cases.rs"]
 mod cases;
 
-use std::collections::{BTreeMap, HashMap};
-
 use sni_guard::config::Settings;
-use sni_guard::metrics::{Counter, Counts};
+use sni_guard::metrics::Counts;
 use sni_guard::stream::{on_request_headers, Action, StreamHost};
+use sni_guard::testing::FakeHost;
 
 use cases::{Case, Observed};
-
-/// A local response: status, headers, body.
-type Reply = (u32, Vec<(String, String)>, Vec<u8>);
-
-/// A host with the case's values that records what the filter did.
-#[derive(Default)]
-struct FakeHost {
-    sni: Option<Vec<u8>>,
-    headers: HashMap<String, Vec<u8>>,
-    protocol: String,
-    reply: Option<Reply>,
-    counters: BTreeMap<String, u64>,
-}
-
-impl StreamHost for FakeHost {
-    type Bytes = Vec<u8>;
-    fn requested_server_name(&mut self) -> Option<Vec<u8>> {
-        self.sni.clone()
-    }
-    fn request_header(&mut self, name: &str) -> Option<Vec<u8>> {
-        self.headers.get(name).cloned()
-    }
-    fn is_http1(&mut self) -> bool {
-        self.protocol.starts_with("HTTP/1")
-    }
-    fn send_local_response(&mut self, status: u32, _details: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.reply = Some((status, headers, body.to_vec()));
-    }
-    fn increment(&mut self, counter: Counter, by: u64) {
-        *self.counters.entry(counter.name().to_string()).or_default() += by;
-    }
-}
 
 fn run(settings: &Settings, case: &Case) -> Observed {
     let mut host = FakeHost {

@@ -48,21 +48,42 @@ fn decision_never_panics_and_equal_names_pass() {
             .unwrap(),
     ];
     let mut rng = Rng(0x5eed_1234_abcd_0001);
-    for _ in 0..200_000 {
+    let mut equal_names_checked = 0;
+    for i in 0..200_000 {
         let sni = rng.bytes();
-        let authority = rng.bytes();
+        // Every other input: an authority that names the SNI's host in another spelling (case,
+        // trailing dot, port), so the "same name passes" property is exercised, not just hoped for.
+        let authority = if i % 2 == 0 { rng.bytes() } else { respell(&mut rng, &sni) };
         for settings in &configs {
             let verdict = check(settings, Some(&sni), Some(&authority));
             let _ = check(settings, None, Some(&authority));
             let _ = check(settings, Some(&sni), None);
             // A well-formed authority whose host is the SNI itself always passes.
             if let Ok(host) = authority_host(&authority) {
-                if !sni.is_empty() && HostKey::fold(&sni) == HostKey::fold(host) && HostKey::fold(host).is_some() {
+                if !sni.is_empty() && HostKey::fold(host).is_some() && HostKey::fold(&sni) == HostKey::fold(host) {
+                    equal_names_checked += 1;
                     assert_eq!(verdict, Ok(()), "sni={:?} authority={:?}", String::from_utf8_lossy(&sni), String::from_utf8_lossy(&authority));
                 }
             }
         }
     }
+    assert!(equal_names_checked > 10_000, "only {equal_names_checked} inputs exercised the equal-names property");
+}
+
+/// `name` in another spelling that names the same host: letters' case flipped at random, maybe
+/// a trailing dot, maybe a port.
+fn respell(rng: &mut Rng, name: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = name
+        .iter()
+        .map(|&b| if rng.below(2) == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() })
+        .collect();
+    if rng.below(3) == 0 && !out.ends_with(b".") {
+        out.push(b'.');
+    }
+    if rng.below(3) == 0 {
+        out.extend_from_slice(format!(":{}", rng.below(65536)).as_bytes());
+    }
+    out
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
-use crate::model::{covers, show_pattern, Credential, SafeReason, Server, Workload};
+use crate::model::{covers, Credential, SafeReason, Server, Workload};
 
 /// One finding; `servers` are indexes into the audited slice, in input order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,7 @@ fn shared_credentials(servers: &[Server], workload: &Workload, port: u32, member
 
 /// A pattern's key for comparing hosts: the filter's folded form, with `*.` kept apart.
 fn key(pattern: &HostPattern) -> String {
-    show_pattern(pattern)
+    pattern.to_string()
 }
 
 fn duplicate_hosts(servers: &[Server], workload: &Workload, port: u32, members: &[usize], out: &mut Vec<Conflict>) {

@@ -245,29 +245,13 @@ impl Server {
 }
 
 /// `*.example.com` for a wildcard, `*` for the catch-all, the folded name otherwise.
-pub fn show_pattern(pattern: &HostPattern) -> String {
-    match pattern {
-        HostPattern::Exact(name) => String::from_utf8_lossy(name).into_owned(),
-        HostPattern::Wildcard(suffix) => format!("*.{}", String::from_utf8_lossy(suffix)),
-        HostPattern::Any => "*".to_owned(),
-    }
-}
-
 /// Whether `wide` matches every name `narrow` matches, and more: a server listing `wide` holds
-/// a certificate that is presumably valid for `narrow`'s names too. Same matching as the
-/// filter's `ServerTable`: `*.s` covers names strictly below `s` at any depth.
+/// a certificate that is presumably valid for `narrow`'s names too. The filter's own matching
+/// (`HostPattern::matches`): `*.s` covers names strictly below `s` at any depth.
 pub fn covers(wide: &HostPattern, narrow: &HostPattern) -> bool {
-    let below = |name: &[u8], suffix: &[u8]| {
-        name.len() > suffix.len() + 1
-            && name.ends_with(suffix)
-            && name[name.len() - suffix.len() - 1] == b'.'
-    };
     match (wide, narrow) {
-        (HostPattern::Any, HostPattern::Any) => false,
-        (HostPattern::Any, _) => true,
-        (HostPattern::Wildcard(s), HostPattern::Exact(name)) => below(name, s),
-        (HostPattern::Wildcard(s), HostPattern::Wildcard(t)) => below(t, s),
-        _ => false,
+        (HostPattern::Exact(_), _) | (_, HostPattern::Any) => false,
+        (_, HostPattern::Exact(name)) | (_, HostPattern::Wildcard(name)) => wide.matches(name),
     }
 }
 

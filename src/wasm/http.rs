@@ -39,7 +39,9 @@ impl StreamHost for EnvoyStream<'_> {
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize, _end_of_stream: bool) -> u32 {
+// `end_of_stream` is an i32 in the ABI: taken as u32, since any value but 0 or 1 would be
+// undefined behaviour as a Rust bool.
+pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
     let action = with_root(|root| {
         let settings = root.settings.clone();
         let mut counts = std::mem::take(&mut root.counts);

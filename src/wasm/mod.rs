@@ -24,8 +24,13 @@ pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     if let Some(p) = scratch::alloc(size) {
         return p;
     }
-    let mut buffer = std::mem::ManuallyDrop::new(Vec::<u8>::with_capacity(size));
-    buffer.as_mut_ptr()
+    // Null, not an abort, when memory runs out: the host reports a failed call instead of the
+    // VM trapping.
+    let mut buffer = Vec::<u8>::new();
+    if buffer.try_reserve_exact(size).is_err() {
+        return std::ptr::null_mut();
+    }
+    std::mem::ManuallyDrop::new(buffer).as_mut_ptr()
 }
 
 /// A bump area for the values the host returns during one `proxy_on_request_headers`: the SNI
