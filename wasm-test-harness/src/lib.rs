@@ -29,8 +29,9 @@ pub use outcome::{LocalResponse, LogLine, Outcome};
 pub use plugin::{Plugin, PluginBuilder, StreamId};
 pub use request::{Request, RequestBuilder, PROTOCOL, SNI};
 
-/// The module the tests run: `$SNI_GUARD_WASM` if set, else `dist/sni-guard.wasm` under
-/// `workspace_root`. Named here so every test file resolves it the same way.
+/// The module a test suite runs: the path in the environment variable `env_var` (for
+/// sni-guard, `SNI_GUARD_WASM`) if set and non-empty, else `default`. Named here so every test
+/// file resolves it the same way.
 pub fn module_path(env_var: &str, default: impl AsRef<std::path::Path>) -> std::path::PathBuf {
     match std::env::var_os(env_var) {
         Some(path) if !path.is_empty() => path.into(),
