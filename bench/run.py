@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support import envoy as envoy_support  # noqa: E402
+
+import instructions  # noqa: E402  (bench/instructions.py)
+import probes  # noqa: E402  (bench/probes.py)
 
 # The Lua EnvoyFilter sni-guard replaces: raw SNI against the :authority up to its first ':'.
 LUA_SNIPPET = """\
@@ -160,6 +164,44 @@ def build_envoys(certs, extra_wasm: dict[str, Path], naive_wasm: Path | None) ->
     return configs
 
 
+def instruction_table(certs, workdir: Path, requests: int) -> list[str]:
+    """Envoy instructions per request (callgrind) for the main variants and the probe modules."""
+    why_not = instructions.available()
+    if why_not:
+        return ["", f"## Instructions per request: NOT MEASURED ({why_not})"]
+    built = probes.build(workdir / "probes")
+    configs = build_envoys(certs, {name: path for name, (_, path) in built.items()}, None)
+    a, b = "a.example.com", "b.example.com"
+    same = (a, None, "2xx", requests)
+    plan = [  # (Envoy, label, loads)
+        ("none", ["no filter", "mismatch: no filter (404)"], [same, (a, b, "4xx", requests)]),
+        ("lua", ["Lua snippet", "mismatch: Lua snippet (421)"], [same, (a, b, "4xx", requests)]),
+        ("sni-guard", ["sni-guard, default configuration", "mismatch: sni-guard (421)"], [same, (a, b, "4xx", requests)]),
+        ("sni-guard-50", ["sni-guard, 50 servers"], [same]),
+    ] + [(name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
+    # Two Envoys under callgrind at a time (one per core): a count does not depend on what else
+    # runs, and valgrind makes each Envoy slow to start.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = list(pool.map(lambda step: instructions.count(configs[step[0]], workdir, step[0], step[2]), plan))
+    measured = {label: value for (_, labels, _), values in zip(plan, counts) for label, value in zip(labels, values)}
+    none, none_mis = measured["no filter"], measured["mismatch: no filter (404)"]
+    lua_added = measured["Lua snippet"] - none
+    lua_mis_added = measured["mismatch: Lua snippet (421)"] - none_mis
+    out = ["", f"## Envoy instructions per request (callgrind, {requests} requests per variant after a warm-up)", "",
+           "Steady where CPU time is not: the added figures repeat within about 1% from run to run.", "",
+           "| variant | instructions/req | added | added / Lua's |", "|---|---:|---:|---:|"]
+    for label, value in measured.items():
+        base, lua = (none_mis, lua_mis_added) if label.startswith("mismatch") else (none, lua_added)
+        is_base = label in ("no filter", "mismatch: no filter (404)")
+        out.append(f"| {label} | {value:,.0f} | {'' if is_base else f'{value - base:+,.0f}'} | "
+                   f"{'' if is_base else f'{(value - base) / lua:.2f}x'} |")
+    sg_added = measured["sni-guard, default configuration"] - none
+    out += ["", f"- sni-guard's added instructions / Lua's: **{sg_added / lua_added:.2f}** (default configuration), "
+            f"{(measured['sni-guard, 50 servers'] - none) / lua_added:.2f} (50 servers); "
+            f"50 servers / default, added: {(measured['sni-guard, 50 servers'] - none) / sg_added:.2f}"]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=12)
@@ -171,6 +213,8 @@ def main() -> int:
                     help="the proxy-wasm SDK filter for the 'naive SDK' row (skipped if missing)")
     ap.add_argument("--extra-wasm", action="append", default=[], metavar="LABEL=PATH",
                     help="another module to measure like sni-guard with the default configuration")
+    ap.add_argument("--instructions", type=int, default=1000, metavar="N",
+                    help="requests per variant for the callgrind instruction count (0: skip it)")
     ap.add_argument("--rows", default="", help="comma-separated row keys to run (default: all); "
                     "for exploring, the summary needs none, lua, sg, sg50, none-mis, lua-mis, sg-mis")
     args = ap.parse_args()
@@ -315,6 +359,8 @@ def main() -> int:
       f"Lua {rss_after['lua'] / 1024:.1f} MiB, sni-guard {rss_after['sni-guard'] / 1024:.1f} MiB "
       f"(+{(rss_after['sni-guard'] - rss_after['none']) / 1024:.1f} MiB with the module loaded; "
       f"at start +{(rss['sni-guard'] - rss['none']) / 1024:.1f} MiB)")
+    if args.instructions:
+        lines += instruction_table(certs, workdir, args.instructions)
     p("")
     p("Per-round CPU us/req, in order: " + "; ".join(
         f"{row.key} " + " ".join(f"{v:.2f}" for v in row.cpu_us) for row in rows))

