@@ -76,9 +76,10 @@ test-manifests: deps build
 demo: deps build
 	$(VENV)/bin/python scripts/demo.py
 
-## bench: Envoy's CPU per request with no filter, the Lua snippet, a naive SDK filter and sni-guard; writes bench/results.md
+## bench: Envoy's CPU time and instructions (callgrind) per request with no filter, the Lua snippet, a naive SDK filter, sni-guard and probe modules; writes bench/results.md
 .PHONY: bench
 bench: deps build
+	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null)
 	$(CARGO) build --release --target $(WASM_TARGET) --manifest-path bench/naive-sdk-filter/Cargo.toml --target-dir target/bench
 	@mkdir -p dist/bench
 	cp target/bench/$(WASM_TARGET)/release/naive_sdk_filter.wasm dist/bench/naive-sdk-filter.wasm

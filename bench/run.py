@@ -164,13 +164,13 @@ def build_envoys(certs, extra_wasm: dict[str, Path], naive_wasm: Path | None) ->
     return configs
 
 
-def instruction_table(certs, workdir: Path, requests: int) -> list[str]:
+def instruction_table(certs, workdir: Path, requests: int, naive: Path | None) -> list[str]:
     """Envoy instructions per request (callgrind) for the main variants and the probe modules."""
     why_not = instructions.available()
     if why_not:
         return ["", f"## Instructions per request: NOT MEASURED ({why_not})"]
     built = probes.build(workdir / "probes")
-    configs = build_envoys(certs, {name: path for name, (_, path) in built.items()}, None)
+    configs = build_envoys(certs, {name: path for name, (_, path) in built.items()}, naive)
     a, b = "a.example.com", "b.example.com"
     same = (a, None, "2xx", requests)
     plan = [  # (Envoy, label, loads)
@@ -178,7 +178,7 @@ def instruction_table(certs, workdir: Path, requests: int) -> list[str]:
         ("lua", ["Lua snippet", "mismatch: Lua snippet (421)"], [same, (a, b, "4xx", requests)]),
         ("sni-guard", ["sni-guard, default configuration", "mismatch: sni-guard (421)"], [same, (a, b, "4xx", requests)]),
         ("sni-guard-50", ["sni-guard, 50 servers"], [same]),
-    ] + [(name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
+    ] + ([("naive-sdk", ["proxy-wasm SDK filter, naive"], [same])] if naive else []) + [(name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
     # Two Envoys under callgrind at a time (one per core): a count does not depend on what else
     # runs, and valgrind makes each Envoy slow to start.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -360,7 +360,7 @@ def main() -> int:
       f"(+{(rss_after['sni-guard'] - rss_after['none']) / 1024:.1f} MiB with the module loaded; "
       f"at start +{(rss['sni-guard'] - rss['none']) / 1024:.1f} MiB)")
     if args.instructions:
-        lines += instruction_table(certs, workdir, args.instructions)
+        lines += instruction_table(certs, workdir, args.instructions, naive)
     p("")
     p("Per-round CPU us/req, in order: " + "; ".join(
         f"{row.key} " + " ".join(f"{v:.2f}" for v in row.cpu_us) for row in rows))
