@@ -101,9 +101,12 @@ impl PluginConfig {
     ///
     /// The reader is `json.rs`, not serde_json: it keeps the module small, and its errors name
     /// the field (`servers[0].hosts[1]: invalid type: ...`). The serde derives above stay for
-    /// writing configurations (the CLI), and a test checks both readers agree.
+    /// writing configurations (the CLI), and a test checks both readers agree. This reader is
+    /// the stricter one: serde also reads a struct from a list (`[["a"]]` for a server) and a
+    /// unit variant from a map (`{"dry_run": null}` for a mode); this one refuses both.
     pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-        if json.iter().all(u8::is_ascii_whitespace) {
+        // JSON's white space only (RFC 8259): a form feed is not blank here.
+        if json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
             return Ok(PluginConfig::default());
         }
         let value = json::parse(json).map_err(|e| refuse("configuration", e.to_string()))?;

