@@ -159,12 +159,9 @@ fn wildcard_overlaps(servers: &[Server], workload: &Workload, port: u32, members
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{read_text, Inventory};
 
     fn servers(yaml: &str) -> Vec<Server> {
-        let mut inventory = Inventory::default();
-        read_text(yaml, "t", &mut inventory).unwrap();
-        inventory.servers
+        crate::input::test_servers(yaml)
     }
 
     fn gateway(ns: &str, name: &str, selector: &str, servers: &str) -> String {

@@ -427,6 +427,14 @@ impl GatewayReader {
     }
 }
 
+/// The servers of a test document: the one reading helper the modules' tests share.
+#[cfg(test)]
+pub(crate) fn test_servers(text: &str) -> Vec<Server> {
+    let mut inventory = Inventory::default();
+    read_text(text, "t", &mut inventory).expect("a valid test document");
+    inventory.servers
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

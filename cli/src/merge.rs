@@ -192,12 +192,9 @@ fn common_wildcard(hosts: &[String]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::audit::audit;
-    use crate::input::{read_text, Inventory};
 
     fn servers(text: &str) -> Vec<Server> {
-        let mut inventory = Inventory::default();
-        read_text(text, "t", &mut inventory).unwrap();
-        inventory.servers
+        crate::input::test_servers(text)
     }
 
     #[test]

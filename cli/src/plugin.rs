@@ -202,7 +202,6 @@ pub fn wasm_plugin_yaml(config: &PluginConfig, request: &Request, url: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::{read_text, Inventory};
     use sni_guard::verdict::check;
 
     const TWO: &str = "
@@ -226,9 +225,7 @@ spec:
 ";
 
     fn servers(text: &str) -> Vec<Server> {
-        let mut inventory = Inventory::default();
-        read_text(text, "t", &mut inventory).unwrap();
-        inventory.servers
+        crate::input::test_servers(text)
     }
 
     fn request(labels: &str) -> Request {
