@@ -43,10 +43,11 @@ impl StreamHost for EnvoyStream<'_> {
 // undefined behaviour as a Rust bool.
 pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
     let action = with_root(|root| {
-        let settings = root.settings.clone();
         let mut counts = std::mem::take(&mut root.counts);
+        let shared: &Root = root;
         // The SNI and :authority land in the scratch area: no heap allocation on the fast path.
-        let action = super::scratch::during(|| on_request_headers(&settings, &mut counts, &mut EnvoyStream { root }));
+        let action =
+            super::scratch::during(|| on_request_headers(&shared.settings, &mut counts, &mut EnvoyStream { root: shared }));
         root.counts = counts;
         action
     });

@@ -6,7 +6,6 @@
 //! sni-guard configurations at the same time need different `vm_config.vm_id`s.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use crate::config::Settings;
 use crate::metrics::{Counter, Counts};
@@ -17,7 +16,7 @@ use super::{hostcalls, logger};
 const TICK_PERIOD_MS: u32 = 1000;
 
 pub struct Root {
-    pub settings: Rc<Settings>,
+    pub settings: Settings,
     /// The root context whose configuration is in force, and its bytes, to tell a changed
     /// configuration from a repeated one.
     configured_by: (u32, Vec<u8>),
@@ -71,7 +70,7 @@ pub extern "C" fn proxy_on_configure(root_context_id: u32, configuration_size: u
         }
         let counts = root.take().map(|r| r.counts).unwrap_or_default();
         *root = Some(Root {
-            settings: Rc::new(settings),
+            settings,
             configured_by: (root_context_id, json.to_vec()),
             counts,
             metric_ids,
