@@ -7,6 +7,7 @@ use wasmtime::{Caller, Linker};
 
 use crate::abi::{self, unsigned, BufferType, Pairs, Status, StreamMap};
 use crate::error::{misbehaved, HostCallError};
+use crate::foreign::ForeignCall;
 use crate::guest::{read, return_bytes, write, write_u32, write_u64, HostResult};
 use crate::outcome::LocalResponse;
 use crate::state::HostState;
@@ -39,6 +40,7 @@ pub const IMPLEMENTED: &[(&str, &str)] = &[
     (ENV, "proxy_increment_metric"),
     (ENV, "proxy_record_metric"),
     (ENV, "proxy_get_metric"),
+    (ENV, "proxy_call_foreign_function"),
     (WASI, "fd_write"),
     (WASI, "environ_sizes_get"),
     (WASI, "environ_get"),
@@ -64,6 +66,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     link_header_maps(linker)?;
     link_stream_control(linker)?;
     link_metrics(linker)?;
+    link_foreign_functions(linker)?;
     link_wasi(linker)?;
     Ok(())
 }
@@ -167,7 +170,7 @@ fn stream_map(state: &mut HostState, map_type: i32) -> Option<&mut Pairs> {
     Some(state.current_stream()?.map(map))
 }
 
-fn first_value<'a>(pairs: &'a Pairs, key: &[u8]) -> Option<&'a [u8]> {
+pub(crate) fn first_value<'a>(pairs: &'a Pairs, key: &[u8]) -> Option<&'a [u8]> {
     pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_slice())
 }
 
@@ -402,6 +405,31 @@ fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// The error a stub for `module.name` returns when the module calls it.
+/// As Envoy: an unregistered name is NotFound; with results pointer 0 the caller wants only
+/// the status, and nothing is allocated in the module.
+fn link_foreign_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        ENV,
+        "proxy_call_foreign_function",
+        |mut c: C, name_ptr: i32, name_size: i32, args_ptr: i32, args_size: i32, data_out: i32, size_out: i32| -> HostResult<i32> {
+            const CALL: &str = "proxy_call_foreign_function";
+            let name = read(&mut c, CALL, name_ptr, name_size)?;
+            let arguments = read(&mut c, CALL, args_ptr, args_size)?;
+            let Some(function) = c.data().foreign_functions.get(name.as_slice()).cloned() else { return Ok(NOT_FOUND) };
+            match function(&ForeignCall { state: c.data() }, &arguments) {
+                Err(status) => Ok(status as i32),
+                Ok(result) => {
+                    if data_out != 0 {
+                        return_bytes(&mut c, CALL, &result, data_out, size_out)?;
+                    }
+                    Ok(OK)
+                }
+            }
+        },
+    )?;
+    Ok(())
+}
+
 pub(crate) fn unimplemented(module: &str, name: &str) -> wasmtime::Error {
     let name = if module == ENV { name.to_string() } else { format!("{module}.{name}") };
     wasmtime::Error::new(HostCallError::Unimplemented { name })

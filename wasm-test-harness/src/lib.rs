@@ -15,6 +15,7 @@
 
 pub mod abi;
 mod error;
+mod foreign;
 mod guest;
 mod host;
 mod outcome;
@@ -24,6 +25,7 @@ mod state;
 
 pub use abi::{Action, LogLevel};
 pub use error::HarnessError;
+pub use foreign::{ForeignCall, ForeignFunction};
 pub use host::IMPLEMENTED as IMPLEMENTED_HOST_CALLS;
 pub use outcome::{LocalResponse, LogLine, Outcome};
 pub use plugin::{Plugin, PluginBuilder, StreamId};

@@ -4,14 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{
     Engine, ExternType, Instance, Linker, Module, Store, Trap, TypedFunc, WasmBacktrace, WasmParams, WasmResults,
 };
 
-use crate::abi::{self, Action, LogLevel, Pairs, StreamMap};
+use crate::abi::{self, Action, LogLevel, Pairs, Status, StreamMap};
+use crate::foreign::{ForeignCall, ForeignFunction};
 use crate::error::{HarnessError, HostCallError};
 use crate::host;
 use crate::outcome::{LogLine, Outcome};
@@ -64,6 +65,7 @@ pub struct PluginBuilder {
     vm_configuration: Vec<u8>,
     log_level: LogLevel,
     properties: Vec<(Vec<u8>, Vec<u8>)>,
+    foreign_functions: Vec<(Vec<u8>, ForeignFunction)>,
 }
 
 impl PluginBuilder {
@@ -92,6 +94,17 @@ impl PluginBuilder {
         self
     }
 
+    /// A foreign function the host offers (`proxy_call_foreign_function`); without one, a call
+    /// to that name gets NotFound, as from a host that lacks it.
+    pub fn foreign_function(
+        mut self,
+        name: &str,
+        function: impl Fn(&ForeignCall<'_>, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
+    ) -> Self {
+        self.foreign_functions.push((name.as_bytes().to_vec(), Arc::new(function)));
+        self
+    }
+
     /// Compiles, instantiates and starts the plugin the way Envoy does: `_initialize` (or
     /// `_start`), then for the root context `proxy_on_context_create`, `proxy_on_vm_start`
     /// and `proxy_on_configure`. A refusal is an `Err` carrying the module's log lines.
@@ -103,6 +116,7 @@ impl PluginBuilder {
         let module = compile(&bytes)?;
         let mut state = HostState::new(self.log_level, self.vm_configuration, self.configuration);
         state.plugin_properties.extend(self.properties);
+        state.foreign_functions.extend(self.foreign_functions);
         let mut store = Store::new(engine(), state);
         let instance = instantiate(&module, &mut store)?;
         let mut plugin = Plugin::new(instance, store, &module)?;
@@ -409,6 +423,7 @@ impl PluginBuilder {
             vm_configuration: Vec::new(),
             log_level: LogLevel::Info,
             properties: Vec::new(),
+            foreign_functions: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use wasmtime::{Memory, TypedFunc};
 
 use crate::abi::{LogLevel, MetricType, Pairs, StreamMap};
+use crate::foreign::ForeignFunction;
 use crate::outcome::{LocalResponse, LogLine};
 
 /// A stream's state while it is open.
@@ -126,6 +127,8 @@ pub(crate) struct HostState {
     pub call_stderr: String,
     /// State of the deterministic `random_get`.
     pub random_state: u64,
+    /// Foreign functions by name (`proxy_call_foreign_function`).
+    pub foreign_functions: HashMap<Vec<u8>, ForeignFunction>,
 }
 
 impl HostState {
@@ -148,6 +151,7 @@ impl HostState {
             partial_output: [Vec::new(), Vec::new()],
             call_stderr: String::new(),
             random_state: 0x9e37_79b9_7f4a_7c15,
+            foreign_functions: HashMap::new(),
         }
     }
 

@@ -208,11 +208,11 @@ fn an_export_with_the_wrong_signature_is_reported() {
 fn an_unimplemented_host_call_fails_loudly_with_its_name() {
     // Importing it is fine (Envoy links lazily too); calling it is not.
     let wat = Wat::new()
-        .import(r#"(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))"#)
+        .import(r#"(import "env" "proxy_get_shared_data" (func $shared (param i32 i32 i32 i32 i32) (result i32)))"#)
         .import(r#"(import "wasi_snapshot_preview1" "path_open" (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))"#)
         .body(
             r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
-                 (call $foreign (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
+                 (call $shared (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)))
                (func (export "proxy_on_tick") (param i32)
                  (drop (call $open (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 0))))
                (func (export "proxy_on_configure") (param i32 i32) (result i32)
@@ -224,7 +224,7 @@ fn an_unimplemented_host_call_fails_loudly_with_its_name() {
     let error = plugin.request().send().unwrap_err();
     assert_eq!(
         error.to_string(),
-        "unimplemented host call: proxy_call_foreign_function (called during proxy_on_request_headers)"
+        "unimplemented host call: proxy_get_shared_data (called during proxy_on_request_headers)"
     );
     let mut plugin = wat.load().unwrap();
     let error = plugin.tick().unwrap_err();
@@ -375,4 +375,61 @@ fn time_metrics_and_ticks() {
     plugin.tick().unwrap();
     assert_eq!(plugin.metric("hits"), Some(5));
     assert_eq!(plugin.metric("now"), Some(start + 500_000_000), "each tick advances the clock by the period");
+}
+
+/// A registered foreign function sees the calling stream and returns bytes the module can read;
+/// an unregistered name is NotFound; a failure's status reaches the module; results pointer 0
+/// still runs the function but allocates nothing in the module.
+#[test]
+fn foreign_functions_round_trip() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+    use wasm_test_harness::abi::Status;
+
+    let mut wat = Wat::new()
+        .import(r#"(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))"#);
+    let (echo, echo_len) = wat.string("echo");
+    let (missing, missing_len) = wat.string("missing");
+    let (fail, fail_len) = wat.string("fail");
+    let (args, args_len) = wat.string("args");
+    let not_found = wat.log("missing: NotFound");
+    let failed = wat.log("fail: InternalFailure");
+    let status_only = wat.log("echo, status only: Ok");
+    let call = |name: u32, len: usize, out: (u32, u32)| {
+        format!("(call $foreign (i32.const {name}) (i32.const {len}) (i32.const {args}) (i32.const {args_len}) (i32.const {}) (i32.const {}))", out.0, out.1)
+    };
+    let wat = wat.body(&format!(
+        r#"(func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32)
+             (if (i32.eqz {echo_call}) (then (drop (call $log (i32.const 2) (i32.load (i32.const 0x40)) (i32.load (i32.const 0x44))))))
+             (if (i32.eq {missing_call} (i32.const 1)) (then {not_found}))
+             (if (i32.eq {fail_call} (i32.const {internal})) (then {failed}))
+             (i32.store (i32.const 0x50) (global.get $next))
+             (if (i32.eqz {status_only_call}) (then (if (i32.eq (global.get $next) (i32.load (i32.const 0x50))) (then {status_only}))))
+             (i32.const 0))"#,
+        echo_call = call(echo, echo_len, (0x40, 0x44)),
+        missing_call = call(missing, missing_len, (0x40, 0x44)),
+        fail_call = call(fail, fail_len, (0, 0)),
+        status_only_call = call(echo, echo_len, (0, 0)),
+        internal = Status::InternalFailure as i32,
+    ));
+    let echoes = Arc::new(AtomicU32::new(0));
+    let counted = echoes.clone();
+    let mut plugin = Plugin::from_bytes(wat.build())
+        .foreign_function("echo", move |host, args| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            assert!(host.in_stream());
+            let authority = host.request_header(":authority").unwrap_or_default();
+            let sni = host.property(&["connection", "requested_server_name"]).unwrap_or_default();
+            Ok([args, b" ", authority, b" ", sni].concat())
+        })
+        .foreign_function("fail", |_, _| Err(Status::InternalFailure))
+        .load()
+        .unwrap();
+    let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
+    let lines: Vec<&str> = outcome.logs.iter().map(|l| l.message.as_str()).collect();
+    assert_eq!(
+        lines,
+        ["args b.example.com a.example.com", "missing: NotFound", "fail: InternalFailure", "echo, status only: Ok"]
+    );
+    assert_eq!(echoes.load(Ordering::Relaxed), 2);
 }
