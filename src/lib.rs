@@ -5,6 +5,7 @@
 //! is plain Rust, tested natively and shared with the `sni-guard` command-line tool. The
 //! proxy-wasm ABI glue lives in `wasm/` and is compiled only for WebAssembly.
 
+pub mod cel;
 pub mod config;
 pub mod host_name;
 pub mod json;

@@ -12,6 +12,10 @@ pub const RESPONSE_DETAILS: &str = "sni_guard_misdirected_request";
 /// What the host (Envoy) offers one stream.
 pub trait StreamHost {
     type Bytes: AsRef<[u8]>;
+    /// Whether the host itself confirmed, in one call, that the request's `:authority` is the
+    /// connection's SNI byte for byte (Envoy evaluating `cel::same_name_expression`); `false`
+    /// when it did not or cannot tell. `true` lets the request pass without reading either.
+    fn confirms_same_name(&mut self) -> bool;
     /// `connection.requested_server_name`; `None` when the connection has none.
     fn requested_server_name(&mut self) -> Option<Self::Bytes>;
     /// A request header (`:authority`, `:path`).
@@ -35,6 +39,10 @@ pub enum Action {
 
 pub fn on_request_headers(settings: &Settings, counts: &mut Counts, host: &mut impl StreamHost) -> Action {
     counts.pending_checked += 1;
+    // The usual request, settled by one host call; `verdict::check` passes it too.
+    if host.confirms_same_name() {
+        return Action::Continue;
+    }
     let sni = host.requested_server_name();
     let authority = host.request_header(":authority");
     let sni = sni.as_ref().map(AsRef::as_ref);
@@ -110,6 +118,27 @@ mod tests {
         assert!(host.reply.is_none());
         assert!(host.counters.is_empty(), "no metric call on the fast path");
         assert_eq!(counts.pending_checked, 1);
+    }
+
+    #[test]
+    fn a_host_that_confirms_the_same_name_spares_both_reads() {
+        let mut host = FakeHost::request("a.example.com", "a.example.com", "/");
+        host.same_name_expression = Some(crate::cel::SAME_NAME);
+        let (action, counts) = run("", &mut host);
+        assert_eq!(action, Action::Continue);
+        assert_eq!(host.calls.confirms_same_name, 1);
+        assert_eq!((host.calls.requested_server_name, host.calls.request_header), (0, 0), "nothing read");
+        assert_eq!(counts.pending_checked, 1, "still counted as checked");
+    }
+
+    #[test]
+    fn an_unconfirmed_request_gets_the_full_check() {
+        for (authority, expect) in [("A.EXAMPLE.COM:443", Action::Continue), ("b.example.com", Action::Pause)] {
+            let mut host = FakeHost::request("a.example.com", authority, "/");
+            host.same_name_expression = Some(crate::cel::SAME_NAME);
+            assert_eq!(run("", &mut host).0, expect, "{authority}");
+            assert_eq!((host.calls.requested_server_name, host.calls.request_header.min(1)), (1, 1), "{authority}");
+        }
     }
 
     #[test]

@@ -15,8 +15,20 @@ pub struct FakeHost {
     pub headers: HashMap<String, Vec<u8>>,
     /// `request.protocol`, e.g. "HTTP/1.1" or "HTTP/2".
     pub protocol: String,
+    /// The CEL expression this host evaluates for `confirms_same_name`, as Envoy does once the
+    /// plugin created it (`cel::same_name_expression`); `None`: a host without CEL.
+    pub same_name_expression: Option<&'static str>,
+    /// How often `confirms_same_name`, `requested_server_name` and `request_header` were called.
+    pub calls: Calls,
     pub reply: Option<Reply>,
     pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub confirms_same_name: u32,
+    pub requested_server_name: u32,
+    pub request_header: u32,
 }
 
 impl FakeHost {
@@ -31,10 +43,19 @@ impl FakeHost {
 
 impl StreamHost for FakeHost {
     type Bytes = Vec<u8>;
+    fn confirms_same_name(&mut self) -> bool {
+        self.calls.confirms_same_name += 1;
+        let Some(expression) = self.same_name_expression else { return false };
+        let authority = self.headers.get(":authority").map(Vec::as_slice);
+        crate::cel::succeeds(expression, self.sni.as_deref(), authority)
+            .unwrap_or_else(|| panic!("FakeHost cannot evaluate {expression:?}"))
+    }
     fn requested_server_name(&mut self) -> Option<Vec<u8>> {
+        self.calls.requested_server_name += 1;
         self.sni.clone()
     }
     fn request_header(&mut self, name: &str) -> Option<Vec<u8>> {
+        self.calls.request_header += 1;
         self.headers.get(name).cloned()
     }
     fn is_http1(&mut self) -> bool {

@@ -45,6 +45,11 @@ pub fn check(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>) 
         }
     };
     let authority = authority.ok_or(Misdirection::MissingAuthority)?;
+    // The very name the connection was opened for is never misdirected, whatever its form;
+    // Envoy's own check (`cel`) passes exactly these requests without the module looking.
+    if authority == sni {
+        return Ok(());
+    }
     let host = authority_host(authority).map_err(Misdirection::MalformedAuthority)?;
     // The common case, and the only one without a server table: the same name.
     if same_name(sni, host) {
@@ -101,6 +106,16 @@ mod tests {
         let long = "x".repeat(256);
         assert!(verdict(&s, Some("a.example.com"), Some(&long)).is_err());
         assert_eq!(verdict(&s, None, Some("a b")), Ok(()));
+    }
+
+    #[test]
+    fn an_authority_identical_to_the_sni_passes_whatever_its_form() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]}]}"#);
+        for name in ["a.example.com", "::1", "a b", "x.example.com:8443", "[::1"] {
+            assert_eq!(verdict(&s, Some(name), Some(name)), Ok(()), "{name:?}");
+        }
+        let reject = settings(r#"{"on_missing_sni":"reject"}"#);
+        assert_eq!(verdict(&reject, Some(""), Some("")), Err(Misdirection::MissingSni), "no SNI is not a name");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 #[path = "common/cases.rs"]
 mod cases;
 
+use sni_guard::cel::same_name_expression;
 use sni_guard::config::Settings;
 use sni_guard::metrics::Counts;
 use sni_guard::stream::{on_request_headers, Action, StreamHost};
@@ -11,10 +12,13 @@ use sni_guard::testing::FakeHost;
 
 use cases::{Case, Observed};
 
-fn run(settings: &Settings, case: &Case) -> Observed {
+/// `with_cel`: the host evaluates sni-guard's CEL check as Envoy does; without, it has no CEL
+/// (every request takes the full check).
+fn run(settings: &Settings, case: &Case, with_cel: bool) -> Observed {
     let mut host = FakeHost {
         sni: case.sni.clone().map(String::into_bytes),
         protocol: case.protocol.clone(),
+        same_name_expression: with_cel.then(|| same_name_expression(settings.on_missing_sni)),
         ..FakeHost::default()
     };
     for (name, value) in [(":authority", &case.authority), (":path", &case.path)] {
@@ -39,14 +43,23 @@ fn run(settings: &Settings, case: &Case) -> Observed {
     }
 }
 
-#[test]
-fn native_logic_follows_the_decision_table() {
+fn follows_the_decision_table(with_cel: bool) {
     let (configs, table) = cases::load();
     let mut problems = Vec::new();
     for case in &table {
         let json = configs.get(&case.config).unwrap_or_else(|| panic!("{}: no config {:?}", case.name, case.config));
         let settings = Settings::from_json(json.as_bytes()).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        problems.extend(case.check(&run(&settings, case)));
+        problems.extend(case.check(&run(&settings, case, with_cel)));
     }
-    cases::assert_no_problems("native", problems, table.len());
+    cases::assert_no_problems(if with_cel { "native, host with CEL" } else { "native" }, problems, table.len());
+}
+
+#[test]
+fn native_logic_follows_the_decision_table() {
+    follows_the_decision_table(false);
+}
+
+#[test]
+fn native_logic_with_envoys_cel_check_follows_the_decision_table() {
+    follows_the_decision_table(true);
 }
