@@ -48,6 +48,14 @@ extern "C" {
     fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_metric_id: *mut u32) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        return_results_data: *mut *mut u8,
+        return_results_size: *mut usize,
+    ) -> u32;
 }
 
 /// Bytes the host wrote into memory it allocated through `proxy_on_memory_allocate`; freed on
@@ -143,6 +151,35 @@ pub fn increment_metric(id: u32, by: u64) {
 pub fn set_tick_period_milliseconds(period: u32) {
     // SAFETY: plain value.
     unsafe { proxy_set_tick_period_milliseconds(period) };
+}
+
+/// Compiles a CEL expression with Envoy's `expr_create`; its token, or the status Envoy
+/// answered (NotFound: a host without CEL; BadArgument: an expression it cannot compile).
+pub fn create_expression(text: &str) -> Result<u32, u32> {
+    let name = b"expr_create";
+    let mut data = null_mut();
+    let mut size = 0;
+    // SAFETY: pointers and lengths of live buffers; out-pointers outlive the call.
+    let status =
+        unsafe { proxy_call_foreign_function(name.as_ptr(), name.len(), text.as_ptr(), text.len(), &mut data, &mut size) };
+    let token = HostBytes { data, size };
+    match (status, <[u8; 4]>::try_from(token.as_ref())) {
+        (OK, Ok(token)) => Ok(u32::from_le_bytes(token)),
+        (OK, Err(_)) => Err(OK),
+        (status, _) => Err(status),
+    }
+}
+
+/// Evaluates a created CEL expression with Envoy's `expr_evaluate`, asking for no result: only
+/// the status comes back, so Envoy allocates nothing in the module. `true` for Ok.
+pub fn expression_succeeds(token: u32) -> bool {
+    let name = b"expr_evaluate";
+    let token = token.to_le_bytes();
+    // SAFETY: pointers and lengths of live buffers; null result pointers ask for no result.
+    let status = unsafe {
+        proxy_call_foreign_function(name.as_ptr(), name.len(), token.as_ptr(), token.len(), null_mut(), null_mut())
+    };
+    status == OK
 }
 
 /// The ABI's header map: pair count, then each key and value size (u32, little endian), then

@@ -17,6 +17,10 @@ struct EnvoyStream<'a> {
 impl StreamHost for EnvoyStream<'_> {
     type Bytes = HostBytes;
 
+    fn confirms_same_name(&mut self) -> bool {
+        self.root.same_name_check.is_some_and(hostcalls::expression_succeeds)
+    }
+
     fn requested_server_name(&mut self) -> Option<HostBytes> {
         hostcalls::property(b"connection\0requested_server_name\0")
     }

@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 
+use crate::cel;
 use crate::config::Settings;
 use crate::metrics::{Counter, Counts};
 
@@ -21,6 +22,9 @@ pub struct Root {
     /// configuration from a repeated one.
     configured_by: (u32, Vec<u8>),
     pub counts: Counts,
+    /// The token of Envoy's compiled `cel::same_name_expression`; `None` if this host has no
+    /// CEL, and every request takes the full check.
+    pub same_name_check: Option<u32>,
     metric_ids: [u32; Counter::ALL.len()],
 }
 
@@ -56,6 +60,8 @@ pub extern "C" fn proxy_on_configure(root_context_id: u32, configuration_size: u
         log::error!("sni-guard: Envoy refused to define the sni_guard counters; the plugin is not started");
         return false;
     };
+    let same_name_check = create_same_name_check(&settings);
+    let first_check = if same_name_check.is_some() { "Envoy's CEL same-name check" } else { "none" };
     ROOT.with(|root| {
         let mut root = root.borrow_mut();
         if let Some(previous) = root.as_ref() {
@@ -73,11 +79,12 @@ pub extern "C" fn proxy_on_configure(root_context_id: u32, configuration_size: u
             settings,
             configured_by: (root_context_id, json.to_vec()),
             counts,
+            same_name_check,
             metric_ids,
         });
     });
     hostcalls::set_tick_period_milliseconds(TICK_PERIOD_MS);
-    log::info!("sni-guard: configured by root context {root_context_id}");
+    log::info!("sni-guard: configured by root context {root_context_id}; first check: {first_check}");
     true
 }
 
@@ -88,6 +95,22 @@ pub extern "C" fn proxy_on_tick(_root_context_id: u32) {
         let ids = root.metric_ids;
         root.counts.flush(|counter, by| hostcalls::increment_metric(ids[counter as usize], by));
     });
+}
+
+/// Envoy keeps compiled expressions per root context, and numbers them from 0 in each: every
+/// root configured here gets the same token, so streams of any root find theirs. Should a
+/// stream's root lack it, the evaluation fails with NotFound and the full check runs.
+fn create_same_name_check(settings: &Settings) -> Option<u32> {
+    let expression = cel::same_name_expression(settings.on_missing_sni);
+    match hostcalls::create_expression(expression) {
+        Ok(token) => Some(token),
+        Err(status) => {
+            log::info!(
+                "sni-guard: no CEL check in this host (expr_create status {status}): every request reads the SNI and :authority"
+            );
+            None
+        }
+    }
 }
 
 /// Envoy returns the same id for a name already defined in this VM.

@@ -262,6 +262,8 @@ class Envoy:
         # What runs Envoy: the venv's launcher by default; the benchmark runs the binary itself
         # under a profiler (`command = ["valgrind", ..., envoy_binary()]`).
         self.command = [ENVOY_BIN]
+        # More command-line options, e.g. ["--component-log-level", "wasm:debug"].
+        self.extra_args: list[str] = []
 
     @property
     def config_path(self) -> Path:
@@ -292,7 +294,8 @@ class Envoy:
         self.process = subprocess.Popen(
             [*self.command, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--admin-address-path", str(admin_address),
-             "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level],
+             "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level,
+             *self.extra_args],
             stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
             start_new_session=True)
         try:

@@ -6,6 +6,7 @@
 mod cases;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use wasm_test_harness::{Outcome, Plugin};
 
@@ -43,18 +44,41 @@ fn run(plugin: &mut Plugin, case: &Case) -> Result<Observed, String> {
     })
 }
 
-#[test]
-fn compiled_module_follows_the_decision_table() {
+/// `with_cel`: the harness plays Envoy's CEL foreign functions, so every request is first
+/// put to Envoy's same-name check; without, it is a host with no CEL.
+fn follows_the_decision_table(with_cel: bool) {
     let (configs, table) = cases::load();
     let mut plugins: BTreeMap<&str, Plugin> = BTreeMap::new();
+    let mut cel_hosts = Vec::new();
     let mut problems = Vec::new();
     for case in &table {
         let json = configs.get(&case.config).unwrap_or_else(|| panic!("{}: no config {:?}", case.name, case.config));
-        let plugin = plugins.entry(case.config.as_str()).or_insert_with(|| super::load(json));
+        let plugin = plugins.entry(case.config.as_str()).or_insert_with(|| {
+            if !with_cel {
+                return super::load(json);
+            }
+            let (plugin, seen) = super::cel_check::load_with_envoy_cel(json);
+            cel_hosts.push(seen);
+            plugin
+        });
         match run(plugin, case) {
             Ok(seen) => problems.extend(case.check(&seen)),
             Err(e) => problems.push(e),
         }
     }
-    cases::assert_no_problems("wasm", problems, table.len());
+    if with_cel {
+        let evaluations: u32 = cel_hosts.iter().map(|s| s.evaluations.load(Ordering::Relaxed)).sum();
+        assert_eq!(evaluations as usize, table.len(), "every request is put to the CEL check once");
+    }
+    cases::assert_no_problems(if with_cel { "wasm, Envoy's CEL played by the harness" } else { "wasm" }, problems, table.len());
+}
+
+#[test]
+fn compiled_module_follows_the_decision_table() {
+    follows_the_decision_table(false);
+}
+
+#[test]
+fn compiled_module_with_envoys_cel_check_follows_the_decision_table() {
+    follows_the_decision_table(true);
 }

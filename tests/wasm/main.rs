@@ -3,6 +3,7 @@
 
 mod bad_configurations;
 mod bad_requests;
+mod cel_check;
 mod decision_table;
 mod memory;
 mod streams;
