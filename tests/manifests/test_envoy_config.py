@@ -48,8 +48,14 @@ def test_envoyfilter_wasm_filter_is_valid_envoy_config(envoy_bin, wasm, certs, t
     http_filter = m.envoy_filter_wasm(document)
     # The splice relies on the filter's name; prepare() then points vm_config at the test module.
     assert http_filter["name"] == envoy_support.SNI_GUARD_FILTER
-    assert http_filter["typed_config"]["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
-    assert http_filter["typed_config"]["config"]["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
+    assert http_filter["typed_config"]["@type"] == envoy_support.EXTENSION_WITH_MATCHER
+    # The same matcher as the plain Envoy example, which the e2e tests run.
+    (example_filter,) = [f for f in envoy_support.connection_managers(envoy_support.load_example())[0]["http_filters"]
+                         if f["name"] == envoy_support.SNI_GUARD_FILTER]
+    assert http_filter["typed_config"]["xds_matcher"] == example_filter["typed_config"]["xds_matcher"]
+    wasm_typed_config = envoy_support.wasm_filter(http_filter)
+    assert wasm_typed_config["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
+    assert wasm_typed_config["config"]["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
     example = with_filter(envoy_support.load_example(), http_filter)
     result = envoy_validate(envoy_bin, envoy_support.prepare(certs, wasm=wasm, example=example), tmp_path / "ef.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -62,7 +68,7 @@ def test_envoy_validate_rejects_a_broken_wasm_filter(envoy_bin, wasm, certs, tmp
     example = with_filter(envoy_support.load_example(), m.envoy_filter_wasm(ENVOY_FILTERS[0]))
     config = envoy_support.prepare(certs, wasm=wasm, example=example)
     for hcm in envoy_support.connection_managers(config):
-        wasm_config = hcm["http_filters"][0]["typed_config"]["config"]
+        wasm_config = envoy_support.wasm_filter(hcm["http_filters"][0])["config"]
         wasm_config["vm_confg"] = wasm_config.pop("vm_config")
     result = envoy_validate(envoy_bin, config, tmp_path / "broken.yaml")
     assert result.returncode != 0

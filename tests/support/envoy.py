@@ -80,11 +80,34 @@ def connection_managers(config: dict) -> list[dict]:
     return [chain["filters"][0]["typed_config"] for chain in https_listener(config)["filter_chains"]]
 
 
+EXTENSION_WITH_MATCHER = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
+
+
+def wasm_filter(http_filter: dict) -> dict:
+    """The Wasm filter's typed_config in sni-guard's HTTP filter, whether Envoy's same-name
+    matcher wraps it (as in the example) or not."""
+    typed = http_filter["typed_config"]
+    if typed["@type"] == EXTENSION_WITH_MATCHER:
+        return typed["extension_config"]["typed_config"]
+    return typed
+
+
+def without_matcher(config: dict) -> dict:
+    """`config` with sni-guard out of Envoy's same-name matcher: every request reaches the
+    module, as when a WasmPlugin or TrafficExtension installs it."""
+    config = copy.deepcopy(config)
+    for hcm in connection_managers(config):
+        for f in hcm["http_filters"]:
+            if f["name"] == SNI_GUARD_FILTER:
+                f["typed_config"] = wasm_filter(f)
+    return config
+
+
 def plugin_configuration(config: dict) -> dict:
     """The sni-guard configuration of the first chain (all chains share it), parsed."""
     for f in connection_managers(config)[0]["http_filters"]:
         if f["name"] == SNI_GUARD_FILTER:
-            return json.loads(f["typed_config"]["config"]["configuration"]["value"])
+            return json.loads(wasm_filter(f)["config"]["configuration"]["value"])
     raise KeyError("no sni-guard filter in the example")
 
 
@@ -108,7 +131,7 @@ def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: boo
                 if not with_filter:
                     continue
                 f = copy.deepcopy(f)
-                wasm_config = f["typed_config"]["config"]
+                wasm_config = wasm_filter(f)["config"]
                 wasm_config["vm_config"]["code"] = {"local": {"filename": str(wasm)}}
                 if plugin_config is not None:
                     wasm_config["configuration"]["value"] = json.dumps(plugin_config)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.support import envoy as envoy_support
+
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_DIR = ROOT / "envoyfilter"
 # The plain Envoy bootstrap lives there too, but it is not a Kubernetes object.
@@ -40,7 +42,8 @@ def wasm_spec(document: dict) -> dict:
 
 
 def envoy_filter_wasm(document: dict) -> dict:
-    """The `envoy.filters.http.wasm` HTTP filter (name and typed_config) an EnvoyFilter inserts."""
+    """The HTTP filter (name and typed_config) an EnvoyFilter inserts: sni-guard's Wasm filter,
+    behind Envoy's same-name matcher."""
     (patch,) = [p for p in document["spec"]["configPatches"] if p["applyTo"] == "HTTP_FILTER"]
     return patch["patch"]["value"]
 
@@ -49,5 +52,5 @@ def plugin_config_json(document: dict) -> str:
     """The configuration string Envoy will hand sni-guard for this manifest: Istio serialises
     a WasmPlugin's pluginConfig to JSON; an EnvoyFilter carries the string itself."""
     if document["kind"] == "EnvoyFilter":
-        return envoy_filter_wasm(document)["typed_config"]["config"]["configuration"]["value"]
+        return envoy_support.wasm_filter(envoy_filter_wasm(document))["config"]["configuration"]["value"]
     return json.dumps(wasm_spec(document)["pluginConfig"])
