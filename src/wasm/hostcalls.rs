@@ -84,13 +84,27 @@ impl Drop for HostBytes {
     }
 }
 
-/// Runs a host call that returns bytes; `None` for any status but Ok (NotFound above all).
-fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Option<HostBytes> {
+/// Runs a host call that returns bytes: its status, and the bytes (empty unless Ok).
+fn call_returning_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> (u32, HostBytes) {
     let mut data = null_mut();
     let mut size = 0;
     let status = call(&mut data, &mut size);
-    let bytes = HostBytes { data, size };
+    (status, HostBytes { data, size })
+}
+
+/// As `call_returning_bytes`; `None` for any status but Ok (NotFound above all).
+fn returned_bytes(call: impl FnOnce(*mut *mut u8, *mut usize) -> u32) -> Option<HostBytes> {
+    let (status, bytes) = call_returning_bytes(call);
     (status == OK).then_some(bytes)
+}
+
+/// Calls one of the host's foreign functions; null result pointers ask for the status only.
+fn call_foreign_function(name: &str, arguments: &[u8], results: *mut *mut u8, results_size: *mut usize) -> u32 {
+    // SAFETY: pointers and lengths of live buffers; the result pointers are null or outlive
+    // the call (the callers' locals).
+    unsafe {
+        proxy_call_foreign_function(name.as_ptr(), name.len(), arguments.as_ptr(), arguments.len(), results, results_size)
+    }
 }
 
 pub fn log(level: u32, message: &str) {
@@ -156,13 +170,7 @@ pub fn set_tick_period_milliseconds(period: u32) {
 /// Compiles a CEL expression with Envoy's `expr_create`; its token, or the status Envoy
 /// answered (NotFound: a host without CEL; BadArgument: an expression it cannot compile).
 pub fn create_expression(text: &str) -> Result<u32, u32> {
-    let name = b"expr_create";
-    let mut data = null_mut();
-    let mut size = 0;
-    // SAFETY: pointers and lengths of live buffers; out-pointers outlive the call.
-    let status =
-        unsafe { proxy_call_foreign_function(name.as_ptr(), name.len(), text.as_ptr(), text.len(), &mut data, &mut size) };
-    let token = HostBytes { data, size };
+    let (status, token) = call_returning_bytes(|data, len| call_foreign_function("expr_create", text.as_bytes(), data, len));
     match (status, <[u8; 4]>::try_from(token.as_ref())) {
         (OK, Ok(token)) => Ok(u32::from_le_bytes(token)),
         (OK, Err(_)) => Err(OK),
@@ -173,13 +181,7 @@ pub fn create_expression(text: &str) -> Result<u32, u32> {
 /// Evaluates a created CEL expression with Envoy's `expr_evaluate`, asking for no result: only
 /// the status comes back, so Envoy allocates nothing in the module. `true` for Ok.
 pub fn expression_succeeds(token: u32) -> bool {
-    let name = b"expr_evaluate";
-    let token = token.to_le_bytes();
-    // SAFETY: pointers and lengths of live buffers; null result pointers ask for no result.
-    let status = unsafe {
-        proxy_call_foreign_function(name.as_ptr(), name.len(), token.as_ptr(), token.len(), null_mut(), null_mut())
-    };
-    status == OK
+    call_foreign_function("expr_evaluate", &token.to_le_bytes(), null_mut(), null_mut()) == OK
 }
 
 /// The ABI's header map: pair count, then each key and value size (u32, little endian), then
