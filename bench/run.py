@@ -60,6 +60,11 @@ LUA_FILTER = {
 }
 
 
+# Instruction-table labels the summary looks up again.
+SHIPPED = "sni-guard, default configuration (Envoy's matcher in front)"
+WITHOUT_MATCHER = "sni-guard without the matcher (as a WasmPlugin installs it)"
+
+
 def fifty_servers() -> dict:
     """A realistic gateway: 50 servers, the example's a, b and c+d among them, wildcards,
     multi-host servers and Istio's namespace/host form."""
@@ -182,9 +187,9 @@ def instruction_table(certs, workdir: Path, requests: int, naive: Path | None) -
     plan = [  # (Envoy, label, loads)
         ("none", ["no filter", "mismatch: no filter (404)"], [same, (a, b, "4xx", requests)]),
         ("lua", ["Lua snippet", "mismatch: Lua snippet (421)"], [same, (a, b, "4xx", requests)]),
-        ("sni-guard", ["sni-guard, default configuration (Envoy's matcher in front)", "mismatch: sni-guard (421)"], [same, (a, b, "4xx", requests)]),
+        ("sni-guard", [SHIPPED, "mismatch: sni-guard (421)"], [same, (a, b, "4xx", requests)]),
         ("sni-guard-50", ["sni-guard, 50 servers"], [same]),
-        ("sni-guard-wasmplugin", ["sni-guard without the matcher (as a WasmPlugin installs it)",
+        ("sni-guard-wasmplugin", [WITHOUT_MATCHER,
                                   "mismatch: sni-guard without the matcher (421)"], [same, (a, b, "4xx", requests)]),
     ] + ([("naive-sdk", ["proxy-wasm SDK filter, naive"], [same])] if naive else []) + [(name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
     # Two Envoys under callgrind at a time (one per core): a count does not depend on what else
@@ -203,12 +208,12 @@ def instruction_table(certs, workdir: Path, requests: int, naive: Path | None) -
         is_base = label in ("no filter", "mismatch: no filter (404)")
         out.append(f"| {label} | {value:,.0f} | {'' if is_base else f'{value - base:+,.0f}'} | "
                    f"{'' if is_base else f'{(value - base) / lua:.2f}x'} |")
-    sg_added = measured["sni-guard, default configuration (Envoy's matcher in front)"] - none
+    sg_added = measured[SHIPPED] - none
     out += ["", f"- sni-guard's added instructions / Lua's: **{sg_added / lua_added:.2f}** (default configuration), "
             f"{(measured['sni-guard, 50 servers'] - none) / lua_added:.2f} (50 servers); "
             f"50 servers / default, added: {(measured['sni-guard, 50 servers'] - none) / sg_added:.2f}; "
             f"without the matcher (as a WasmPlugin installs it): "
-            f"**{(measured['sni-guard without the matcher (as a WasmPlugin installs it)'] - none) / lua_added:.2f}**"]
+            f"**{(measured[WITHOUT_MATCHER] - none) / lua_added:.2f}**"]
     return out
 
 
@@ -243,7 +248,7 @@ def main() -> int:
         Row("lua", "Lua snippet", "lua"),
         Row("sg", "sni-guard, default configuration (as shipped: Envoy's matcher in front)", "sni-guard"),
         Row("sg50", "sni-guard, 50 servers", "sni-guard-50"),
-        Row("sg-wp", "sni-guard without the matcher (as a WasmPlugin installs it)", "sni-guard-wasmplugin"),
+        Row("sg-wp", WITHOUT_MATCHER, "sni-guard-wasmplugin"),
         Row("sg50-cd", "sni-guard, 50 servers, SNI c / :authority d (same server)", "sni-guard-50",
             sni="c.example.com", authority="d.example.com"),
     ]
