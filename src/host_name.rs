@@ -38,9 +38,7 @@ impl fmt::Display for HostError {
             HostError::BadPort => "the port is not a number from 0 to 65535",
             HostError::UnclosedBracket => "an IPv6 literal lacks its closing ']'",
             HostError::BadIpLiteral => "the bracketed part is not an IPv6 address",
-            HostError::BadCharacter => {
-                "the host has a character other than letters, digits, '-', '_' and '.'"
-            }
+            HostError::BadCharacter => "the host has a character other than letters, digits, '-', '_' and '.'",
             HostError::EmptyLabel => "the host has an empty label (\"..\" or a leading '.')",
             HostError::LabelTooLong => "a label of the host is longer than 63 characters",
         })

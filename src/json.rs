@@ -127,7 +127,11 @@ impl Reader<'_> {
         loop {
             self.skip_space();
             if self.peek() != Some(b'"') {
-                return Err(self.error(if self.peek().is_none() { "EOF while parsing an object" } else { "expected a key in quotes" }));
+                return Err(self.error(if self.peek().is_none() {
+                    "EOF while parsing an object"
+                } else {
+                    "expected a key in quotes"
+                }));
             }
             let key_at = self.at;
             let key = self.string()?;
@@ -141,7 +145,11 @@ impl Reader<'_> {
             }
             self.skip_space();
             if self.peek() != Some(b':') {
-                return Err(self.error(if self.peek().is_none() { "EOF while parsing an object" } else { "expected ':'" }));
+                return Err(self.error(if self.peek().is_none() {
+                    "EOF while parsing an object"
+                } else {
+                    "expected ':'"
+                }));
             }
             self.at += 1;
             let value = self.value(depth + 1)?;
@@ -301,7 +309,8 @@ impl Reader<'_> {
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
         let mut code = 0;
         for _ in 0..4 {
-            let digit = self.peek().and_then(|b| (b as char).to_digit(16)).ok_or_else(|| self.error("invalid \\u escape"))?;
+            let digit =
+                self.peek().and_then(|b| (b as char).to_digit(16)).ok_or_else(|| self.error("invalid \\u escape"))?;
             code = code * 16 + digit;
             self.at += 1;
         }
@@ -370,7 +379,10 @@ mod tests {
         assert_eq!(err(deep.as_bytes()).message, "nested too deeply");
         let wide = format!("{{{}}}", (0..65).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(","));
         assert_eq!(err(wide.as_bytes()).message, "too many members in one object");
-        assert!(parse(format!("{{{}}}", (0..64).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(",")).as_bytes()).is_ok());
+        assert!(parse(
+            format!("{{{}}}", (0..64).map(|i| format!("\"k{i}\":0")).collect::<Vec<_>>().join(",")).as_bytes()
+        )
+        .is_ok());
     }
 
     #[test]

@@ -66,18 +66,14 @@ impl ServerTable {
     /// Builds the table; a pattern claimed by two different servers is refused, since Envoy
     /// could not tell which filter chain serves it. A pattern repeated within one server is
     /// harmless and kept once.
-    pub fn new(
-        patterns: impl IntoIterator<Item = (HostPattern, ServerId)>,
-    ) -> Result<ServerTable, DuplicateHost> {
+    pub fn new(patterns: impl IntoIterator<Item = (HostPattern, ServerId)>) -> Result<ServerTable, DuplicateHost> {
         let mut table = ServerTable::default();
         for (pattern, server) in patterns {
             let (list, key) = match &pattern {
                 HostPattern::Exact(name) => (&mut table.exact, name),
                 HostPattern::Wildcard(suffix) => (&mut table.wildcard, suffix),
                 HostPattern::Any => match table.any {
-                    Some(first) if first != server => {
-                        return Err(DuplicateHost { pattern, first, second: server })
-                    }
+                    Some(first) if first != server => return Err(DuplicateHost { pattern, first, second: server }),
                     _ => {
                         table.any = Some(server);
                         continue;
@@ -164,10 +160,19 @@ mod tests {
 
     #[test]
     fn a_pattern_alone_matches_as_the_table_does() {
-        for (pattern, name) in [("example.com", "a.example.com"), ("example.com", "x.a.example.com"),
-                                ("example.com", "example.com"), ("example.com", "aexample.com"), ("example.com", ".example.com")] {
+        for (pattern, name) in [
+            ("example.com", "a.example.com"),
+            ("example.com", "x.a.example.com"),
+            ("example.com", "example.com"),
+            ("example.com", "aexample.com"),
+            ("example.com", ".example.com"),
+        ] {
             let table = ServerTable::new([(wild(pattern), 0)]).unwrap();
-            assert_eq!(wild(pattern).matches(name.as_bytes()), table.server_of(name.as_bytes()) == Some(0), "{pattern} {name}");
+            assert_eq!(
+                wild(pattern).matches(name.as_bytes()),
+                table.server_of(name.as_bytes()) == Some(0),
+                "{pattern} {name}"
+            );
         }
         assert!(exact("a.example.com").matches(b"a.example.com"));
         assert!(!exact("a.example.com").matches(b"b.example.com"));
@@ -178,8 +183,7 @@ mod tests {
 
     #[test]
     fn duplicates_across_servers_are_refused() {
-        let err = ServerTable::new([(exact("a.example.com"), 0), (exact("a.example.com"), 2)])
-            .unwrap_err();
+        let err = ServerTable::new([(exact("a.example.com"), 0), (exact("a.example.com"), 2)]).unwrap_err();
         assert_eq!((err.first, err.second), (0, 2));
         assert!(ServerTable::new([(HostPattern::Any, 0), (HostPattern::Any, 1)]).is_err());
         assert!(ServerTable::new([(exact("a.example.com"), 0), (exact("a.example.com"), 0)]).is_ok());

@@ -58,12 +58,22 @@ pub fn on_request_headers(settings: &Settings, counts: &mut Counts, host: &mut i
     match settings.mode {
         Mode::DryRun => {
             host.increment(Counter::DryRunMismatch, 1);
-            log::info!("sni-guard dry run: would answer 421: sni={} authority={}: {}", shown(sni), shown(authority), why.describe());
+            log::info!(
+                "sni-guard dry run: would answer 421: sni={} authority={}: {}",
+                shown(sni),
+                shown(authority),
+                why.describe()
+            );
             Action::Continue
         }
         Mode::Enforce => {
             host.increment(Counter::Rejected, 1);
-            log::debug!("sni-guard: answering 421: sni={} authority={}: {}", shown(sni), shown(authority), why.describe());
+            log::debug!(
+                "sni-guard: answering 421: sni={} authority={}: {}",
+                shown(sni),
+                shown(authority),
+                why.describe()
+            );
             send_misdirected(settings, host);
             Action::Pause
         }

@@ -101,7 +101,10 @@ mod tests {
     fn malformed_authority_is_misdirected_when_there_is_an_sni() {
         let s = Settings::default();
         for bad in ["", ":443", "[::1", "a b", "a..example.com"] {
-            assert!(matches!(verdict(&s, Some("a.example.com"), Some(bad)), Err(Misdirection::MalformedAuthority(_))), "{bad:?}");
+            assert!(
+                matches!(verdict(&s, Some("a.example.com"), Some(bad)), Err(Misdirection::MalformedAuthority(_))),
+                "{bad:?}"
+            );
         }
         let long = "x".repeat(256);
         assert!(verdict(&s, Some("a.example.com"), Some(&long)).is_err());
@@ -130,8 +133,10 @@ mod tests {
 
     #[test]
     fn hosts_of_one_server_share_a_connection() {
-        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]},
-            {"hosts":["c.example.com","ns/d.example.com"]},{"hosts":["*.wild.example.com"]}]}"#);
+        let s = settings(
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]},
+            {"hosts":["c.example.com","ns/d.example.com"]},{"hosts":["*.wild.example.com"]}]}"#,
+        );
         assert_eq!(verdict(&s, Some("c.example.com"), Some("D.example.com:443")), Ok(()));
         assert_eq!(verdict(&s, Some("x.wild.example.com"), Some("y.z.wild.example.com")), Ok(()));
         assert_eq!(verdict(&s, Some("a.example.com"), Some("b.example.com")), Err(Misdirection::OtherServer));

@@ -22,8 +22,27 @@ impl Rng {
     }
     fn bytes(&mut self) -> Vec<u8> {
         const PIECES: &[&[u8]] = &[
-            b"a", b"B", b"example", b".", b":", b"[", b"]", b"::1", b"*", b"-", b"_", b"443", b"99999",
-            b" ", b"\0", b"\xff", b"\xc3\xa9", b"com", b"/", b"%", b"xn--",
+            b"a",
+            b"B",
+            b"example",
+            b".",
+            b":",
+            b"[",
+            b"]",
+            b"::1",
+            b"*",
+            b"-",
+            b"_",
+            b"443",
+            b"99999",
+            b" ",
+            b"\0",
+            b"\xff",
+            b"\xc3\xa9",
+            b"com",
+            b"/",
+            b"%",
+            b"xn--",
         ];
         let len = match self.below(20) {
             0 => 200 + self.below(200), // long values, beyond the 255-byte limit
@@ -62,7 +81,13 @@ fn decision_never_panics_and_equal_names_pass() {
             if let Ok(host) = authority_host(&authority) {
                 if !sni.is_empty() && HostKey::fold(host).is_some() && HostKey::fold(&sni) == HostKey::fold(host) {
                     equal_names_checked += 1;
-                    assert_eq!(verdict, Ok(()), "sni={:?} authority={:?}", String::from_utf8_lossy(&sni), String::from_utf8_lossy(&authority));
+                    assert_eq!(
+                        verdict,
+                        Ok(()),
+                        "sni={:?} authority={:?}",
+                        String::from_utf8_lossy(&sni),
+                        String::from_utf8_lossy(&authority)
+                    );
                 }
             }
         }
@@ -73,10 +98,8 @@ fn decision_never_panics_and_equal_names_pass() {
 /// `name` in another spelling that names the same host: letters' case flipped at random, maybe
 /// a trailing dot, maybe a port.
 fn respell(rng: &mut Rng, name: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = name
-        .iter()
-        .map(|&b| if rng.below(2) == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() })
-        .collect();
+    let mut out: Vec<u8> =
+        name.iter().map(|&b| if rng.below(2) == 0 { b.to_ascii_uppercase() } else { b.to_ascii_lowercase() }).collect();
     if rng.below(3) == 0 && !out.ends_with(b".") {
         out.push(b'.');
     }
@@ -89,8 +112,32 @@ fn respell(rng: &mut Rng, name: &[u8]) -> Vec<u8> {
 #[test]
 fn configuration_parser_never_panics() {
     let mut rng = Rng(0x5eed_1234_abcd_0002);
-    let fields = [r#""servers""#, r#""hosts""#, r#""mode""#, r#""dry_run""#, r#""exempt_paths""#, r#""on_missing_sni""#, r#""response_body""#];
-    let tokens = ["{", "}", "[", "]", ":", ",", "\"*.a\"", "\"a.*.b\"", "\"ns/x\"", "null", "1", "\"\"", "true", "\"enforce\"", "\"reject\""];
+    let fields = [
+        r#""servers""#,
+        r#""hosts""#,
+        r#""mode""#,
+        r#""dry_run""#,
+        r#""exempt_paths""#,
+        r#""on_missing_sni""#,
+        r#""response_body""#,
+    ];
+    let tokens = [
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        "\"*.a\"",
+        "\"a.*.b\"",
+        "\"ns/x\"",
+        "null",
+        "1",
+        "\"\"",
+        "true",
+        "\"enforce\"",
+        "\"reject\"",
+    ];
     for i in 0..50_000 {
         let mut json = String::new();
         if i % 4 == 0 {
@@ -157,7 +204,10 @@ fn filter_reader_agrees_with_serde() {
             (Err(_), Err(_)) => neither += 1,
         }
     }
-    assert!(both > 10_000 && neither > 5_000 && serde_only > 100, "both {both}, neither {neither}, serde only {serde_only}");
+    assert!(
+        both > 10_000 && neither > 5_000 && serde_only > 100,
+        "both {both}, neither {neither}, serde only {serde_only}"
+    );
 }
 
 fn space(rng: &mut Rng) -> &'static str {
@@ -210,7 +260,10 @@ fn config_json(rng: &mut Rng) -> String {
                     .collect();
                 format!("[{}]", servers.join(","))
             }),
-            1 => ("mode", if rng.below(6) == 0 { format!("{{\"{}\":null}}", WORDS[rng.below(2)]) } else { string(rng, WORDS) }),
+            1 => (
+                "mode",
+                if rng.below(6) == 0 { format!("{{\"{}\":null}}", WORDS[rng.below(2)]) } else { string(rng, WORDS) },
+            ),
             2 => ("on_missing_sni", string(rng, WORDS)),
             3 => ("exempt_paths", list(rng, WORDS)),
             4 => ("response_body", if rng.below(4) == 0 { "null".into() } else { string(rng, WORDS) }),

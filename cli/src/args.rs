@@ -151,7 +151,10 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         "merge" => Ok(Command::Merge { input }),
         _ => {
             if !selector_given {
-                return Err("config: --selector KEY=VALUE is required (the gateway pods' labels, e.g. istio=ingressgateway)".into());
+                return Err(
+                    "config: --selector KEY=VALUE is required (the gateway pods' labels, e.g. istio=ingressgateway)"
+                        .into(),
+                );
             }
             if url.is_some() && !wasmplugin {
                 return Err("config: --url goes with --wasmplugin".into());
@@ -180,7 +183,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parse(&args("config --selector istio=ingressgateway,app=gw --port 443 --mode dry_run --wasmplugin --url oci://x dir")).unwrap() {
+        match parse(&args(
+            "config --selector istio=ingressgateway,app=gw --port 443 --mode dry_run --wasmplugin --url oci://x dir",
+        ))
+        .unwrap()
+        {
             Command::Config { request, wasmplugin, url, input } => {
                 assert_eq!(request.labels.len(), 2);
                 assert_eq!(request.port, Some(443));
@@ -197,8 +204,19 @@ mod tests {
 
     #[test]
     fn refuses_bad_usage() {
-        for bad in ["", "lint", "audit --output yaml", "audit a b", "audit --selector a=b", "config", "config --selector nope",
-                    "config --selector a=b --port x", "config --selector a=b --url u", "merge --bogus", "audit --output"] {
+        for bad in [
+            "",
+            "lint",
+            "audit --output yaml",
+            "audit a b",
+            "audit --selector a=b",
+            "config",
+            "config --selector nope",
+            "config --selector a=b --port x",
+            "config --selector a=b --url u",
+            "merge --bogus",
+            "audit --output",
+        ] {
             assert!(parse(&args(bad)).is_err(), "{bad:?}");
         }
     }

@@ -30,7 +30,14 @@ pub enum Conflict {
     /// is listed by two or more servers.
     DuplicateHost { workload: Workload, port: u32, host: String, servers: Vec<usize> },
     /// `wildcard` in one server covers `host` in another.
-    WildcardOverlap { workload: Workload, port: u32, wildcard: String, host: String, wildcard_server: usize, host_server: usize },
+    WildcardOverlap {
+        workload: Workload,
+        port: u32,
+        wildcard: String,
+        host: String,
+        wildcard_server: usize,
+        host_server: usize,
+    },
 }
 
 impl Conflict {
@@ -106,7 +113,12 @@ fn shared_credentials(servers: &[Server], workload: &Workload, port: u32, member
     }
     for (credential, users) in by_credential {
         if users.len() > 1 {
-            out.push(Conflict::SharedCredential { workload: workload.clone(), port, credential: credential.clone(), servers: users });
+            out.push(Conflict::SharedCredential {
+                workload: workload.clone(),
+                port,
+                credential: credential.clone(),
+                servers: users,
+            });
         }
     }
 }
@@ -152,7 +164,14 @@ fn wildcard_overlaps(servers: &[Server], workload: &Workload, port: u32, members
     found.sort();
     found.dedup();
     for (wildcard, host, wildcard_server, host_server) in found {
-        out.push(Conflict::WildcardOverlap { workload: workload.clone(), port, wildcard, host, wildcard_server, host_server });
+        out.push(Conflict::WildcardOverlap {
+            workload: workload.clone(),
+            port,
+            wildcard,
+            host,
+            wildcard_server,
+            host_server,
+        });
     }
 }
 
@@ -177,8 +196,10 @@ mod tests {
 
     #[test]
     fn two_gateways_sharing_a_credential() {
-        let s = servers(&(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
-            + &gateway("b", "gw-b", "ingress", &https("b.example.com", "shared"))));
+        let s = servers(
+            &(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
+                + &gateway("b", "gw-b", "ingress", &https("b.example.com", "shared"))),
+        );
         let report = audit(&s);
         assert_eq!(report.conflicts.len(), 1);
         match &report.conflicts[0] {
@@ -207,8 +228,10 @@ mod tests {
 
     #[test]
     fn different_selectors_or_ports_do_not_conflict() {
-        let s = servers(&(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
-            + &gateway("b", "gw-b", "other", &https("b.example.com", "shared"))));
+        let s = servers(
+            &(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
+                + &gateway("b", "gw-b", "other", &https("b.example.com", "shared"))),
+        );
         assert!(audit(&s).conflicts.is_empty());
         let other_port = https("b.example.com", "shared").replace("443", "8443");
         let s = servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "shared") + &other_port)));
@@ -220,7 +243,8 @@ mod tests {
         let pass = "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: [db.example.com]\n    tls: {mode: PASSTHROUGH}\n";
         let mesh = "  - port: {number: 15443, name: tls, protocol: TLS}\n    hosts: [\"*.local\"]\n    tls: {mode: AUTO_PASSTHROUGH}\n";
         let imtls = "  - port: {number: 443, name: m, protocol: HTTPS}\n    hosts: [x.example.com]\n    tls: {mode: ISTIO_MUTUAL}\n";
-        let report = audit(&servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "c") + pass + mesh + imtls))));
+        let report =
+            audit(&servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "c") + pass + mesh + imtls))));
         assert!(report.conflicts.is_empty());
         let reasons: Vec<_> = report.not_at_risk.iter().map(|n| (n.server, n.reason)).collect();
         assert_eq!(reasons, [(1, SafeReason::Passthrough), (2, SafeReason::Passthrough), (3, SafeReason::IstioMutual)]);
@@ -232,7 +256,9 @@ mod tests {
             "a",
             "gw",
             "ingress",
-            &(https("\"*.example.com\"", "wild") + &https("api.example.com", "api") + &https("\"ns/API.example.com.\"", "api2")),
+            &(https("\"*.example.com\"", "wild")
+                + &https("api.example.com", "api")
+                + &https("\"ns/API.example.com.\"", "api2")),
         ));
         let report = audit(&s);
         let kinds: Vec<String> = report
@@ -246,6 +272,13 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(kinds, ["dup api.example.com [1, 2]", "overlap *.example.com api.example.com 0->1", "overlap *.example.com api.example.com 0->2"]);
+        assert_eq!(
+            kinds,
+            [
+                "dup api.example.com [1, 2]",
+                "overlap *.example.com api.example.com 0->1",
+                "overlap *.example.com api.example.com 0->2"
+            ]
+        );
     }
 }

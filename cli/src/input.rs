@@ -76,7 +76,8 @@ pub fn load(path: Option<&Path>) -> Result<Inventory, InputError> {
 
 /// `*.yaml`, `*.yml` and `*.json` under `dir`, in name order so that output is reproducible.
 fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries = fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
+    let entries =
+        fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
@@ -111,8 +112,8 @@ fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputError> {
     // JSON first when it looks like JSON, for serde_json's clearer messages; YAML is a
     // superset, so everything else goes to the YAML parser.
     if text.trim_start().starts_with(['{', '[']) {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| InputError(format!("{source}: not valid JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| InputError(format!("{source}: not valid JSON: {e}")))?;
         return Ok(vec![value]);
     }
     let mut documents = Vec::new();
@@ -155,7 +156,9 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         let items = match object.get("items") {
             Some(Value::Array(items)) => items,
             Some(Value::Null) | None => return Ok(()),
-            Some(other) => return Err(InputError(format!("{at}: {kind}: items: expected a list, found {}", type_name(other)))),
+            Some(other) => {
+                return Err(InputError(format!("{at}: {kind}: items: expected a list, found {}", type_name(other))))
+            }
         };
         for (i, item) in items.iter().enumerate() {
             collect(item, &format!("{at}: items[{i}]"), inventory)?;
@@ -213,7 +216,12 @@ impl GatewayReader {
         InputError(format!("{}: {field}: {problem}", self.at))
     }
 
-    fn string<'v>(&self, object: &'v Map<String, Value>, key: &str, field: &str) -> Result<Option<&'v str>, InputError> {
+    fn string<'v>(
+        &self,
+        object: &'v Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<&'v str>, InputError> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -221,7 +229,12 @@ impl GatewayReader {
         }
     }
 
-    fn mapping<'v>(&self, object: &'v Map<String, Value>, key: &str, field: &str) -> Result<Option<&'v Map<String, Value>>, InputError> {
+    fn mapping<'v>(
+        &self,
+        object: &'v Map<String, Value>,
+        key: &str,
+        field: &str,
+    ) -> Result<Option<&'v Map<String, Value>>, InputError> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Object(m)) => Ok(Some(m)),
@@ -383,13 +396,20 @@ impl GatewayReader {
                     let mode = match self.string(tls, "mode", &mode_field)? {
                         None | Some("Terminate") => TlsMode::Terminate,
                         Some("Passthrough") => TlsMode::GatewayPassthrough,
-                        Some(other) => return Err(self.refuse(&mode_field, format!("{other:?} is not a TLS mode (Terminate, Passthrough)"))),
+                        Some(other) => {
+                            return Err(self
+                                .refuse(&mode_field, format!("{other:?} is not a TLS mode (Terminate, Passthrough)")))
+                        }
                     };
                     let mut credentials = Vec::new();
-                    for (r, reference) in self.list(tls, "certificateRefs", &format!("{field}.tls.certificateRefs"))?.iter().enumerate() {
+                    for (r, reference) in
+                        self.list(tls, "certificateRefs", &format!("{field}.tls.certificateRefs"))?.iter().enumerate()
+                    {
                         let ref_field = format!("{field}.tls.certificateRefs[{r}]");
                         let Some(reference) = reference.as_object() else {
-                            return Err(self.refuse(&ref_field, format!("expected a mapping, found {}", type_name(reference))));
+                            return Err(
+                                self.refuse(&ref_field, format!("expected a mapping, found {}", type_name(reference)))
+                            );
                         };
                         let name = self
                             .string(reference, "name", &format!("{ref_field}.name"))?
@@ -487,7 +507,10 @@ spec:
         let a = &inv.servers[0];
         assert_eq!(a.workload, Workload::Gateway { namespace: "web".into(), name: "edge".into() });
         assert_eq!(a.tls_mode, Some(TlsMode::Terminate));
-        assert_eq!(a.credentials, [Credential::CertificateRef { kind: "Secret".into(), namespace: "web".into(), name: "cert".into() }]);
+        assert_eq!(
+            a.credentials,
+            [Credential::CertificateRef { kind: "Secret".into(), namespace: "web".into(), name: "cert".into() }]
+        );
         assert_eq!(inv.servers[1].hosts, ["*"]);
         assert_eq!(inv.servers[1].tls_mode, Some(TlsMode::GatewayPassthrough));
     }
@@ -514,12 +537,13 @@ spec:
         assert!(err("a: [unclosed").contains("not valid YAML"));
         assert!(err("{\"apiVersion\":\"v1\"}").contains("no `kind`"));
         let no_hosts = ISTIO.replace("hosts: [\"*\"]", "hosts: []");
-        assert_eq!(
-            err(&no_hosts),
-            "t: Gateway team-a/gw-a: spec.servers[1].hosts: a server needs at least one host"
-        );
+        assert_eq!(err(&no_hosts), "t: Gateway team-a/gw-a: spec.servers[1].hosts: a server needs at least one host");
         let bad_host = ISTIO.replace("a.example.com,", "\"a b.example.com\",");
-        assert!(err(&bad_host).starts_with("t: Gateway team-a/gw-a: spec.servers[0].hosts[0]: \"a b.example.com\""), "{}", err(&bad_host));
+        assert!(
+            err(&bad_host).starts_with("t: Gateway team-a/gw-a: spec.servers[0].hosts[0]: \"a b.example.com\""),
+            "{}",
+            err(&bad_host)
+        );
         let bad_mode = ISTIO.replace("SIMPLE", "SIMPEL");
         assert!(err(&bad_mode).contains("spec.servers[0].tls.mode: \"SIMPEL\" is not a TLS mode"));
         let bad_port = ISTIO.replace("number: 443", "number: https");

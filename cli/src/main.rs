@@ -36,7 +36,9 @@ fn run(argv: &[String]) -> u8 {
             let report = audit::audit(&inventory.servers);
             let text = match output {
                 Output::Json => render::json(&inventory.servers, inventory.gateways, &report),
-                Output::Text => render::text(&inventory.servers, inventory.gateways, &report, Style { colour: colour() }),
+                Output::Text => {
+                    render::text(&inventory.servers, inventory.gateways, &report, Style { colour: colour() })
+                }
             };
             emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
         }
@@ -46,7 +48,11 @@ fn run(argv: &[String]) -> u8 {
                 let text = if wasmplugin {
                     // Checked like the JSON: the manifest embeds the same validated value.
                     plugin::to_json(&g.config)?;
-                    format!("# sni-guard for the gateway pods labelled {}\n{}", sni_guard_cli::model::join_labels(&request.labels), plugin::wasm_plugin_yaml(&g.config, &request, &url))
+                    format!(
+                        "# sni-guard for the gateway pods labelled {}\n{}",
+                        sni_guard_cli::model::join_labels(&request.labels),
+                        plugin::wasm_plugin_yaml(&g.config, &request, &url)
+                    )
                 } else {
                     plugin::to_json(&g.config)? + "\n"
                 };

@@ -78,7 +78,11 @@ fn credential_slug(credential: &Credential) -> String {
     }
     slug.truncate(40);
     let slug = slug.trim_end_matches('-');
-    if slug.is_empty() { "shared".to_owned() } else { slug.to_owned() }
+    if slug.is_empty() {
+        "shared".to_owned()
+    } else {
+        slug.to_owned()
+    }
 }
 
 /// Hosts of all members, each once, in order.
@@ -142,8 +146,14 @@ fn gateway_api_gateway(members: &[&Server], out: &mut String) -> Value {
         first.namespace, first.gateway
     ));
     match &hostname {
-        Some(h) => out.push_str(&format!("# {h} covers {}; make sure no other listener needs the names it takes.\n", hosts.join(", "))),
-        None => out.push_str(&format!("# No wildcard covers {}: the merged listener has no hostname (every host).\n", hosts.join(", "))),
+        Some(h) => out.push_str(&format!(
+            "# {h} covers {}; make sure no other listener needs the names it takes.\n",
+            hosts.join(", ")
+        )),
+        None => out.push_str(&format!(
+            "# No wildcard covers {}: the merged listener has no hostname (every host).\n",
+            hosts.join(", ")
+        )),
     }
     let mut listener = Map::new();
     listener.insert("name".into(), json!("merged"));
@@ -227,7 +237,10 @@ mod tests {
         };
         let s = servers(&(gw("a", "a.example.com") + &gw("b", "b.example.com")));
         let text = advice(&s, &audit(&s));
-        assert!(text.contains("# Replaces: a/gw spec.servers[0] (a.example.com), b/gw spec.servers[0] (b.example.com)."), "{text}");
+        assert!(
+            text.contains("# Replaces: a/gw spec.servers[0] (a.example.com), b/gw spec.servers[0] (b.example.com)."),
+            "{text}"
+        );
         let doc: Value = serde_yaml_ng::from_str(text.split("---\n").next().unwrap()).unwrap();
         assert_eq!(doc["metadata"]["name"], "merged-wild-cert-443");
         assert_eq!(doc["spec"]["servers"][0]["hosts"], json!(["a.example.com", "b.example.com"]));

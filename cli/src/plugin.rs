@@ -83,7 +83,9 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
                 server.label(),
                 server.hosts.join(", ")
             )),
-            Err(reason) => notes.push(format!("left out {} ({}): {}", server.label(), server.hosts.join(", "), reason.explain())),
+            Err(reason) => {
+                notes.push(format!("left out {} ({}): {}", server.label(), server.hosts.join(", "), reason.explain()))
+            }
         }
     }
     if included.is_empty() {
@@ -186,7 +188,10 @@ pub fn wasm_plugin_yaml(config: &PluginConfig, request: &Request, url: &str) -> 
     let plugin = WasmPlugin {
         api_version: "extensions.istio.io/v1alpha1",
         kind: "WasmPlugin",
-        metadata: Metadata { name: "sni-guard", namespace: request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE) },
+        metadata: Metadata {
+            name: "sni-guard",
+            namespace: request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE),
+        },
         spec: WasmPluginSpec {
             selector: Selector { match_labels: &request.labels },
             url,
@@ -245,7 +250,9 @@ spec:
 
     #[test]
     fn refuses_what_it_cannot_configure() {
-        assert!(matches!(generate(&servers(TWO), &request("istio=other")), Err(ConfigFailure::Unusable(m)) if m.contains("istio=ingressgateway")));
+        assert!(
+            matches!(generate(&servers(TWO), &request("istio=other")), Err(ConfigFailure::Unusable(m)) if m.contains("istio=ingressgateway"))
+        );
         let dup = TWO.replace("hosts: [c.example.com]", "hosts: [c.example.com, A.example.com]");
         match generate(&servers(&dup), &request("istio=ingressgateway")) {
             Err(ConfigFailure::Conflict(m)) => assert!(m.contains("servers[0] (a/gw spec.servers[0])"), "{m}"),

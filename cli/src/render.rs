@@ -15,7 +15,11 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.colour { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 }
 
@@ -85,7 +89,9 @@ pub fn text(servers: &[Server], gateways: usize, report: &Report, style: Style) 
     }
     out.push('\n');
 
-    out.push_str(&style.paint("1", &format!("Hosts claimed by two servers: {}", plural(hosts.len(), "conflict", "conflicts"))));
+    out.push_str(
+        &style.paint("1", &format!("Hosts claimed by two servers: {}", plural(hosts.len(), "conflict", "conflicts"))),
+    );
     out.push('\n');
     if !hosts.is_empty() {
         let mut rows = Vec::new();
@@ -198,7 +204,13 @@ pub fn json(servers: &[Server], gateways: usize, report: &Report) -> String {
             }
             Conflict::WildcardOverlap { workload, port, wildcard, host, wildcard_server, host_server } => {
                 // Wildcard server first, then the server whose host it covers.
-                JsonConflict::WildcardOverlap { workload, port: *port, wildcard, host, servers: pick(&[*wildcard_server, *host_server]) }
+                JsonConflict::WildcardOverlap {
+                    workload,
+                    port: *port,
+                    wildcard,
+                    host,
+                    servers: pick(&[*wildcard_server, *host_server]),
+                }
             }
         })
         .collect();

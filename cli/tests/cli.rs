@@ -38,7 +38,13 @@ fn two_gateways_sharing_a_secret_conflict_in_json_and_yaml() {
         assert_eq!(code, 1, "{name}: {out}{err}");
         assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
         let row = out.lines().find(|l| l.contains("team-blog/blog")).unwrap();
-        for cell in ["istio=ingressgateway", "443", "credentialName wildcard-example-com", "spec.servers[0]", "blog.example.com"] {
+        for cell in [
+            "istio=ingressgateway",
+            "443",
+            "credentialName wildcard-example-com",
+            "spec.servers[0]",
+            "blog.example.com",
+        ] {
             assert!(row.contains(cell), "{row}");
         }
         assert!(out.contains("team-shop/shop"), "{out}");
@@ -104,7 +110,10 @@ fn gateway_api_listeners_sharing_a_certificate_ref() {
     let (code, out, _) = audit("gateway-api.yaml");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
-    assert!(out.contains("gateway web/edge  443   Secret web/wildcard-example-com  web/edge  spec.listeners[1]"), "{out}");
+    assert!(
+        out.contains("gateway web/edge  443   Secret web/wildcard-example-com  web/edge  spec.listeners[1]"),
+        "{out}"
+    );
     // `solo` is its own workload: not part of the conflict.
     assert!(!out.contains("web/solo"), "{out}");
 }
@@ -127,7 +136,8 @@ fn json_output_for_machines() {
     assert_eq!(conflict["kind"], "shared_credential");
     assert_eq!(conflict["credential"]["credential_name"], "wildcard-example-com");
     assert_eq!(conflict["workload"]["selector"]["istio"], "ingressgateway");
-    let gateways: Vec<&str> = conflict["servers"].as_array().unwrap().iter().map(|s| s["gateway"].as_str().unwrap()).collect();
+    let gateways: Vec<&str> =
+        conflict["servers"].as_array().unwrap().iter().map(|s| s["gateway"].as_str().unwrap()).collect();
     assert_eq!(gateways, ["shop", "blog"]);
     assert_eq!(doc["not_at_risk"][0]["reason"], "plain_text");
 
@@ -144,7 +154,10 @@ fn bad_input_exits_2_with_a_message_naming_object_and_field() {
         ("bad/prose.txt", "not a Kubernetes object (found a string)"),
         ("bad/truncated.json", "not valid JSON"),
         ("bad/deployment.yaml", "no Gateway found (first object: Deployment istio-system/istio-ingressgateway"),
-        ("bad/no-hosts.yaml", "items[0]: Gateway team-shop/shop: spec.servers[1].hosts: a server needs at least one host"),
+        (
+            "bad/no-hosts.yaml",
+            "items[0]: Gateway team-shop/shop: spec.servers[1].hosts: a server needs at least one host",
+        ),
         ("bad/bad-host.json", "Gateway team-shop/shop: spec.servers[0].hosts[0]: \"shop.*.example.com\""),
         ("bad/listener-without-port.yaml", "Gateway web/edge: spec.listeners[0].port: missing"),
         ("bad/empty.yaml", "empty input"),
@@ -188,10 +201,8 @@ fn merge_prints_one_server_with_all_hosts() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("# Replaces: team-shop/shop spec.servers[0] (shop.example.com), team-blog/blog spec.servers[0] (blog.example.com)."), "{text}");
-    let docs: Vec<serde_json::Value> = text
-        .split("---\n")
-        .filter_map(|d| serde_yaml_ng::from_str::<Option<serde_json::Value>>(d).unwrap())
-        .collect();
+    let docs: Vec<serde_json::Value> =
+        text.split("---\n").filter_map(|d| serde_yaml_ng::from_str::<Option<serde_json::Value>>(d).unwrap()).collect();
     assert_eq!(docs.len(), 1, "{text}");
     let servers = docs[0]["spec"]["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 1);

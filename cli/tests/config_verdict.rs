@@ -37,7 +37,12 @@ fn merged_server_passes_and_other_servers_get_421() {
     assert_eq!(verdict(&settings, "admin.example.com", "blog.example.com"), Err(Misdirection::OtherServer));
     // The passthrough server was left out, and said so.
     assert!(!json.contains("db.example.com"), "{json}");
-    assert!(err.contains("left out team-shop/merged-wildcard-example-com-443 spec.servers[2] (db.example.com): TLS passthrough"), "{err}");
+    assert!(
+        err.contains(
+            "left out team-shop/merged-wildcard-example-com-443 spec.servers[2] (db.example.com): TLS passthrough"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -46,7 +51,11 @@ fn the_two_gateways_case_gets_421_across_gateways() {
         let (code, json, err) = config(&["--selector", "istio=ingressgateway,app=istio-ingressgateway"], fixture);
         assert_eq!(code, 0, "{fixture}: {err}");
         let settings = Settings::from_json(json.as_bytes()).unwrap();
-        assert_eq!(verdict(&settings, "shop.example.com", "blog.example.com"), Err(Misdirection::OtherServer), "{fixture}");
+        assert_eq!(
+            verdict(&settings, "shop.example.com", "blog.example.com"),
+            Err(Misdirection::OtherServer),
+            "{fixture}"
+        );
         assert_eq!(verdict(&settings, "shop.example.com", "shop.example.com"), Ok(()));
     }
 }
@@ -69,7 +78,17 @@ fn wildcard_and_gateway_api_configurations() {
 #[test]
 fn wasmplugin_manifest_embeds_a_loadable_configuration() {
     let (code, yaml, err) = config(
-        &["--selector", "istio=ingressgateway", "--wasmplugin", "--url", "oci://registry.example.com/sni-guard:1", "--mode", "dry_run", "--namespace", "istio-ingress"],
+        &[
+            "--selector",
+            "istio=ingressgateway",
+            "--wasmplugin",
+            "--url",
+            "oci://registry.example.com/sni-guard:1",
+            "--mode",
+            "dry_run",
+            "--namespace",
+            "istio-ingress",
+        ],
         "merged.yaml",
     );
     assert_eq!(code, 0, "{err}");

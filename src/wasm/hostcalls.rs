@@ -45,7 +45,8 @@ extern "C" {
         additional_headers_size: usize,
         grpc_status: i32,
     ) -> u32;
-    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_metric_id: *mut u32) -> u32;
+    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_metric_id: *mut u32)
+        -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_call_foreign_function(
@@ -103,7 +104,14 @@ fn call_foreign_function(name: &str, arguments: &[u8], results: *mut *mut u8, re
     // SAFETY: pointers and lengths of live buffers; the result pointers are null or outlive
     // the call (the callers' locals).
     unsafe {
-        proxy_call_foreign_function(name.as_ptr(), name.len(), arguments.as_ptr(), arguments.len(), results, results_size)
+        proxy_call_foreign_function(
+            name.as_ptr(),
+            name.len(),
+            arguments.as_ptr(),
+            arguments.len(),
+            results,
+            results_size,
+        )
     }
 }
 
@@ -131,7 +139,9 @@ pub fn property(path: &[u8]) -> Option<HostBytes> {
 
 pub fn request_header(name: &str) -> Option<HostBytes> {
     // SAFETY: as above.
-    returned_bytes(|data, len| unsafe { proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, len) })
+    returned_bytes(|data, len| unsafe {
+        proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, len)
+    })
 }
 
 pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) {
@@ -170,7 +180,8 @@ pub fn set_tick_period_milliseconds(period: u32) {
 /// Compiles a CEL expression with Envoy's `expr_create`; its token, or the status Envoy
 /// answered (NotFound: a host without CEL; BadArgument: an expression it cannot compile).
 pub fn create_expression(text: &str) -> Result<u32, u32> {
-    let (status, token) = call_returning_bytes(|data, len| call_foreign_function("expr_create", text.as_bytes(), data, len));
+    let (status, token) =
+        call_returning_bytes(|data, len| call_foreign_function("expr_create", text.as_bytes(), data, len));
     match (status, <[u8; 4]>::try_from(token.as_ref())) {
         (OK, Ok(token)) => Ok(u32::from_le_bytes(token)),
         (OK, Err(_)) => Err(OK),

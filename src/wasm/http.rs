@@ -50,8 +50,9 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize
         let mut counts = std::mem::take(&mut root.counts);
         let shared: &Root = root;
         // The SNI and :authority land in the scratch area: no heap allocation on the fast path.
-        let action =
-            super::scratch::during(|| on_request_headers(&shared.settings, &mut counts, &mut EnvoyStream { root: shared }));
+        let action = super::scratch::during(|| {
+            on_request_headers(&shared.settings, &mut counts, &mut EnvoyStream { root: shared })
+        });
         root.counts = counts;
         action
     });

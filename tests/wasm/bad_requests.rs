@@ -34,7 +34,11 @@ fn huge_values_are_misdirected_and_logged_cut() {
     assert_eq!(outcome.status(), Some(421));
     let line = outcome.logs.iter().find(|l| l.message.contains("answering 421")).expect("a debug line");
     assert!(line.message.len() < 1024, "the log line is cut: {} bytes", line.message.len());
-    assert!(line.message.contains("...") && line.message.contains("the authority is longer than 255 bytes"), "{}", line.message);
+    assert!(
+        line.message.contains("...") && line.message.contains("the authority is longer than 255 bytes"),
+        "{}",
+        line.message
+    );
     let outcome = send(&mut plugin, Some(huge.as_bytes()), Some(b"a.example.com"));
     assert_eq!(outcome.status(), Some(421), "a huge SNI is no server's");
 }

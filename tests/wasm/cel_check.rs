@@ -93,7 +93,8 @@ fn failure_falls_back_to_the_full_check() {
             .foreign_function("expr_evaluate", move |_, _| Err(status))
             .load()
             .unwrap();
-        let mut send = |sni: &str, authority: &str| plugin.request().sni(sni).authority(authority).send().unwrap().status();
+        let mut send =
+            |sni: &str, authority: &str| plugin.request().sni(sni).authority(authority).send().unwrap().status();
         assert_eq!(send("a.example.com", "a.example.com"), None, "{status:?}");
         assert_eq!(send("a.example.com", "A.example.com:443"), None, "{status:?}");
         assert_eq!(send("a.example.com", "b.example.com"), Some(421), "{status:?}");
@@ -130,6 +131,7 @@ fn an_expression_the_host_cannot_compile_is_not_used() {
 fn reject_mode_asks_for_the_sni_too() {
     let (mut plugin, seen) = load_with_envoy_cel(r#"{"on_missing_sni":"reject"}"#);
     assert_eq!(*seen.created.lock().unwrap(), [cel::SAME_NAME_AND_SNI]);
-    let no_sni = plugin.request().without_property(&["connection", "requested_server_name"]).authority("").send().unwrap();
+    let no_sni =
+        plugin.request().without_property(&["connection", "requested_server_name"]).authority("").send().unwrap();
     assert_eq!(no_sni.status(), Some(421));
 }

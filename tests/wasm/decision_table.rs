@@ -70,7 +70,11 @@ fn follows_the_decision_table(with_cel: bool) {
         let evaluations: u32 = cel_hosts.iter().map(|s| s.evaluations.load(Ordering::Relaxed)).sum();
         assert_eq!(evaluations as usize, table.len(), "every request is put to the CEL check once");
     }
-    cases::assert_no_problems(if with_cel { "wasm, Envoy's CEL played by the harness" } else { "wasm" }, problems, table.len());
+    cases::assert_no_problems(
+        if with_cel { "wasm, Envoy's CEL played by the harness" } else { "wasm" },
+        problems,
+        table.len(),
+    );
 }
 
 #[test]

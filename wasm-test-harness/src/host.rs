@@ -411,7 +411,14 @@ fn link_foreign_functions(linker: &mut Linker<HostState>) -> wasmtime::Result<()
     linker.func_wrap(
         ENV,
         "proxy_call_foreign_function",
-        |mut c: C, name_ptr: i32, name_size: i32, args_ptr: i32, args_size: i32, data_out: i32, size_out: i32| -> HostResult<i32> {
+        |mut c: C,
+         name_ptr: i32,
+         name_size: i32,
+         args_ptr: i32,
+         args_size: i32,
+         data_out: i32,
+         size_out: i32|
+         -> HostResult<i32> {
             const CALL: &str = "proxy_call_foreign_function";
             let name = read(&mut c, CALL, name_ptr, name_size)?;
             let arguments = read(&mut c, CALL, args_ptr, args_size)?;

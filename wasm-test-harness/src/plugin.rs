@@ -12,8 +12,8 @@ use wasmtime::{
 };
 
 use crate::abi::{self, Action, LogLevel, Pairs, Status, StreamMap};
-use crate::foreign::{ForeignCall, ForeignFunction};
 use crate::error::{HarnessError, HostCallError};
+use crate::foreign::{ForeignCall, ForeignFunction};
 use crate::host;
 use crate::outcome::{LogLine, Outcome};
 use crate::request::{Request, RequestBuilder};

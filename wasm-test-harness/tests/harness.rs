@@ -386,8 +386,9 @@ fn foreign_functions_round_trip() {
     use std::sync::Arc;
     use wasm_test_harness::abi::Status;
 
-    let mut wat = Wat::new()
-        .import(r#"(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))"#);
+    let mut wat = Wat::new().import(
+        r#"(import "env" "proxy_call_foreign_function" (func $foreign (param i32 i32 i32 i32 i32 i32) (result i32)))"#,
+    );
     let (echo, echo_len) = wat.string("echo");
     let (missing, missing_len) = wat.string("missing");
     let (fail, fail_len) = wat.string("fail");
