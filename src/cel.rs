@@ -1,53 +1,162 @@
-//! The check sni-guard asks Envoy to run first on every request: a CEL expression, created
-//! once per plugin with Envoy's `expr_create` foreign function and evaluated per request with
-//! `expr_evaluate`, whose evaluation succeeds exactly when the request's `:authority` is, byte
-//! for byte, the SNI of its connection.
+//! What sni-guard asks Envoy's CEL, and what Envoy answers: the contract the module, the fake
+//! hosts of the tests and the shipped matcher configurations hold to.
 //!
-//! Why: reading the SNI and `:authority` through the ABI takes two host calls, and for each
-//! value Envoy calls back into the module to allocate it; those crossings are most of what a
-//! proxy-wasm filter costs Envoy (see README, "Performance"). Evaluated without a result buffer,
-//! the expression answers through its status alone: one host call, nothing returned. That
-//! covers the usual request, for the very name the client opened its connection with. Every
-//! other outcome (another name, a port, other letter case, no `:authority`, a host without CEL)
-//! sends the request through the full check, which passes identical names too
-//! (`verdict::check`), so the answer never depends on which path was taken.
+//! Each root context (one per filter configuration) creates one expression with Envoy's
+//! `expr_create` when it is configured; a stream evaluates it with `expr_evaluate`. Envoy keeps
+//! expressions per root context and numbers them from 0 in each, and a stream's evaluation
+//! looks in its own root's: so the same token, evaluated by any stream, runs the expression of
+//! that stream's root. The expression names its root, which is how a stream learns which
+//! configuration it belongs to (the module exports no per-stream callback but
+//! `proxy_on_request_headers`, to keep Envoy's calls into it at one per request).
 //!
-//! The texts are Envoy's CEL: `request.host` is `:authority` (HTTP/1's `Host`) and is an error
-//! when absent; `connection.requested_server_name` is "" without SNI. `1/0` is the error that
-//! makes a false comparison fail.
+//! In one evaluation it answers either "same name" or all three things the full check needs:
+//!
+//! ```text
+//! <same-name test> ? null : '<root id>:' + connection.requested_server_name + '\x00' + request.host
+//! ```
+//!
+//! - the same-name test holds: `null`, which Envoy cannot serialise, so the status is
+//!   SerializationFailure and nothing is allocated in the module: the cheapest answer, for the
+//!   usual request;
+//! - otherwise the root id, the SNI and the `:authority`, in one value (one allocation);
+//! - no `:authority` (`request.host` is then an error): InternalFailure; the module reads the
+//!   names itself.
+//!
+//! Behind Envoy's same-name matcher (`same_name_matcher` in the configuration) the module sees
+//! only requests that failed the test, so its expression is just the part after `:`.
+//!
+//! The separator is NUL: BoringSSL refuses an SNI containing one, and Envoy's codecs refuse it
+//! in a header value, so neither name can hold it.
 
 use crate::config::OnMissingSni;
 
-/// Succeeds when `:authority` equals the SNI; fails otherwise. On a connection without SNI it
-/// succeeds only for an empty `:authority`, which `on_missing_sni: allow` passes anyway.
-pub const SAME_NAME: &str = "request.host == connection.requested_server_name || 1/0 == 0";
+/// Envoy's test "this request is for the name its connection was opened with", in the three
+/// strengths sni-guard uses; each succeeds only where the full check (`verdict::check`) passes
+/// the request for the configurations it is `required` for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SameNameTest {
+    /// `:authority` is the SNI, byte for byte.
+    Plain,
+    /// ... and does not end with '.': with a catch-all chain, Envoy puts a connection whose SNI
+    /// ends with '.' there, whatever server the name belongs to.
+    NoTrailingDot,
+    /// ... and the connection has an SNI: for `on_missing_sni: reject` without a catch-all
+    /// server, where a connection without SNI is refused even with an empty `:authority`.
+    WithSni,
+}
 
-/// `SAME_NAME` that also fails on a connection without SNI, which `on_missing_sni: reject`
-/// refuses even with an empty `:authority`. The extra test costs about 2,300 instructions per
-/// request in Envoy 1.40 (about 12% of the Lua snippet's cost, measured with callgrind), so it
-/// is used only where it changes an answer.
-pub const SAME_NAME_AND_SNI: &str =
-    "connection.requested_server_name != \"\" && request.host == connection.requested_server_name || 1/0 == 0";
+impl SameNameTest {
+    pub const ALL: [SameNameTest; 3] = [SameNameTest::Plain, SameNameTest::NoTrailingDot, SameNameTest::WithSni];
 
-/// The expression a plugin with this `on_missing_sni` asks Envoy to evaluate.
-pub fn same_name_expression(on_missing_sni: OnMissingSni) -> &'static str {
-    match on_missing_sni {
-        OnMissingSni::Allow => SAME_NAME,
-        OnMissingSni::Reject => SAME_NAME_AND_SNI,
+    /// The CEL text, as in the `description` of the shipped matchers.
+    pub fn text(self) -> &'static str {
+        match self {
+            SameNameTest::Plain => "request.host == connection.requested_server_name",
+            SameNameTest::NoTrailingDot => {
+                "request.host == connection.requested_server_name && !request.host.endsWith('.')"
+            }
+            SameNameTest::WithSni => {
+                "connection.requested_server_name != '' && request.host == connection.requested_server_name \
+                 && !request.host.endsWith('.')"
+            }
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<SameNameTest> {
+        SameNameTest::ALL.into_iter().find(|t| t.text() == text)
+    }
+
+    /// The weakest test that may settle requests for a configuration with these properties.
+    /// Each extra condition costs Envoy about 2,500 instructions per request (callgrind), so
+    /// none is added where it changes no answer.
+    pub fn required(has_catch_all: bool, on_missing_sni: OnMissingSni) -> SameNameTest {
+        match (has_catch_all, on_missing_sni) {
+            (true, _) => SameNameTest::NoTrailingDot,
+            (false, OnMissingSni::Reject) => SameNameTest::WithSni,
+            (false, OnMissingSni::Allow) => SameNameTest::Plain,
+        }
+    }
+
+    /// Whether Envoy's evaluation succeeds for this request. `request.host` is the `:authority`
+    /// (an error when absent: the test fails); `connection.requested_server_name` is "" without
+    /// SNI.
+    pub fn holds(self, sni: Option<&[u8]>, authority: Option<&[u8]>) -> bool {
+        let sni = sni.unwrap_or_default();
+        let Some(authority) = authority else { return false };
+        let same = authority == sni;
+        match self {
+            SameNameTest::Plain => same,
+            SameNameTest::NoTrailingDot => same && !authority.ends_with(b"."),
+            SameNameTest::WithSni => same && !authority.ends_with(b".") && !sni.is_empty(),
+        }
     }
 }
 
-/// What Envoy's evaluation of `expression` answers for a request: `Some(true)` for success,
-/// `Some(false)` for failure, `None` for an expression that is not one of the above. The
-/// contract the tests hold sni-guard to, and how their fake hosts play Envoy's part.
-pub fn succeeds(expression: &str, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Option<bool> {
-    let sni = sni.unwrap_or_default();
-    let same = authority == Some(sni);
-    match expression {
-        SAME_NAME => Some(same),
-        SAME_NAME_AND_SNI => Some(same && !sni.is_empty()),
-        _ => None,
+/// The expression root context `root` creates: with the module's own same-name test, or
+/// without one behind Envoy's matcher.
+pub fn request_expression(root: u32, same_name: Option<SameNameTest>) -> String {
+    let names = format!("'{root}:' + connection.requested_server_name + '\\x00' + request.host");
+    match same_name {
+        Some(test) => format!("{} ? null : {names}", test.text()),
+        None => names,
     }
+}
+
+/// The second expression each root creates: its id alone, as a string, for a request whose
+/// `:authority` is missing (where the request expression is an error).
+pub fn identity_expression(root: u32) -> String {
+    format!("'{root}'")
+}
+
+/// What Envoy's `expr_evaluate` answers for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The same-name test held (status SerializationFailure, nothing returned).
+    SameName,
+    /// The value: root id, SNI and `:authority` (status Ok).
+    Names(Vec<u8>),
+    /// An evaluation error, e.g. no `:authority` (status InternalFailure).
+    Error,
+}
+
+/// How Envoy evaluates an expression from `request_expression`; `None` for any other text.
+/// The fake hosts of the tests answer with this.
+pub fn evaluate(expression: &str, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Option<Answer> {
+    if let Some(root) = expression.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
+        let root: u32 = root.parse().ok()?;
+        return (identity_expression(root) == expression).then(|| Answer::Names(root.to_string().into_bytes()));
+    }
+    let (same_name, names) = match expression.split_once(" ? null : ") {
+        Some((test, names)) => (Some(SameNameTest::from_text(test)?), names),
+        None => (None, expression),
+    };
+    let root: u32 = names.strip_prefix('\'')?.split_once(":'")?.0.parse().ok()?;
+    if request_expression(root, same_name) != expression {
+        return None;
+    }
+    if same_name.is_some_and(|test| test.holds(sni, authority)) {
+        return Some(Answer::SameName);
+    }
+    let Some(authority) = authority else { return Some(Answer::Error) };
+    let mut value = format!("{root}:").into_bytes();
+    value.extend_from_slice(sni.unwrap_or_default());
+    value.push(0);
+    value.extend_from_slice(authority);
+    Some(Answer::Names(value))
+}
+
+/// The names Envoy returned: `(root id, SNI, :authority)`; `None` if the value is not in the
+/// expression's form. An empty SNI is a connection without one.
+pub fn parse_names(value: &[u8]) -> Option<(u32, &[u8], &[u8])> {
+    let colon = value.iter().position(|&b| b == b':')?;
+    let digits = &value[..colon];
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let root = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let rest = &value[colon + 1..];
+    let nul = rest.iter().position(|&b| b == 0)?;
+    Some((root, &rest[..nul], &rest[nul + 1..]))
 }
 
 #[cfg(test)]
@@ -56,29 +165,49 @@ mod tests {
     use crate::config::Settings;
     use crate::verdict::check;
 
-    /// Whenever Envoy's check succeeds, the full check passes the request too: skipping it on
-    /// success changes no answer.
+    const NAMES: [Option<&str>; 14] = [
+        None,
+        Some(""),
+        Some("a.example.com"),
+        Some("a.example.com."),
+        Some("A.EXAMPLE.COM"),
+        Some("b.example.com"),
+        Some("b.example.com."),
+        Some("example.org"),
+        Some("::1"),
+        Some("[::1]:8443"),
+        Some("a b"),
+        Some("a.example.com:443"),
+        Some("é.example"),
+        Some("."),
+    ];
+
+    /// Whenever the test a configuration requires holds, the full check passes the request
+    /// too: settling it early changes no answer.
     #[test]
-    fn success_implies_the_full_check_passes() {
-        let names: [Option<&str>; 9] = [
-            None,
-            Some(""),
-            Some("a.example.com"),
-            Some("A.EXAMPLE.COM"),
-            Some("::1"),
-            Some("[::1]:8443"),
-            Some("a b"),
-            Some("a.example.com:443"),
-            Some("é.example"),
-        ];
-        for config in [r#"{}"#, r#"{"on_missing_sni":"reject"}"#, r#"{"servers":[{"hosts":["b.example.com"]}]}"#] {
+    fn the_required_test_implies_the_full_check_passes() {
+        for config in [
+            r#"{}"#,
+            r#"{"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["b.example.com"]}]}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}],"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["*.example.com"]},{"hosts":["*"]}]}"#,
+        ] {
             let settings = Settings::from_json(config.as_bytes()).unwrap();
-            let expression = same_name_expression(settings.on_missing_sni);
-            for sni in names {
-                for authority in names {
-                    let (sni, authority) = (sni.map(str::as_bytes), authority.map(str::as_bytes));
-                    if succeeds(expression, sni, authority) == Some(true) {
-                        assert_eq!(check(&settings, sni, authority), Ok(()), "{config} {sni:?} {authority:?}");
+            let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
+            for stronger in SameNameTest::ALL.into_iter().filter(|t| *t >= test) {
+                for sni in NAMES {
+                    for authority in NAMES {
+                        let (sni, authority) = (sni.map(str::as_bytes), authority.map(str::as_bytes));
+                        if stronger.holds(sni, authority) {
+                            assert_eq!(
+                                check(&settings, sni, authority),
+                                Ok(()),
+                                "{config} {stronger:?} {sni:?} {authority:?}"
+                            );
+                        }
                     }
                 }
             }
@@ -86,15 +215,48 @@ mod tests {
     }
 
     #[test]
-    fn fails_for_anything_but_the_same_name() {
+    fn a_weaker_test_would_change_answers() {
+        let catch_all = Settings::from_json(br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#).unwrap();
+        let dot = Some(&b"a.example.com."[..]);
+        assert!(SameNameTest::Plain.holds(dot, dot));
+        assert!(check(&catch_all, dot, dot).is_err(), "so Plain is not enough with a catch-all");
+        let reject = Settings::from_json(br#"{"on_missing_sni":"reject"}"#).unwrap();
+        assert!(SameNameTest::NoTrailingDot.holds(None, Some(b"")));
+        assert!(check(&reject, None, Some(b"")).is_err(), "so NoTrailingDot is not enough for reject");
+    }
+
+    #[test]
+    fn envoy_answers_same_name_or_the_names_of_the_root() {
         let a = Some(&b"a.example.com"[..]);
-        assert_eq!(succeeds(SAME_NAME, a, a), Some(true));
-        assert_eq!(succeeds(SAME_NAME, a, Some(b"A.example.com")), Some(false));
-        assert_eq!(succeeds(SAME_NAME, a, Some(b"a.example.com:443")), Some(false));
-        assert_eq!(succeeds(SAME_NAME, a, None), Some(false));
-        assert_eq!(succeeds(SAME_NAME, None, Some(b"")), Some(true));
-        assert_eq!(succeeds(SAME_NAME_AND_SNI, None, Some(b"")), Some(false));
-        assert_eq!(succeeds(SAME_NAME_AND_SNI, a, a), Some(true));
-        assert_eq!(succeeds("true", a, a), None);
+        let e = request_expression(7, Some(SameNameTest::Plain));
+        assert_eq!(
+            e,
+            "request.host == connection.requested_server_name ? null : \
+             '7:' + connection.requested_server_name + '\\x00' + request.host"
+        );
+        assert_eq!(evaluate(&e, a, a), Some(Answer::SameName));
+        let answer = evaluate(&e, a, Some(b"b.example.com:443")).unwrap();
+        assert_eq!(answer, Answer::Names(b"7:a.example.com\0b.example.com:443".to_vec()));
+        let Answer::Names(value) = answer else { unreachable!() };
+        assert_eq!(parse_names(&value), Some((7, &b"a.example.com"[..], &b"b.example.com:443"[..])));
+        assert_eq!(evaluate(&e, a, None), Some(Answer::Error));
+        let behind_matcher = request_expression(12, None);
+        assert_eq!(evaluate(&behind_matcher, a, a), Some(Answer::Names(b"12:a.example.com\0a.example.com".to_vec())));
+        assert_eq!(evaluate(&behind_matcher, None, Some(b"x")), Some(Answer::Names(b"12:\0x".to_vec())));
+        assert_eq!(evaluate("true", a, a), None);
+        assert_eq!(evaluate(&identity_expression(12), None, None), Some(Answer::Names(b"12".to_vec())));
+        assert_eq!(evaluate(&e.replace("'7:'", "'x:'"), a, a), None);
+        for t in SameNameTest::ALL {
+            assert_eq!(SameNameTest::from_text(t.text()), Some(t));
+        }
+    }
+
+    #[test]
+    fn names_parse_strictly() {
+        assert_eq!(parse_names(b"0:\0"), Some((0, &b""[..], &b""[..])));
+        for bad in [&b""[..], b":a\0b", b"x:a\0b", b"1:ab", b"99999999999:a\0b", b"4294967296:a\0b"] {
+            assert_eq!(parse_names(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(parse_names(b"3:a\0b\0c"), Some((3, &b"a"[..], &b"b\0c"[..])), "only the first NUL separates");
     }
 }

@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host_name::{check_host_name, HostKey};
+use crate::cel::SameNameTest;
+use crate::exempt::ExemptPaths;
 use crate::json::{self, Value};
 use crate::server_table::{HostPattern, ServerTable};
 
@@ -32,6 +33,12 @@ pub struct PluginConfig {
     pub exempt_paths: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_body: Option<String>,
+    /// The CEL text of Envoy's same-name matcher in front of the filter, where one is
+    /// (`envoyfilter/envoy.yaml`, `envoyfilter.yaml`): requests it matches never reach the
+    /// module, so the module does not test the same name again. Written by sni-guard's own
+    /// manifests and CLI; one of `cel::SameNameTest`'s texts, strong enough for `servers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_name_matcher: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,13 +88,15 @@ fn refuse(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 }
 
 /// What the filter runs with.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct Settings {
     pub servers: ServerTable,
     pub mode: Mode,
     pub on_missing_sni: OnMissingSni,
-    pub exempt_paths: Vec<Vec<u8>>,
+    pub exempt_paths: ExemptPaths,
     pub response_body: Vec<u8>,
+    /// The same-name test Envoy's matcher in front of the filter applies, if one does.
+    pub same_name_matcher: Option<SameNameTest>,
 }
 
 impl Default for Settings {
@@ -123,6 +132,12 @@ impl PluginConfig {
                         variant(&key, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
                 }
                 "exempt_paths" => config.exempt_paths = list(&key, value, string)?,
+                "same_name_matcher" => {
+                    config.same_name_matcher = match value {
+                        Value::Null => None,
+                        value => Some(string(&key, value)?),
+                    }
+                }
                 "response_body" => {
                     config.response_body = match value {
                         Value::Null => None,
@@ -156,13 +171,11 @@ impl PluginConfig {
             )
         })?;
 
-        let mut exempt_paths = Vec::with_capacity(self.exempt_paths.len());
         for (i, prefix) in self.exempt_paths.iter().enumerate() {
-            if !prefix.starts_with('/') {
-                return Err(refuse(format!("exempt_paths[{i}]"), format!("{prefix:?}: a path prefix starts with '/'")));
-            }
-            exempt_paths.push(prefix.as_bytes().to_vec());
+            ExemptPaths::check_prefix(prefix)
+                .map_err(|problem| refuse(format!("exempt_paths[{i}]"), format!("{prefix:?}: {problem}")))?;
         }
+        let exempt_paths = ExemptPaths::new(self.exempt_paths.iter().cloned());
 
         let response_body = match &self.response_body {
             Some(body) if body.len() > MAX_RESPONSE_BODY => {
@@ -172,7 +185,19 @@ impl PluginConfig {
             None => DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
         };
 
-        Ok(Settings { servers, mode: self.mode, on_missing_sni: self.on_missing_sni, exempt_paths, response_body })
+        let same_name_matcher = match &self.same_name_matcher {
+            None => None,
+            Some(text) => Some(check_matcher(text, servers.catch_all().is_some(), self.on_missing_sni)?),
+        };
+
+        Ok(Settings {
+            servers,
+            mode: self.mode,
+            on_missing_sni: self.on_missing_sni,
+            exempt_paths,
+            response_body,
+            same_name_matcher,
+        })
     }
 }
 
@@ -183,7 +208,34 @@ impl Settings {
     }
 }
 
-const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "response_body"];
+const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "response_body", "same_name_matcher"];
+
+/// The matcher's test, if it is one sni-guard knows and strong enough for this configuration:
+/// a weaker one would let Envoy skip the filter for a request the full check refuses.
+fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
+    let known: Vec<String> = SameNameTest::ALL.iter().map(|t| format!("{:?}", t.text())).collect();
+    let test = SameNameTest::from_text(text).ok_or_else(|| {
+        refuse("same_name_matcher", format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")))
+    })?;
+    let required = SameNameTest::required(has_catch_all, on_missing_sni);
+    if test < required {
+        let why = if has_catch_all {
+            "with a catch-all server (\"*\"), Envoy puts a connection whose SNI ends with '.' in the catch-all \
+             chain, and the matcher would skip the filter for its requests"
+        } else {
+            "with on_missing_sni: reject, the matcher would skip the filter for a connection without SNI and an \
+             empty :authority"
+        };
+        return Err(refuse(
+            "same_name_matcher",
+            format!(
+                "{text:?} is too weak for this configuration: {why}; use {:?} in the matcher and here",
+                required.text()
+            ),
+        ));
+    }
+    Ok(test)
+}
 
 fn unknown_field(path: &str, key: &str, expected: &[&str]) -> ConfigError {
     let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
@@ -235,31 +287,9 @@ fn server(path: &str, value: Value) -> Result<ServerConfig, ConfigError> {
     Ok(ServerConfig { hosts })
 }
 
-/// Reads one entry of `servers[].hosts`: `a.example.com`, `*.example.com`, `*`, each
-/// optionally behind Istio's `namespace/` (the namespace is ignored).
+/// Reads one entry of `servers[].hosts`; see `HostPattern::parse`.
 pub fn parse_host_pattern(host: &str) -> Result<HostPattern, String> {
-    let name = match host.split_once('/') {
-        Some((namespace, name)) => {
-            if namespace.is_empty() || name.contains('/') {
-                return Err("expected \"namespace/host\" with one '/'".into());
-            }
-            name
-        }
-        None => host,
-    };
-    if name == "*" {
-        return Ok(HostPattern::Any);
-    }
-    let (wildcard, rest) = match name.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, name),
-    };
-    if rest.contains('*') {
-        return Err("a wildcard is allowed only as the whole first label, as in \"*.example.com\"".into());
-    }
-    check_host_name(rest.as_bytes()).map_err(|e| format!("not a host name: {e}"))?;
-    let folded = HostKey::fold(rest.as_bytes()).ok_or("not a host name")?.as_bytes().to_vec();
-    Ok(if wildcard { HostPattern::Wildcard(folded) } else { HostPattern::Exact(folded) })
+    HostPattern::parse(host)
 }
 
 #[cfg(test)]
@@ -284,7 +314,7 @@ mod tests {
     #[test]
     fn every_field_parses() {
         let settings = Settings::from_json(
-            br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["istio-system/*.b.example.com","./C.example.com."]}],
+            br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["istio-system/*.b.example.com","./C.example.com"]}],
                 "mode":"dry_run","on_missing_sni":"reject","exempt_paths":["/.well-known/acme-challenge/"],
                 "response_body":"go away"}"#,
         )
@@ -294,7 +324,7 @@ mod tests {
         assert_eq!(settings.servers.server_of(b"c.example.com"), Some(1));
         assert_eq!(settings.mode, Mode::DryRun);
         assert_eq!(settings.on_missing_sni, OnMissingSni::Reject);
-        assert_eq!(settings.exempt_paths, vec![b"/.well-known/acme-challenge/".to_vec()]);
+        assert!(settings.exempt_paths.contains(b"/.well-known/acme-challenge/x"));
         assert_eq!(settings.response_body, b"go away");
     }
 
@@ -303,7 +333,7 @@ mod tests {
         let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
         assert_eq!(e.field, "servers[0].hosts[0]");
         assert!(e.problem.contains("wildcard"), "{e}");
-        let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com."]}]}"#);
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#);
         assert_eq!(e.field, "servers[1].hosts");
         assert!(e.problem.contains("servers[0]"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["not a host"]}]}"#);
@@ -316,6 +346,10 @@ mod tests {
         assert_eq!(e.field, "servers[0].hosts[0]");
         let e = refused(r#"{"exempt_paths":["well-known"]}"#);
         assert_eq!(e.field, "exempt_paths[0]");
+        let e = refused(r#"{"exempt_paths":["/ok/","/a/../b"]}"#);
+        assert_eq!(e.field, "exempt_paths[1]");
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com."]}]}"#);
+        assert!(e.problem.contains("trailing dot"), "{e}");
         let e = refused(r#"{"mode":"enforcing"}"#);
         assert!(e.to_string().contains("enforcing"), "{e}");
         let e = refused(r#"{"exempt_paths":"/x"}"#);
@@ -340,6 +374,25 @@ mod tests {
         }
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
         assert_eq!(refused(&body).field, "response_body");
+    }
+
+    #[test]
+    fn the_matcher_in_front_must_be_strong_enough() {
+        let plain = SameNameTest::Plain.text();
+        let no_dot = SameNameTest::NoTrailingDot.text();
+        let ok = |json: String| Settings::from_json(json.as_bytes()).unwrap().same_name_matcher;
+        assert_eq!(ok(format!(r#"{{"same_name_matcher":"{plain}"}}"#)), Some(SameNameTest::Plain));
+        assert_eq!(
+            ok(format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{no_dot}"}}"#)),
+            Some(SameNameTest::NoTrailingDot)
+        );
+        let e = refused(&format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{plain}"}}"#));
+        assert_eq!(e.field, "same_name_matcher");
+        assert!(e.problem.contains("catch-all") && e.problem.contains("endsWith"), "{e}");
+        let e = refused(&format!(r#"{{"on_missing_sni":"reject","same_name_matcher":"{no_dot}"}}"#));
+        assert!(e.problem.contains("reject"), "{e}");
+        let e = refused(r#"{"same_name_matcher":"true"}"#);
+        assert!(e.problem.contains("not a matcher sni-guard knows"), "{e}");
     }
 
     #[test]

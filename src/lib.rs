@@ -7,8 +7,10 @@
 
 pub mod cel;
 pub mod config;
+pub mod exempt;
 pub mod host_name;
 pub mod json;
+pub mod log_limit;
 pub mod metrics;
 pub mod server_table;
 pub mod stream;

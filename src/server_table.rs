@@ -1,8 +1,18 @@
-//! Which gateway server a host name belongs to, picked the way Envoy picks a filter chain by
-//! `server_names`: an exact name beats a wildcard, the longest wildcard suffix wins, and a
-//! server that lists `*` takes whatever nothing else took.
+//! Which gateway server a name belongs to. Two lookups, because Envoy and the spec use two
+//! rules:
+//!
+//! - `server_for_sni`: the server whose filter chain Envoy picks for a TLS SNI, exactly as
+//!   Envoy 1.40 does (checked in Envoy, see README "How it decides"): the SNI lower-cased and
+//!   matched literally against `server_names`, an exact name first, then each wildcard suffix
+//!   from the longest, then the chain without `server_names` (a server listing `*`). So a
+//!   trailing dot is not ignored: `a.example.com.` matches no listed name.
+//! - `server_of`: the server a request's host belongs to (Gateway API's "a listener matches the
+//!   Host"): the same precedence on the host already folded to lower case without its trailing
+//!   dot, since `A.Example.com.` is the same DNS name as `a.example.com`.
 
 use std::fmt;
+
+use crate::host_name::{check_host_name, HostKey};
 
 /// Index of a server in the plugin configuration's `servers` list.
 pub type ServerId = usize;
@@ -19,6 +29,43 @@ pub enum HostPattern {
 }
 
 impl HostPattern {
+    /// Reads one entry of a server's hosts: `a.example.com`, `*.example.com`, `*`, each
+    /// optionally behind Istio's `namespace/` (the namespace is ignored). Folded to lower case,
+    /// as Envoy folds `server_names`. A trailing dot is refused: Envoy would match it only
+    /// against an SNI with the dot, which clients do not send (RFC 6066), so such a server is
+    /// never what is meant.
+    pub fn parse(host: &str) -> Result<HostPattern, String> {
+        let name = match host.split_once('/') {
+            Some((namespace, name)) => {
+                if namespace.is_empty() || name.contains('/') {
+                    return Err("expected \"namespace/host\" with one '/'".into());
+                }
+                name
+            }
+            None => host,
+        };
+        if name == "*" {
+            return Ok(HostPattern::Any);
+        }
+        let (wildcard, rest) = match name.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, name),
+        };
+        if rest.contains('*') {
+            return Err("a wildcard is allowed only as the whole first label, as in \"*.example.com\"".into());
+        }
+        if rest.ends_with('.') {
+            return Err(format!(
+                "a trailing dot: Envoy matches {name:?} only against an SNI ending in '.', which clients do not send; \
+                 write {:?}",
+                name.trim_end_matches('.')
+            ));
+        }
+        check_host_name(rest.as_bytes()).map_err(|e| format!("not a host name: {e}"))?;
+        let folded = HostKey::fold(rest.as_bytes()).ok_or("not a host name")?.as_bytes().to_vec();
+        Ok(if wildcard { HostPattern::Wildcard(folded) } else { HostPattern::Exact(folded) })
+    }
+
     /// Whether this pattern alone matches `name` (lower case, no trailing dot): equal to an
     /// exact name, strictly below a wildcard's suffix, or anything for `*`.
     pub fn matches(&self, name: &[u8]) -> bool {
@@ -45,7 +92,7 @@ impl fmt::Display for HostPattern {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct ServerTable {
     /// Sorted by name for binary search.
     exact: Vec<(Vec<u8>, ServerId)>,
@@ -96,7 +143,34 @@ impl ServerTable {
         self.exact.is_empty() && self.wildcard.is_empty() && self.any.is_none()
     }
 
-    /// The server serving `name` (lower case, no trailing dot), if any.
+    /// The server that lists `*`: its filter chain has no `server_names`, so Envoy hands it
+    /// every connection no other chain takes, those without SNI included.
+    pub fn catch_all(&self) -> Option<ServerId> {
+        self.any
+    }
+
+    /// The server whose filter chain Envoy picks for a connection with this SNI (see the module
+    /// comment). Any bytes: no allocation, no validation, as Envoy matches whatever it got.
+    pub fn server_for_sni(&self, sni: &[u8]) -> Option<ServerId> {
+        if let Some(server) = find_folding(&self.exact, sni) {
+            return Some(server);
+        }
+        // Envoy's wildcard loop: each '.' from index 1 on with something after it starts a
+        // suffix (".example.com", then ".com") looked up among `*.` names.
+        let mut from = 1;
+        while let Some(dot) = sni.get(from..).and_then(|rest| rest.iter().position(|&b| b == b'.')).map(|i| from + i) {
+            if dot + 1 >= sni.len() {
+                break;
+            }
+            if let Some(server) = find_folding(&self.wildcard, &sni[dot + 1..]) {
+                return Some(server);
+            }
+            from = dot + 1;
+        }
+        self.any
+    }
+
+    /// The server serving the host `name` (lower case, no trailing dot), if any.
     pub fn server_of(&self, name: &[u8]) -> Option<ServerId> {
         if let Some(server) = find(&self.exact, name) {
             return Some(server);
@@ -120,6 +194,12 @@ impl ServerTable {
 
 fn find(list: &[(Vec<u8>, ServerId)], key: &[u8]) -> Option<ServerId> {
     list.binary_search_by(|(k, _)| k.as_slice().cmp(key)).ok().map(|at| list[at].1)
+}
+
+/// `find` for a key not yet lower-cased (the stored keys are), folding while comparing.
+fn find_folding(list: &[(Vec<u8>, ServerId)], key: &[u8]) -> Option<ServerId> {
+    let folded = || key.iter().map(u8::to_ascii_lowercase);
+    list.binary_search_by(|(k, _)| k.iter().copied().cmp(folded())).ok().map(|at| list[at].1)
 }
 
 #[cfg(test)]
@@ -179,6 +259,49 @@ mod tests {
         assert!(HostPattern::Any.matches(b"anything"));
         assert_eq!(wild("example.com").to_string(), "*.example.com");
         assert_eq!(HostPattern::Any.to_string(), "*");
+    }
+
+    /// What Envoy 1.40 did with these SNIs, seen with a listener whose chains list
+    /// `a.example.com`, `*.wild.example.com` and (the catch-all) nothing.
+    #[test]
+    fn sni_picks_the_chain_envoy_picks() {
+        let table =
+            ServerTable::new([(exact("a.example.com"), 0), (wild("wild.example.com"), 1), (HostPattern::Any, 2)])
+                .unwrap();
+        for (sni, server) in [
+            ("a.example.com", 0),
+            ("A.EXAMPLE.COM", 0),
+            ("a.example.com.", 2),
+            ("x.wild.example.com", 1),
+            ("y.x.wild.example.com", 1),
+            ("X.WILD.example.com", 1),
+            ("wild.example.com", 2),
+            ("x.wild.example.com.", 2),
+            ("other.org", 2),
+            // Envoy's loop starts at index 1 and skips nothing else: ".." still reaches a suffix.
+            ("a..wild.example.com", 1),
+            (".wild.example.com", 2),
+            ("wild.example.com.x", 2),
+            ("a b.wild.example.com", 1),
+            ("", 2),
+        ] {
+            assert_eq!(table.server_for_sni(sni.as_bytes()), Some(server), "{sni:?}");
+        }
+        let no_catch_all = ServerTable::new([(exact("a.example.com"), 0)]).unwrap();
+        assert_eq!(no_catch_all.server_for_sni(b"a.example.com."), None, "Envoy fails the handshake");
+        assert_eq!(no_catch_all.catch_all(), None);
+        assert_eq!(table.catch_all(), Some(2));
+    }
+
+    #[test]
+    fn patterns_parse_as_gateways_write_them() {
+        assert_eq!(HostPattern::parse("A.Example.com"), Ok(exact("a.example.com")));
+        assert_eq!(HostPattern::parse("ns/*.example.com"), Ok(wild("example.com")));
+        assert_eq!(HostPattern::parse("*/*"), Ok(HostPattern::Any));
+        for bad in ["a.example.com.", "*.example.com.", "a.*.com", "*example.com", "a/b/c", "/a.com", "a b", ""] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(HostPattern::parse("a.example.com.").unwrap_err().contains("trailing dot"));
     }
 
     #[test]

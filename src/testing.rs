@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::cel::SameNameTest;
 use crate::metrics::Counter;
-use crate::stream::StreamHost;
+use crate::stream::{Names, RootId, StreamHost};
 
 /// A local response: status, headers, body.
 pub type Reply = (u32, Vec<(String, String)>, Vec<u8>);
@@ -15,19 +16,20 @@ pub struct FakeHost {
     pub headers: HashMap<String, Vec<u8>>,
     /// `request.protocol`, e.g. "HTTP/1.1" or "HTTP/2".
     pub protocol: String,
-    /// The CEL expression this host evaluates for `confirms_same_name`, as Envoy does once the
-    /// plugin created it (`cel::same_name_expression`); `None`: a host without CEL.
-    pub same_name_expression: Option<&'static str>,
-    /// How often `confirms_same_name`, `requested_server_name` and `request_header` were called.
+    /// The same-name test this host applies before giving the names, as Envoy does with the
+    /// module's CEL expression (`cel`); `None`: a host without CEL, or behind a matcher.
+    pub same_name_test: Option<SameNameTest>,
+    /// The root context this host says the stream belongs to, if any.
+    pub root: Option<RootId>,
     pub calls: Calls,
     pub reply: Option<Reply>,
     pub counters: BTreeMap<String, u64>,
+    pub dry_run_lines: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Calls {
-    pub confirms_same_name: u32,
-    pub requested_server_name: u32,
+    pub names: u32,
     pub request_header: u32,
 }
 
@@ -43,29 +45,26 @@ impl FakeHost {
 
 impl StreamHost for FakeHost {
     type Bytes = Vec<u8>;
-    fn confirms_same_name(&mut self) -> bool {
-        self.calls.confirms_same_name += 1;
-        let Some(expression) = self.same_name_expression else { return false };
-        let authority = self.headers.get(":authority").map(Vec::as_slice);
-        crate::cel::succeeds(expression, self.sni.as_deref(), authority)
-            .unwrap_or_else(|| panic!("FakeHost cannot evaluate {expression:?}"))
-    }
-    fn requested_server_name(&mut self) -> Option<Vec<u8>> {
-        self.calls.requested_server_name += 1;
-        self.sni.clone()
+    fn names(&mut self) -> Names<Vec<u8>> {
+        self.calls.names += 1;
+        let authority = self.headers.get(":authority").cloned();
+        if self.same_name_test.is_some_and(|test| test.holds(self.sni.as_deref(), authority.as_deref())) {
+            return Names::Same;
+        }
+        Names::Read { root: self.root, sni: self.sni.clone(), authority }
     }
     fn request_header(&mut self, name: &str) -> Option<Vec<u8>> {
         self.calls.request_header += 1;
         self.headers.get(name).cloned()
     }
-    fn is_http1(&mut self) -> bool {
-        self.protocol.starts_with("HTTP/1")
-    }
     fn send_local_response(&mut self, status: u32, _details: &str, headers: &[(&str, &str)], body: &[u8]) {
         let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.reply = Some((status, headers, body.to_vec()));
     }
-    fn increment(&mut self, counter: Counter, by: u64) {
-        *self.counters.entry(counter.name().to_string()).or_default() += by;
+    fn count(&mut self, counter: Counter) {
+        *self.counters.entry(counter.name().to_string()).or_default() += 1;
+    }
+    fn log_dry_run(&mut self, line: &str) {
+        self.dry_run_lines.push(line.to_string());
     }
 }

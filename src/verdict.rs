@@ -1,20 +1,26 @@
 //! The decision itself: does this request belong on this connection?
+//!
+//! Gateway API's rule (GEP-3567, `Listener.Hostname` in `apis/v1/gateway_types.go`), with
+//! sni-guard's servers as its listeners: the connection belongs to the server whose filter
+//! chain Envoy picked by SNI; a request whose host belongs to another server is misdirected
+//! (421); a host no server serves is not, and goes on to the route table (404 there).
 
 use crate::config::{OnMissingSni, Settings};
 use crate::host_name::{authority_host, same_name, HostError, HostKey};
+use crate::server_table::ServerId;
 
 /// Why a request is misdirected; shown in the log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misdirection {
-    /// The connection carried no SNI and `on_missing_sni` is `reject`.
+    /// The connection carried no SNI, no server takes such connections, and `on_missing_sni`
+    /// is `reject`.
     MissingSni,
     /// The request has no `:authority`.
     MissingAuthority,
     /// `:authority` is not a host (and port).
     MalformedAuthority(HostError),
-    /// The SNI is not a host name, so no server can be matched.
-    MalformedSni,
-    /// The two names pick different servers, or, outside every server, differ.
+    /// The host belongs to another server than the connection's (or, with no servers
+    /// configured, is another name).
     OtherServer,
 }
 
@@ -24,10 +30,19 @@ impl Misdirection {
             Misdirection::MissingSni => "the connection has no SNI".into(),
             Misdirection::MissingAuthority => "the request has no :authority".into(),
             Misdirection::MalformedAuthority(e) => format!("malformed :authority: {e}"),
-            Misdirection::MalformedSni => "the SNI is not a host name".into(),
             Misdirection::OtherServer => "the host belongs to another server".into(),
         }
     }
+}
+
+/// A decision and the servers it was made between, for logs and per-server counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Result<(), Misdirection>,
+    /// The server whose filter chain the connection is in, when known.
+    pub connection_server: Option<ServerId>,
+    /// The server the request's host belongs to, when it has one.
+    pub host_server: Option<ServerId>,
 }
 
 /// `Ok` when the request may be served on this connection.
@@ -35,34 +50,54 @@ impl Misdirection {
 /// `sni` is `connection.requested_server_name` (`None` or empty when the client sent none);
 /// `authority` is the `:authority` header.
 pub fn check(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Result<(), Misdirection> {
-    let sni = match sni {
-        Some(sni) if !sni.is_empty() => sni,
-        _ => {
-            return match settings.on_missing_sni {
+    decide(settings, sni, authority).verdict
+}
+
+/// `check`, with the servers involved.
+pub fn decide(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Decision {
+    let servers = &settings.servers;
+    let sni = sni.unwrap_or_default();
+    let connection_server = match sni.is_empty() {
+        // Envoy hands a connection without SNI to the chain without server_names, if any.
+        true => servers.catch_all(),
+        false => servers.server_for_sni(sni),
+    };
+    let decision = |verdict, host_server| Decision { verdict, connection_server, host_server };
+    if sni.is_empty() && connection_server.is_none() {
+        return decision(
+            match settings.on_missing_sni {
                 OnMissingSni::Allow => Ok(()),
                 OnMissingSni::Reject => Err(Misdirection::MissingSni),
-            }
-        }
+            },
+            None,
+        );
+    }
+    let Some(authority) = authority else { return decision(Err(Misdirection::MissingAuthority), None) };
+    // The very name the connection was opened for (without SNI: no name at all) is never
+    // misdirected, whatever its form: Envoy's same-name check (`cel`) passes these requests
+    // without the module looking. Except a trailing dot where there is a catch-all chain:
+    // Envoy put that connection there, while the name may be another server's. (Without a
+    // catch-all chain, Envoy refuses such a handshake: no connection is ever there.)
+    if authority == sni && !(sni.ends_with(b".") && servers.catch_all().is_some()) {
+        return decision(Ok(()), connection_server);
+    }
+    let host = match authority_host(authority) {
+        Ok(host) => host,
+        Err(e) => return decision(Err(Misdirection::MalformedAuthority(e)), None),
     };
-    let authority = authority.ok_or(Misdirection::MissingAuthority)?;
-    // The very name the connection was opened for is never misdirected, whatever its form;
-    // Envoy's own check (`cel`) passes exactly these requests without the module looking.
-    if authority == sni {
-        return Ok(());
+    if servers.is_empty() {
+        // No servers: the strict default, only the same name passes.
+        let verdict = if same_name(sni, host) { Ok(()) } else { Err(Misdirection::OtherServer) };
+        return decision(verdict, None);
     }
-    let host = authority_host(authority).map_err(Misdirection::MalformedAuthority)?;
-    // The common case, and the only one without a server table: the same name.
-    if same_name(sni, host) {
-        return Ok(());
-    }
-    if settings.servers.is_empty() {
-        return Err(Misdirection::OtherServer);
-    }
-    let sni_key = HostKey::fold(sni).ok_or(Misdirection::MalformedSni)?;
-    let host_key = HostKey::fold(host).ok_or(Misdirection::MalformedAuthority(HostError::BadCharacter))?;
-    match (settings.servers.server_of(sni_key.as_bytes()), settings.servers.server_of(host_key.as_bytes())) {
-        (Some(a), Some(b)) if a == b => Ok(()),
-        _ => Err(Misdirection::OtherServer),
+    let Some(key) = HostKey::fold(host) else {
+        return decision(Err(Misdirection::MalformedAuthority(HostError::BadCharacter)), None);
+    };
+    match servers.server_of(key.as_bytes()) {
+        // A host no server serves belongs to no other server: the route table answers (404).
+        None => decision(Ok(()), None),
+        Some(host_server) if Some(host_server) == connection_server => decision(Ok(()), Some(host_server)),
+        Some(host_server) => decision(Err(Misdirection::OtherServer), Some(host_server)),
     }
 }
 
@@ -78,6 +113,83 @@ mod tests {
         check(s, sni.map(str::as_bytes), authority.map(str::as_bytes))
     }
 
+    /// The Gateway of Gateway API's conformance test HTTPRouteHTTPSListenerDetectMisdirectedRequests
+    /// (`same-namespace-with-https-listener`), as `sni-guard config` writes it.
+    const CONFORMANCE: &str = r#"{"servers":[{"hosts":["*"]},{"hosts":["second-example.org"]},
+        {"hosts":["*.wildcard.org"]},{"hosts":["fourth-example.wildcard.org"]}]}"#;
+
+    #[test]
+    fn gateway_api_conformance_cases() {
+        let s = settings(CONFORMANCE);
+        // (SNI, Host, 421?) for every case of the conformance test; "pass" is a 200 or a 404
+        // from the route table.
+        for (sni, host, misdirected) in [
+            ("example.org", "example.org", false),
+            ("example.org", "second-example.org", true),
+            ("example.org", "unknown-example.org", false),
+            ("second-example.org", "second-example.org", false),
+            ("second-example.org", "example.org", true),
+            ("second-example.org", "unknown-example.org", true),
+            ("third-example.wildcard.org", "third-example.wildcard.org", false),
+            ("third-example.wildcard.org", "fith-example.wildcard.org", false),
+            ("third-example.wildcard.org", "fourth-example.wildcard.org", true),
+            ("third-example.wildcard.org", "second-example.org", true),
+            ("third-example.wildcard.org", "unknown-example.org", true),
+            ("fourth-example.wildcard.org", "fourth-example.wildcard.org", false),
+            ("fourth-example.wildcard.org", "fith-example.wildcard.org", true),
+            ("unknown-example.org", "example.org", false),
+            ("unknown-example.org", "unknown-example.org", false),
+        ] {
+            assert_eq!(verdict(&s, Some(sni), Some(host)).is_err(), misdirected, "SNI {sni}, Host {host}");
+        }
+    }
+
+    #[test]
+    fn a_host_no_server_serves_goes_to_the_route_table() {
+        let s = settings(r#"{"servers":[{"hosts":["second-example.org"]},{"hosts":["*.wildcard.org"]}]}"#);
+        assert_eq!(verdict(&s, Some("second-example.org"), Some("unknown-example.org")), Ok(()));
+        assert_eq!(verdict(&s, Some("second-example.org"), Some("x.wildcard.org")), Err(Misdirection::OtherServer));
+        // Without servers, the documented default: another name is misdirected.
+        let none = Settings::default();
+        assert_eq!(
+            verdict(&none, Some("second-example.org"), Some("unknown-example.org")),
+            Err(Misdirection::OtherServer)
+        );
+    }
+
+    #[test]
+    fn the_connection_is_in_the_chain_envoy_picked() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#);
+        // Envoy matches `server_names` literally: a trailing dot lands in the catch-all chain.
+        assert_eq!(verdict(&s, Some("a.example.com."), Some("a.example.com")), Err(Misdirection::OtherServer));
+        assert_eq!(verdict(&s, Some("a.example.com."), Some("a.example.com.")), Err(Misdirection::OtherServer));
+        assert_eq!(verdict(&s, Some("b.example.com."), Some("example.org")), Ok(()));
+        // Without SNI, too; there the catch-all's own hosts pass whatever on_missing_sni says.
+        assert_eq!(verdict(&s, None, Some("example.org")), Ok(()));
+        assert_eq!(verdict(&s, None, Some("a.example.com")), Err(Misdirection::OtherServer));
+        let reject = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#);
+        assert_eq!(verdict(&reject, None, Some("example.org")), Ok(()));
+        assert_eq!(verdict(&reject, Some(""), Some("")), Ok(()), "no name on either side");
+        // Upper case reaches the chain Envoy lower-cases it into.
+        assert_eq!(verdict(&s, Some("A.EXAMPLE.COM"), Some("a.example.com")), Ok(()));
+    }
+
+    #[test]
+    fn a_trailing_dot_matters_only_where_a_catch_all_chain_can_take_it() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}]}"#);
+        assert_eq!(verdict(&s, Some("a.example.com."), Some("a.example.com.")), Ok(()));
+        assert_eq!(verdict(&s, Some("a.example.com."), Some("b.example.com")), Err(Misdirection::OtherServer));
+    }
+
+    #[test]
+    fn without_a_catch_all_on_missing_sni_decides() {
+        let allow = settings(r#"{"servers":[{"hosts":["a.example.com"]}]}"#);
+        assert_eq!(verdict(&allow, None, Some("a.example.com")), Ok(()));
+        let reject = settings(r#"{"servers":[{"hosts":["a.example.com"]}],"on_missing_sni":"reject"}"#);
+        assert_eq!(verdict(&reject, None, Some("a.example.com")), Err(Misdirection::MissingSni));
+        assert_eq!(verdict(&reject, Some(""), Some("")), Err(Misdirection::MissingSni));
+    }
+
     #[test]
     fn lua_snippet_failures_are_fixed() {
         let s = Settings::default();
@@ -89,12 +201,8 @@ mod tests {
         // And these it could not parse at all.
         assert_eq!(verdict(&s, Some("a.example.com"), Some("[::1]:8443")), Err(Misdirection::OtherServer));
         assert_eq!(verdict(&s, Some("a.example.com"), None), Err(Misdirection::MissingAuthority));
-    }
-
-    #[test]
-    fn different_names_are_misdirected_by_default() {
-        let s = Settings::default();
-        assert_eq!(verdict(&s, Some("a.example.com"), Some("b.example.com")), Err(Misdirection::OtherServer));
+        let servers = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}]}"#);
+        assert_eq!(verdict(&servers, Some("a.example.com"), Some("A.EXAMPLE.COM.:443")), Ok(()));
     }
 
     #[test]
@@ -122,16 +230,6 @@ mod tests {
     }
 
     #[test]
-    fn missing_sni_follows_configuration() {
-        let allow = Settings::default();
-        assert_eq!(verdict(&allow, None, Some("b.example.com")), Ok(()));
-        assert_eq!(verdict(&allow, Some(""), Some("b.example.com")), Ok(()));
-        let reject = settings(r#"{"on_missing_sni":"reject"}"#);
-        assert_eq!(verdict(&reject, None, Some("b.example.com")), Err(Misdirection::MissingSni));
-        assert_eq!(verdict(&reject, Some(""), None), Err(Misdirection::MissingSni));
-    }
-
-    #[test]
     fn hosts_of_one_server_share_a_connection() {
         let s = settings(
             r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]},
@@ -141,10 +239,21 @@ mod tests {
         assert_eq!(verdict(&s, Some("x.wild.example.com"), Some("y.z.wild.example.com")), Ok(()));
         assert_eq!(verdict(&s, Some("a.example.com"), Some("b.example.com")), Err(Misdirection::OtherServer));
         assert_eq!(verdict(&s, Some("a.example.com"), Some("c.example.com")), Err(Misdirection::OtherServer));
-        // Outside every server: only the same name passes.
+        // Hosts outside every server go to the route table.
         assert_eq!(verdict(&s, Some("x.org"), Some("X.ORG")), Ok(()));
-        assert_eq!(verdict(&s, Some("x.org"), Some("y.org")), Err(Misdirection::OtherServer));
-        assert_eq!(verdict(&s, Some("a.example.com"), Some("y.org")), Err(Misdirection::OtherServer));
-        assert_eq!(verdict(&s, Some("bad sni"), Some("a.example.com")), Err(Misdirection::MalformedSni));
+        assert_eq!(verdict(&s, Some("x.org"), Some("y.org")), Ok(()));
+        assert_eq!(verdict(&s, Some("a.example.com"), Some("y.org")), Ok(()));
+        // A connection in no server's chain (Envoy would have refused its handshake) asking
+        // for a server's host.
+        assert_eq!(verdict(&s, Some("bad sni"), Some("a.example.com")), Err(Misdirection::OtherServer));
+    }
+
+    #[test]
+    fn decisions_name_both_servers() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}]}"#);
+        let d = decide(&s, Some(b"a.example.com"), Some(b"b.example.com"));
+        assert_eq!((d.connection_server, d.host_server), (Some(0), Some(1)));
+        let d = decide(&s, Some(b"a.example.com"), Some(b"a.example.com"));
+        assert_eq!((d.verdict, d.connection_server, d.host_server), (Ok(()), Some(0), Some(0)));
     }
 }

@@ -4,21 +4,22 @@
 #[path = "common/cases.rs"]
 mod cases;
 
-use sni_guard::cel::same_name_expression;
+use sni_guard::cel::SameNameTest;
 use sni_guard::config::Settings;
-use sni_guard::metrics::Counts;
-use sni_guard::stream::{on_request_headers, Action, StreamHost};
+use sni_guard::stream::{on_request_headers, Action};
 use sni_guard::testing::FakeHost;
 
 use cases::{Case, Observed};
 
-/// `with_cel`: the host evaluates sni-guard's CEL check as Envoy does; without, it has no CEL
-/// (every request takes the full check).
+/// `with_cel`: the host applies the same-name test this configuration requires, as Envoy
+/// evaluates the module's CEL expression; without, it has no CEL (every request takes the full
+/// check).
 fn run(settings: &Settings, case: &Case, with_cel: bool) -> Observed {
     let mut host = FakeHost {
         sni: case.sni.clone().map(String::into_bytes),
         protocol: case.protocol.clone(),
-        same_name_expression: with_cel.then(|| same_name_expression(settings.on_missing_sni)),
+        same_name_test: with_cel
+            .then(|| SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni)),
         ..FakeHost::default()
     };
     for (name, value) in [(":authority", &case.authority), (":path", &case.path)] {
@@ -26,10 +27,7 @@ fn run(settings: &Settings, case: &Case, with_cel: bool) -> Observed {
             host.headers.insert(name.into(), value.clone().into_bytes());
         }
     }
-    let mut counts = Counts::default();
-    let action = on_request_headers(settings, &mut counts, &mut host);
-    // What the module's tick does: hand the pending `checked` count to the host.
-    counts.flush(|counter, by| host.increment(counter, by));
+    let action = on_request_headers(settings, &mut host);
     let (status, headers, body) = match host.reply {
         Some((status, headers, body)) => (Some(status), headers, body),
         None => (None, Vec::new(), Vec::new()),

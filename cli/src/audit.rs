@@ -258,7 +258,7 @@ mod tests {
             "ingress",
             &(https("\"*.example.com\"", "wild")
                 + &https("api.example.com", "api")
-                + &https("\"ns/API.example.com.\"", "api2")),
+                + &https("\"ns/API.example.com\"", "api2")),
         ));
         let report = audit(&s);
         let kinds: Vec<String> = report

@@ -473,7 +473,7 @@ spec:
   selector: {istio: ingressgateway}
   servers:
   - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: [a.example.com, "team-a/A.example.com."]
+    hosts: [a.example.com, "team-a/A.example.com"]
     tls: {mode: SIMPLE, credentialName: shared-cert}
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
@@ -488,7 +488,7 @@ spec:
         assert_eq!((s.namespace.as_str(), s.gateway.as_str(), s.field.as_str()), ("team-a", "gw-a", "spec.servers[0]"));
         assert_eq!(s.workload.to_string(), "istio=ingressgateway");
         assert_eq!(s.port.number, 443);
-        assert_eq!(s.hosts, ["a.example.com", "team-a/A.example.com."]);
+        assert_eq!(s.hosts, ["a.example.com", "team-a/A.example.com"]);
         assert_eq!(s.patterns[0], s.patterns[1]);
         assert_eq!(s.tls_mode, Some(TlsMode::Simple));
         assert_eq!(s.credentials, [Credential::CredentialName("shared-cert".into())]);

@@ -4,6 +4,9 @@ use std::ptr::null_mut;
 
 /// proxy-wasm `Status::Ok`.
 const OK: u32 = 0;
+/// proxy-wasm `Status::SerializationFailure`: what Envoy's `expr_evaluate` answers for a value
+/// it cannot hand over, such as CEL's `null`.
+pub const SERIALIZATION_FAILURE: u32 = 3;
 
 /// proxy-wasm `MapType::HttpRequestHeaders`.
 const REQUEST_HEADERS: u32 = 0;
@@ -49,6 +52,7 @@ extern "C" {
         -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
     fn proxy_call_foreign_function(
         function_name_data: *const u8,
         function_name_size: usize,
@@ -189,10 +193,24 @@ pub fn create_expression(text: &str) -> Result<u32, u32> {
     }
 }
 
-/// Evaluates a created CEL expression with Envoy's `expr_evaluate`, asking for no result: only
-/// the status comes back, so Envoy allocates nothing in the module. `true` for Ok.
-pub fn expression_succeeds(token: u32) -> bool {
-    call_foreign_function("expr_evaluate", &token.to_le_bytes(), null_mut(), null_mut()) == OK
+/// Evaluates a created CEL expression with Envoy's `expr_evaluate`: its value, or the status
+/// Envoy answered (SerializationFailure for `null`: nothing was allocated in the module).
+pub fn evaluate_expression(token: u32) -> Result<HostBytes, u32> {
+    let (status, value) =
+        call_returning_bytes(|data, len| call_foreign_function("expr_evaluate", &token.to_le_bytes(), data, len));
+    if status == OK {
+        Ok(value)
+    } else {
+        Err(status)
+    }
+}
+
+/// The host's clock, in nanoseconds since the epoch (0 if it has none).
+pub fn current_time_nanos() -> u64 {
+    let mut now = 0;
+    // SAFETY: `now` outlives the call.
+    unsafe { proxy_get_current_time_nanoseconds(&mut now) };
+    now
 }
 
 /// The ABI's header map: pair count, then each key and value size (u32, little endian), then

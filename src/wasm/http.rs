@@ -1,44 +1,109 @@
 //! The HTTP stream: one export, `proxy_on_request_headers`, with no per-stream state.
 
+use std::rc::Rc;
+
+use crate::cel;
+use crate::log_limit::LogLimiter;
 use crate::metrics::Counter;
-use crate::stream::{on_request_headers, Action, StreamHost};
+use crate::stream::{on_request_headers, Action, Names, StreamHost};
 
 use super::hostcalls::{self, HostBytes};
-use super::root::{with_root, Root};
+use super::root::{dry_run_summary, with_vm, Cel, Counters};
 
 /// proxy-wasm `FilterHeadersStatus`: Continue 0, StopIteration 1.
 const CONTINUE: u32 = 0;
 const STOP_ITERATION: u32 = 1;
 
+/// A value the host returned, whole or a part of one (the SNI and `:authority` come back in
+/// one CEL value).
+pub enum Value {
+    Whole(HostBytes),
+    Part(Rc<HostBytes>, usize, usize),
+}
+
+impl AsRef<[u8]> for Value {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Value::Whole(bytes) => bytes.as_ref(),
+            Value::Part(bytes, start, end) => AsRef::<[u8]>::as_ref(&**bytes).get(*start..*end).unwrap_or_default(),
+        }
+    }
+}
+
 struct EnvoyStream<'a> {
-    root: &'a Root,
+    cel: Cel,
+    counters: &'a mut Counters,
+    dry_run_log: &'a mut LogLimiter,
+}
+
+impl EnvoyStream<'_> {
+    /// The names from one evaluation of the root's expression; `None` when Envoy could not
+    /// give them (no `:authority`, no CEL).
+    fn names_from_cel(&self, request: u32) -> Option<Names<Value>> {
+        let value = match hostcalls::evaluate_expression(request) {
+            Ok(value) => Rc::new(value),
+            Err(hostcalls::SERIALIZATION_FAILURE) => return Some(Names::Same),
+            Err(_) => return None,
+        };
+        let (root, sni, authority) = cel::parse_names(value.as_ref().as_ref())?;
+        // Offsets into the value: the parts end where `parse_names` found them.
+        let whole = value.as_ref().as_ref().len();
+        let (sni_len, authority_len) = (sni.len(), authority.len());
+        let sni_start = whole - authority_len - 1 - sni_len;
+        let sni = (sni_len > 0).then(|| Value::Part(value.clone(), sni_start, sni_start + sni_len));
+        let authority = Some(Value::Part(value, whole - authority_len, whole));
+        Some(Names::Read { root: Some(root), sni, authority })
+    }
+
+    /// The names read one by one, and the root if Envoy's CEL can say.
+    fn names_read(&self) -> Names<Value> {
+        let root = match self.cel {
+            Cel::Tokens { identity, .. } => hostcalls::evaluate_expression(identity)
+                .ok()
+                .and_then(|v| std::str::from_utf8(v.as_ref()).ok().and_then(|s| s.parse().ok())),
+            _ => None,
+        };
+        let sni = hostcalls::property(b"connection\0requested_server_name\0").filter(|v| !v.as_ref().is_empty());
+        let authority = hostcalls::request_header(":authority");
+        Names::Read { root, sni: sni.map(Value::Whole), authority: authority.map(Value::Whole) }
+    }
 }
 
 impl StreamHost for EnvoyStream<'_> {
-    type Bytes = HostBytes;
+    type Bytes = Value;
 
-    fn confirms_same_name(&mut self) -> bool {
-        self.root.same_name_check.is_some_and(hostcalls::expression_succeeds)
+    fn names(&mut self) -> Names<Value> {
+        if let Cel::Tokens { request, .. } = self.cel {
+            if let Some(names) = self.names_from_cel(request) {
+                return names;
+            }
+        }
+        self.names_read()
     }
 
-    fn requested_server_name(&mut self) -> Option<HostBytes> {
-        hostcalls::property(b"connection\0requested_server_name\0")
-    }
-
-    fn request_header(&mut self, name: &str) -> Option<HostBytes> {
-        hostcalls::request_header(name)
-    }
-
-    fn is_http1(&mut self) -> bool {
-        hostcalls::property(b"request\0protocol\0").is_some_and(|p| p.as_ref().starts_with(b"HTTP/1"))
+    fn request_header(&mut self, name: &str) -> Option<Value> {
+        hostcalls::request_header(name).map(Value::Whole)
     }
 
     fn send_local_response(&mut self, status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) {
         hostcalls::send_local_response(status, details, headers, body);
     }
 
-    fn increment(&mut self, counter: Counter, by: u64) {
-        self.root.increment(counter, by);
+    fn count(&mut self, counter: Counter) {
+        self.counters.count(counter);
+    }
+
+    fn log_dry_run(&mut self, line: &str) {
+        if !log::log_enabled!(log::Level::Warn) {
+            return;
+        }
+        let now = hostcalls::current_time_nanos();
+        if let Some(suppressed) = self.dry_run_log.summary(now) {
+            log::warn!("{}", dry_run_summary(suppressed));
+        }
+        if self.dry_run_log.admit(now) {
+            log::warn!("{line}");
+        }
     }
 }
 
@@ -46,15 +111,10 @@ impl StreamHost for EnvoyStream<'_> {
 // `end_of_stream` is an i32 in the ABI: taken as u32, since any value but 0 or 1 would be
 // undefined behaviour as a Rust bool.
 pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
-    let action = with_root(|root| {
-        let mut counts = std::mem::take(&mut root.counts);
-        let shared: &Root = root;
-        // The SNI and :authority land in the scratch area: no heap allocation on the fast path.
-        let action = super::scratch::during(|| {
-            on_request_headers(&shared.settings, &mut counts, &mut EnvoyStream { root: shared })
-        });
-        root.counts = counts;
-        action
+    let action = with_vm(|vm| {
+        let mut stream = EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log };
+        // The names land in the scratch area: no heap allocation on the fast path.
+        super::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
     });
     match action {
         Some(Action::Pause) => STOP_ITERATION,

@@ -1,116 +1,234 @@
-//! The root context: configuration, counters and the tick that flushes them.
+//! Root contexts: one per filter configuration in this VM, each configured once, and the VM's
+//! shared state (counters, the dry-run log bound).
 //!
-//! Streams do not learn their root context (that would cost a `proxy_on_context_create`
-//! crossing per stream), so the VM holds one configuration: the last one accepted. Envoy
-//! shares a VM among plugins with the same `vm_config`; plugins that need different
-//! sni-guard configurations at the same time need different `vm_config.vm_id`s.
+//! Envoy shares a VM among filters with the same `vm_config`, so one VM may hold several root
+//! contexts at once: two filter chains with different sni-guard configurations, or an old
+//! configuration still draining beside a new one, which Envoy reuses without configuring it
+//! again when a rollback brings its configuration back. Every root keeps its own settings, and
+//! a stream answers by its own root's (see `cel` for how a stream learns it).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
-use crate::cel;
+use crate::cel::{self, SameNameTest};
 use crate::config::Settings;
+use crate::log_limit::LogLimiter;
 use crate::metrics::{Counter, Counts};
+use crate::stream::{Configurations, RootId};
 
 use super::{hostcalls, logger};
 
-/// How often pending counts reach Envoy's counters.
+/// How often pending counts reach Envoy's counters, and roots show they are alive.
 const TICK_PERIOD_MS: u32 = 1000;
+/// A root that has not ticked while the others ticked this many times each (about five
+/// minutes) is gone: Envoy removed it without telling the module, which exports no
+/// `proxy_on_done` (Envoy would call it on every stream). Its settings are dropped.
+const GONE_AFTER_TICKS: u64 = 300;
 
-pub struct Root {
-    pub settings: Settings,
-    /// The root context whose configuration is in force, and its bytes, to tell a changed
-    /// configuration from a repeated one.
-    configured_by: (u32, Vec<u8>),
-    pub counts: Counts,
-    /// The token of Envoy's compiled `cel::same_name_expression`; `None` if this host has no
-    /// CEL, and every request takes the full check.
-    pub same_name_check: Option<u32>,
-    metric_ids: [u32; Counter::ALL.len()],
+/// One root context's configuration.
+struct Root {
+    settings: Settings,
+    /// The VM's tick count when this root last ticked (or was configured).
+    last_tick: u64,
+}
+
+/// Whether streams can ask Envoy's CEL which root they belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cel {
+    /// No root configured yet.
+    Unknown,
+    /// Every root created its two expressions under these tokens.
+    Tokens { request: u32, identity: u32 },
+    /// This host has no usable CEL: streams read the names themselves and cannot tell their
+    /// root, so the VM holds one configuration at a time.
+    Missing,
+}
+
+/// The configured roots, by context id.
+#[derive(Default)]
+pub struct Roots(BTreeMap<RootId, Root>);
+
+impl Configurations for Roots {
+    fn settings(&self, root: Option<RootId>) -> Option<&Settings> {
+        match root {
+            // An id with no settings (a root this VM never configured) is answered as
+            // "not configured": the request passes.
+            Some(id) => self.0.get(&id).map(|r| &r.settings),
+            // Without CEL every live root has the same settings (`proxy_on_configure` refuses
+            // others); the newest is as good as any.
+            None => self.0.values().next_back().map(|r| &r.settings),
+        }
+    }
+}
+
+/// Counters as the module keeps them: `checked` added up and handed to Envoy on the tick (or
+/// when a mismatch crosses into Envoy anyway), the others at once.
+pub struct Counters {
+    ids: [u32; Counter::ALL.len()],
+    pending: Counts,
+}
+
+impl Counters {
+    pub fn count(&mut self, counter: Counter) {
+        match counter {
+            Counter::Checked => self.pending.pending_checked += 1,
+            other => {
+                self.flush();
+                hostcalls::increment_metric(self.ids[other as usize], 1);
+            }
+        }
+    }
+
+    pub fn flush(&mut self) {
+        let ids = self.ids;
+        self.pending.flush(|counter, by| hostcalls::increment_metric(ids[counter as usize], by));
+    }
+}
+
+/// The state of this VM.
+pub struct Vm {
+    pub roots: Roots,
+    pub cel: Cel,
+    pub counters: Counters,
+    pub dry_run_log: LogLimiter,
+    ticks: u64,
 }
 
 thread_local! {
-    static ROOT: RefCell<Option<Root>> = const { RefCell::new(None) };
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with the configured root, if the plugin has been configured.
-pub fn with_root<T>(f: impl FnOnce(&mut Root) -> T) -> Option<T> {
-    ROOT.with(|root| root.borrow_mut().as_mut().map(f))
-}
-
-impl Root {
-    pub fn increment(&self, counter: Counter, by: u64) {
-        hostcalls::increment_metric(self.metric_ids[counter as usize], by);
-    }
+/// Runs `f` with the VM's state, once a root has been configured.
+pub fn with_vm<T>(f: impl FnOnce(&mut Vm) -> T) -> Option<T> {
+    VM.with(|vm| vm.borrow_mut().as_mut().map(f))
 }
 
 #[no_mangle]
 pub extern "C" fn proxy_on_configure(root_context_id: u32, configuration_size: usize) -> bool {
     logger::init();
-    let bytes = hostcalls::plugin_configuration(configuration_size);
-    let json = bytes.as_ref().map_or(&[][..], |b| b.as_ref());
-    let settings = match Settings::from_json(json) {
-        Ok(settings) => settings,
+    match configure(root_context_id, configuration_size) {
+        Ok(checks) => {
+            hostcalls::set_tick_period_milliseconds(TICK_PERIOD_MS);
+            log::info!("sni-guard: root context {root_context_id} configured; {checks}");
+            true
+        }
         Err(e) => {
             // Returning false makes Envoy refuse the plugin: never half-applied.
             log::error!("sni-guard: {e}; the plugin is not started");
-            return false;
+            false
         }
+    }
+}
+
+fn configure(root: RootId, configuration_size: usize) -> Result<String, String> {
+    let bytes = hostcalls::plugin_configuration(configuration_size);
+    let settings = Settings::from_json(bytes.as_ref().map_or(&[][..], |b| b.as_ref())).map_err(|e| e.to_string())?;
+    let same_name = match settings.same_name_matcher {
+        Some(_) => None,
+        None => Some(SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni)),
     };
-    let Some(metric_ids) = define_counters() else {
-        log::error!("sni-guard: Envoy refused to define the sni_guard counters; the plugin is not started");
-        return false;
-    };
-    let same_name_check = create_same_name_check(&settings);
-    let first_check = if same_name_check.is_some() { "Envoy's CEL same-name check" } else { "none" };
-    ROOT.with(|root| {
-        let mut root = root.borrow_mut();
-        if let Some(previous) = root.as_ref() {
-            if previous.configured_by.0 != root_context_id && previous.configured_by.1 != json {
-                log::warn!(
-                    "sni-guard: root context {root_context_id} brings a configuration different from root context {}'s \
-                     in the same VM; all streams of this VM now use the newer one. Fine for a configuration update; \
-                     if both must hold at once, give each its own vm_config.vm_id",
-                    previous.configured_by.0
-                );
+    VM.with(|vm| {
+        let mut vm = vm.borrow_mut();
+        if vm.is_none() {
+            let ids = define_counters().ok_or("Envoy refused to define the sni_guard counters")?;
+            let counters = Counters { ids, pending: Counts::default() };
+            *vm = Some(Vm {
+                roots: Roots::default(),
+                cel: Cel::Unknown,
+                counters,
+                dry_run_log: LogLimiter::default(),
+                ticks: 0,
+            });
+        }
+        let Some(vm) = vm.as_mut() else { return Err("no VM state".to_string()) };
+        let known = vm.roots.0.contains_key(&root);
+        vm.cel = match vm.cel {
+            // A root configured again (Envoy does not; a test host may) keeps its expressions:
+            // they name it, and its same-name test follows from settings a root keeps.
+            Cel::Tokens { .. } if known => vm.cel,
+            Cel::Tokens { request, identity } => match create_expressions(root, same_name) {
+                Ok(tokens) if tokens == (request, identity) => vm.cel,
+                Ok(tokens) => {
+                    return Err(format!(
+                        "Envoy numbered this root context's CEL expressions {tokens:?}, other roots' \
+                         {:?}; streams could not tell their configuration",
+                        (request, identity)
+                    ))
+                }
+                Err(status) => return Err(format!("Envoy's CEL refused this root context's expression (status {status})")),
+            },
+            Cel::Unknown => match create_expressions(root, same_name) {
+                Ok((request, identity)) => Cel::Tokens { request, identity },
+                Err(status) => {
+                    log::info!("sni-guard: no usable CEL in this host (expr_create status {status}): every request reads the SNI and :authority");
+                    Cel::Missing
+                }
+            },
+            Cel::Missing => {
+                let other = vm.roots.0.iter().find(|(id, r)| **id != root && r.settings != settings);
+                if let Some((other, _)) = other {
+                    return Err(format!(
+                        "root context {other} of this VM holds another sni-guard configuration, and without CEL \
+                         in this host a request cannot tell which is its own; give each configuration its own \
+                         vm_config.vm_id"
+                    ));
+                }
+                Cel::Missing
             }
-        }
-        let counts = root.take().map(|r| r.counts).unwrap_or_default();
-        *root = Some(Root {
-            settings,
-            configured_by: (root_context_id, json.to_vec()),
-            counts,
-            same_name_check,
-            metric_ids,
-        });
-    });
-    hostcalls::set_tick_period_milliseconds(TICK_PERIOD_MS);
-    log::info!("sni-guard: configured by root context {root_context_id}; first check: {first_check}");
-    true
+        };
+        let checks = match (vm.cel, same_name) {
+            (Cel::Missing, _) => "first check: none (every request reads the SNI and :authority)".to_string(),
+            (_, Some(test)) => format!("first check: Envoy's CEL same-name test {:?}", test.text()),
+            (_, None) => format!(
+                "first check: Envoy's matcher in front ({:?}); the module reads the names with one CEL evaluation",
+                settings.same_name_matcher.map(SameNameTest::text).unwrap_or_default()
+            ),
+        };
+        let last_tick = vm.ticks;
+        vm.roots.0.insert(root, Root { settings, last_tick });
+        Ok(checks)
+    })
+}
+
+/// Creates the root's two expressions, in this order: the request expression, then one that
+/// names the root alone (for a request without `:authority`, where the first is an error).
+fn create_expressions(root: RootId, same_name: Option<SameNameTest>) -> Result<(u32, u32), u32> {
+    let request = hostcalls::create_expression(&cel::request_expression(root, same_name))?;
+    let identity = hostcalls::create_expression(&cel::identity_expression(root))?;
+    Ok((request, identity))
 }
 
 #[no_mangle]
-pub extern "C" fn proxy_on_tick(_root_context_id: u32) {
+pub extern "C" fn proxy_on_tick(root_context_id: u32) {
     logger::init();
-    with_root(|root| {
-        let ids = root.metric_ids;
-        root.counts.flush(|counter, by| hostcalls::increment_metric(ids[counter as usize], by));
+    with_vm(|vm| {
+        vm.ticks += 1;
+        let now = vm.ticks;
+        if let Some(root) = vm.roots.0.get_mut(&root_context_id) {
+            root.last_tick = now;
+        }
+        let live = vm.roots.0.len() as u64;
+        vm.roots.0.retain(|id, root| {
+            let gone = now.saturating_sub(root.last_tick) > GONE_AFTER_TICKS * live;
+            if gone {
+                log::info!("sni-guard: root context {id} has stopped ticking; its configuration is dropped");
+            }
+            !gone
+        });
+        vm.counters.flush();
+        if let Some(suppressed) = vm.dry_run_log.summary(hostcalls::current_time_nanos()) {
+            log::warn!("{}", dry_run_summary(suppressed));
+        }
     });
 }
 
-/// Envoy keeps compiled expressions per root context, and numbers them from 0 in each: every
-/// root configured here gets the same token, so streams of any root find theirs. Should a
-/// stream's root lack it, the evaluation fails with NotFound and the full check runs.
-fn create_same_name_check(settings: &Settings) -> Option<u32> {
-    let expression = cel::same_name_expression(settings.on_missing_sni);
-    match hostcalls::create_expression(expression) {
-        Ok(token) => Some(token),
-        Err(status) => {
-            log::info!(
-                "sni-guard: no CEL check in this host (expr_create status {status}): every request reads the SNI and :authority"
-            );
-            None
-        }
-    }
+/// The line that stands for dry-run lines held back by the log bound.
+pub fn dry_run_summary(suppressed: u64) -> String {
+    format!(
+        "sni-guard dry run: {suppressed} more would-be 421s not logged in the last {} s \
+         (sni_guard.dry_run_mismatch counts them all)",
+        crate::log_limit::WINDOW_NS / 1_000_000_000
+    )
 }
 
 /// Envoy returns the same id for a name already defined in this VM.

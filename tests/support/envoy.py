@@ -22,6 +22,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.support import matcher as matcher_support
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "envoyfilter" / "envoy.yaml"
 WASM = Path(os.environ.get("SNI_GUARD_WASM", ROOT / "dist" / "sni-guard.wasm"))
@@ -94,13 +96,31 @@ def wasm_filter(http_filter: dict) -> dict:
 
 def without_matcher(config: dict) -> dict:
     """`config` with sni-guard out of Envoy's same-name matcher: every request reaches the
-    module, as when a WasmPlugin or TrafficExtension installs it."""
+    module, as when a WasmPlugin or TrafficExtension installs it (whose configuration then has no
+    `same_name_matcher`, so the module tests the same name itself)."""
     config = copy.deepcopy(config)
     for hcm in connection_managers(config):
         for f in hcm["http_filters"]:
             if f["name"] == SNI_GUARD_FILTER:
                 f["typed_config"] = wasm_filter(f)
+                value = f["typed_config"]["config"]["configuration"]
+                plugin = json.loads(value["value"] or "{}")
+                plugin.pop("same_name_matcher", None)
+                value["value"] = json.dumps(plugin)
     return config
+
+
+def with_required_matcher(http_filter: dict) -> None:
+    """Keeps a wrapped sni-guard filter's matcher and its configuration's `same_name_matcher`
+    in step: the test the configuration requires (tests/support/matcher.py), unless the
+    configuration names one itself."""
+    if http_filter["typed_config"]["@type"] != EXTENSION_WITH_MATCHER:
+        return
+    value = wasm_filter(http_filter)["config"]["configuration"]
+    plugin = json.loads(value["value"] or "{}")
+    text = plugin.setdefault("same_name_matcher", matcher_support.required(plugin))
+    value["value"] = json.dumps(plugin)
+    http_filter["typed_config"] = matcher_support.extension_with_matcher(wasm_filter(http_filter), text)
 
 
 def plugin_configuration(config: dict) -> dict:
@@ -135,6 +155,7 @@ def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: boo
                 wasm_config["vm_config"]["code"] = {"local": {"filename": str(wasm)}}
                 if plugin_config is not None:
                     wasm_config["configuration"]["value"] = json.dumps(plugin_config)
+                    with_required_matcher(f)
             filters.append(f)
         hcm["http_filters"] = filters
     return config

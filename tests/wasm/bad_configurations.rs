@@ -12,7 +12,7 @@ const REFUSED: &[(&str, &str)] = &[
     (r#"{"servers":[{"hosts":["not a host"]}]}"#, "servers[0].hosts[0]: \"not a host\": not a host name"),
     (r#"{"servers":[{"hosts":["a/b/c.example.com"]}]}"#, "servers[0].hosts[0]: \"a/b/c.example.com\""),
     (
-        r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com."]}]}"#,
+        r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#,
         "servers[1].hosts: host \"a.example.com\" is already listed by servers[0]",
     ),
     (r#"{"servers":[{"hosts":[]}]}"#, "servers[0].hosts: a server needs at least one host"),
@@ -21,6 +21,16 @@ const REFUSED: &[(&str, &str)] = &[
     (r#"{"mode":"enforcing"}"#, "enforcing"),
     (r#"{"on_missing_sni":"deny"}"#, "deny"),
     (r#"{"exempt_paths":["well-known"]}"#, "exempt_paths[0]: \"well-known\": a path prefix starts with '/'"),
+    (r#"{"servers":[{"hosts":["a.example.com."]}]}"#, "servers[0].hosts[0]: \"a.example.com.\": a trailing dot"),
+    (
+        r#"{"exempt_paths":["/.well-known/../admin/"]}"#,
+        "exempt_paths[0]: \"/.well-known/../admin/\": use plain segments",
+    ),
+    (r#"{"same_name_matcher":"true"}"#, "same_name_matcher: \"true\" is not a matcher sni-guard knows"),
+    (
+        r#"{"servers":[{"hosts":["*"]}],"same_name_matcher":"request.host == connection.requested_server_name"}"#,
+        "same_name_matcher: \"request.host == connection.requested_server_name\" is too weak",
+    ),
     (r#"{"exempt_paths":"/x"}"#, "invalid configuration: exempt_paths: invalid type"),
     (r#"{"response_body":42}"#, "invalid configuration: response_body: invalid type"),
     (r#"{"servers":[{"hosts":["a.example.com",7]}]}"#, "invalid configuration: servers[0].hosts[1]: invalid type"),
@@ -78,6 +88,6 @@ fn a_refused_reconfiguration_changes_nothing() {
 fn the_empty_configuration_is_accepted() {
     for configuration in ["", "  \n", "{}"] {
         let plugin = super::load(configuration);
-        assert!(plugin.logs().iter().any(|l| l.message.contains("configured by root context")), "{:?}", plugin.logs());
+        assert!(plugin.logs().iter().any(|l| l.message.contains("configured; first check")), "{:?}", plugin.logs());
     }
 }

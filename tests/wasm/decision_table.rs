@@ -44,8 +44,8 @@ fn run(plugin: &mut Plugin, case: &Case) -> Result<Observed, String> {
     })
 }
 
-/// `with_cel`: the harness plays Envoy's CEL foreign functions, so every request is first
-/// put to Envoy's same-name check; without, it is a host with no CEL.
+/// `with_cel`: the harness plays Envoy's CEL foreign functions, so every request is put to the
+/// root's CEL expression once; without, it is a host with no CEL.
 fn follows_the_decision_table(with_cel: bool) {
     let (configs, table) = cases::load();
     let mut plugins: BTreeMap<&str, Plugin> = BTreeMap::new();
@@ -68,7 +68,7 @@ fn follows_the_decision_table(with_cel: bool) {
     }
     if with_cel {
         let evaluations: u32 = cel_hosts.iter().map(|s| s.evaluations.load(Ordering::Relaxed)).sum();
-        assert_eq!(evaluations as usize, table.len(), "every request is put to the CEL check once");
+        assert_eq!(evaluations as usize, table.len(), "every request is put to the CEL expression once");
     }
     cases::assert_no_problems(
         if with_cel { "wasm, Envoy's CEL played by the harness" } else { "wasm" },

@@ -45,6 +45,8 @@ pub enum HarnessError {
     TickNotScheduled,
     /// A stream id that is not open on this plugin.
     UnknownStream { id: u32 },
+    /// A root context id the VM has not started (`Plugin::add_root` makes one).
+    UnknownRoot { id: u32 },
     /// Anything else wasmtime reported.
     Engine { detail: String },
 }
@@ -81,6 +83,7 @@ impl fmt::Display for HarnessError {
             Crashed { first } => write!(f, "the VM crashed earlier and is not called again: {first}"),
             TickNotScheduled => f.write_str("tick(): the module never called proxy_set_tick_period_milliseconds"),
             UnknownStream { id } => write!(f, "stream {id} is not open"),
+            UnknownRoot { id } => write!(f, "root context {id} was not started (Plugin::add_root)"),
             Engine { detail } => write!(f, "wasmtime: {detail}"),
         }
     }

@@ -22,6 +22,12 @@ impl ForeignCall<'_> {
         self.state.current.is_some()
     }
 
+    /// The root context of the call: the calling stream's, or the root whose callback runs.
+    /// Envoy keeps some foreign functions' state per root context (CEL expressions).
+    pub fn root_context(&self) -> u32 {
+        self.state.active_root
+    }
+
     /// The calling stream's request header `name` (first value); `None` outside a stream.
     pub fn request_header(&self, name: &str) -> Option<&[u8]> {
         let stream = self.state.streams.get(&self.state.current?)?;

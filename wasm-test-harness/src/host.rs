@@ -89,7 +89,9 @@ fn link_logging_and_time(linker: &mut Linker<HostState>) -> wasmtime::Result<()>
         Ok(OK)
     })?;
     linker.func_wrap(ENV, "proxy_set_tick_period_milliseconds", |mut c: C, period: i32| -> HostResult<i32> {
-        c.data_mut().tick_period_ms = unsigned(period);
+        let state = c.data_mut();
+        let root = state.active_root;
+        state.roots.entry(root).or_default().tick_period_ms = unsigned(period);
         Ok(OK)
     })?;
     Ok(())
@@ -294,9 +296,11 @@ fn link_stream_control(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(ENV, "proxy_set_effective_context", |mut c: C, context_id: i32| -> HostResult<i32> {
         let id = unsigned(context_id);
         let state = c.data_mut();
-        if id == state.root_context_id {
+        if state.roots.contains_key(&id) {
             state.current = None;
-        } else if state.streams.contains_key(&id) {
+            state.active_root = id;
+        } else if let Some(stream) = state.streams.get(&id) {
+            state.active_root = stream.root;
             state.current = Some(id);
         } else {
             return Ok(BAD_ARGUMENT);

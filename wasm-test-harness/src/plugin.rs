@@ -17,7 +17,7 @@ use crate::foreign::{ForeignCall, ForeignFunction};
 use crate::host;
 use crate::outcome::{LogLine, Outcome};
 use crate::request::{Request, RequestBuilder};
-use crate::state::{HostState, StreamState};
+use crate::state::{HostState, RootState, StreamState};
 
 /// A stream opened with `RequestBuilder::open`, by its context id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,13 +161,17 @@ impl Plugin {
         self.alive()?;
         let id = self.next_context_id;
         self.next_context_id += 1;
-        let mut stream = StreamState { properties: request.properties.into_iter().collect(), ..StreamState::default() };
+        let root = request.root.unwrap_or(self.root_id());
+        if !self.store.data().roots.contains_key(&root) {
+            return Err(HarnessError::UnknownRoot { id: root });
+        }
+        let mut stream =
+            StreamState { root, properties: request.properties.into_iter().collect(), ..StreamState::default() };
         *stream.map(StreamMap::RequestHeaders) = request.headers;
         self.store.data_mut().streams.insert(id, stream);
         let pending =
             Pending { response_headers: request.response_headers, end_of_stream: request.end_of_stream, action: None };
         self.pending.insert(id, pending);
-        let root = self.root_id();
         let f = self.exports.on_context_create.clone();
         self.in_stream(id, |p| p.call_optional("proxy_on_context_create", f, (id as i32, root as i32)))?;
         Ok(StreamId(id))
@@ -235,31 +239,54 @@ impl Plugin {
     /// Fires the root context's timer (`proxy_on_tick`), after advancing the clock by the
     /// module's tick period. An error if the module never asked for ticks.
     pub fn tick(&mut self) -> Result<(), HarnessError> {
+        self.tick_root(self.root_id())
+    }
+
+    /// Fires one root context's timer, after advancing the clock by its tick period.
+    pub fn tick_root(&mut self, root: u32) -> Result<(), HarnessError> {
         self.alive()?;
-        let period = self.store.data().tick_period_ms;
+        let period = self.store.data().roots.get(&root).ok_or(HarnessError::UnknownRoot { id: root })?.tick_period_ms;
         if period == 0 {
             return Err(HarnessError::TickNotScheduled);
         }
         self.advance_clock(Duration::from_millis(period.into()));
-        let root = self.root_id() as i32;
         let f = self.exports.on_tick.clone();
-        self.call_optional("proxy_on_tick", f, root).map(drop)
+        self.in_root(root, |p| p.call_optional("proxy_on_tick", f, root as i32)).map(drop)
     }
 
-    /// Hands the root context a new plugin configuration (`proxy_on_configure` again), as
-    /// Envoy does on a configuration update. A refusal carries the lines logged meanwhile.
+    /// Hands the root context a new plugin configuration (`proxy_on_configure` again). A
+    /// refusal carries the lines logged meanwhile. (Envoy itself never configures a root
+    /// context twice: a new configuration gets a new root context, see `add_root`.)
     pub fn reconfigure(&mut self, configuration: impl AsRef<[u8]>) -> Result<(), HarnessError> {
+        self.reconfigure_root(self.root_id(), configuration)
+    }
+
+    /// `reconfigure` for another root context of the VM.
+    pub fn reconfigure_root(&mut self, root: u32, configuration: impl AsRef<[u8]>) -> Result<(), HarnessError> {
         self.alive()?;
-        let state = self.store.data_mut();
-        state.plugin_configuration = configuration.as_ref().to_vec();
-        let (size, logged_before) = (state.plugin_configuration.len() as i32, state.root_logs.len());
-        let root = self.root_id() as i32;
-        let f = self.exports.on_configure.clone();
-        if self.call_optional("proxy_on_configure", f, (root, size))? == Some(0) {
-            let logs = self.store.data().root_logs[logged_before..].to_vec();
-            return Err(HarnessError::ConfigurationRefused { logs });
+        if !self.store.data().roots.contains_key(&root) {
+            return Err(HarnessError::UnknownRoot { id: root });
         }
-        Ok(())
+        self.configure_root(root, configuration.as_ref())
+    }
+
+    /// Starts another root context in this VM with its own plugin configuration, as Envoy does
+    /// for a filter whose configuration differs from the others sharing the VM (another filter
+    /// chain, or a configuration update while the old one drains): `proxy_on_context_create`,
+    /// `proxy_on_vm_start` and `proxy_on_configure` for the new root. Its id, for
+    /// `request().root(id)` and `tick_root(id)`.
+    pub fn add_root(&mut self, configuration: impl AsRef<[u8]>) -> Result<u32, HarnessError> {
+        self.alive()?;
+        let root = self.next_context_id;
+        self.next_context_id += 1;
+        self.store.data_mut().roots.insert(root, RootState::default());
+        self.start_root(root, configuration.as_ref())?;
+        Ok(root)
+    }
+
+    /// The root contexts of the VM, in the order they were started.
+    pub fn roots(&self) -> Vec<u32> {
+        self.store.data().roots.keys().copied().collect()
     }
 
     /// Moves the clock `proxy_get_current_time_nanoseconds` reads.
@@ -268,9 +295,9 @@ impl Plugin {
         state.clock_nanos = state.clock_nanos.saturating_add(by.as_nanos().try_into().unwrap_or(u64::MAX));
     }
 
-    /// The tick period the module asked for, if any.
+    /// The tick period the first root context asked for, if any.
     pub fn tick_period(&self) -> Option<Duration> {
-        let ms = self.store.data().tick_period_ms;
+        let ms = self.store.data().roots.get(&self.root_id()).map_or(0, |r| r.tick_period_ms);
         (ms > 0).then(|| Duration::from_millis(ms.into()))
     }
 
@@ -348,20 +375,54 @@ impl Plugin {
             let start = typed::<(), ()>(&self.instance, &mut self.store, "_start")?;
             self.call_optional("_start", start, ())?;
         }
-        let root = self.root_id() as i32;
+        let configuration = self.store.data().plugin_configuration.clone();
+        self.start_root(self.root_id(), &configuration)
+    }
+
+    /// What Envoy does for each root context (proxy-wasm-cpp-host `ContextBase::onStart`, then
+    /// `onConfigure`): context create, VM start, configure.
+    fn start_root(&mut self, root: u32, configuration: &[u8]) -> Result<(), HarnessError> {
+        let logged_before = self.store.data().root_logs.len();
         let f = self.exports.on_context_create.clone();
-        self.call_optional("proxy_on_context_create", f, (root, 0))?;
+        self.in_root(root, |p| p.call_optional("proxy_on_context_create", f, (root as i32, 0)))?;
         let vm_configuration_size = self.store.data().vm_configuration.len() as i32;
         let f = self.exports.on_vm_start.clone();
-        if self.call_optional("proxy_on_vm_start", f, (root, vm_configuration_size))? == Some(0) {
-            return Err(HarnessError::VmStartRefused { logs: self.store.data().root_logs.clone() });
+        if self.in_root(root, |p| p.call_optional("proxy_on_vm_start", f, (root as i32, vm_configuration_size)))?
+            == Some(0)
+        {
+            return Err(HarnessError::VmStartRefused { logs: self.store.data().root_logs[logged_before..].to_vec() });
         }
-        let configuration_size = self.store.data().plugin_configuration.len() as i32;
+        self.configure_root(root, configuration)
+    }
+
+    fn configure_root(&mut self, root: u32, configuration: &[u8]) -> Result<(), HarnessError> {
+        let state = self.store.data_mut();
+        state.plugin_configuration = configuration.to_vec();
+        let logged_before = state.root_logs.len();
         let f = self.exports.on_configure.clone();
-        if self.call_optional("proxy_on_configure", f, (root, configuration_size))? == Some(0) {
-            return Err(HarnessError::ConfigurationRefused { logs: self.store.data().root_logs.clone() });
+        let size = configuration.len() as i32;
+        if self.in_root(root, |p| p.call_optional("proxy_on_configure", f, (root as i32, size)))? == Some(0) {
+            return Err(HarnessError::ConfigurationRefused {
+                logs: self.store.data().root_logs[logged_before..].to_vec(),
+            });
         }
         Ok(())
+    }
+
+    /// Runs `f` as a callback of root context `root`.
+    fn in_root<T>(
+        &mut self,
+        root: u32,
+        f: impl FnOnce(&mut Plugin) -> Result<T, HarnessError>,
+    ) -> Result<T, HarnessError> {
+        let state = self.store.data_mut();
+        let (previous, previous_current) = (state.active_root, state.current.take());
+        state.active_root = root;
+        let result = f(self);
+        let state = self.store.data_mut();
+        state.active_root = previous;
+        state.current = previous_current;
+        result
     }
 
     fn root_id(&self) -> u32 {
@@ -385,9 +446,14 @@ impl Plugin {
         id: u32,
         f: impl FnOnce(&mut Plugin) -> Result<T, HarnessError>,
     ) -> Result<T, HarnessError> {
-        self.store.data_mut().current = Some(id);
+        let state = self.store.data_mut();
+        let previous_root = state.active_root;
+        state.active_root = state.streams.get(&id).map_or(previous_root, |s| s.root);
+        state.current = Some(id);
         let result = f(self);
-        self.store.data_mut().current = None;
+        let state = self.store.data_mut();
+        state.current = None;
+        state.active_root = previous_root;
         result
     }
 

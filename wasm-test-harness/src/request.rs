@@ -14,6 +14,8 @@ pub const PROTOCOL: &[&str] = &["request", "protocol"];
 /// What the host knows about one stream before the module sees it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The root context (plugin) the stream runs under; `None`: the first one.
+    pub root: Option<u32>,
     pub headers: Pairs,
     /// Properties by ABI path (segments each followed by NUL).
     pub properties: Vec<(Vec<u8>, Vec<u8>)>,
@@ -29,6 +31,7 @@ impl Default for Request {
     fn default() -> Request {
         let pair = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
         Request {
+            root: None,
             headers: vec![pair(":method", "GET"), pair(":scheme", "https"), pair(":path", "/")],
             properties: vec![(abi::property_path(PROTOCOL), b"HTTP/2".to_vec())],
             response_headers: vec![pair(":status", "200")],
@@ -67,6 +70,13 @@ pub struct RequestBuilder<'p> {
 impl<'p> RequestBuilder<'p> {
     pub(crate) fn new(plugin: &'p mut Plugin) -> Self {
         RequestBuilder { plugin, request: Request::default() }
+    }
+
+    /// Runs the stream under another root context of the VM (from `Plugin::add_root`), as
+    /// Envoy does for the filters of another configuration sharing the VM.
+    pub fn root(mut self, root: u32) -> Self {
+        self.request.root = Some(root);
+        self
     }
 
     /// The connection's SNI (`connection.requested_server_name`); without it the property is

@@ -12,6 +12,8 @@ use crate::outcome::{LocalResponse, LogLine};
 /// A stream's state while it is open.
 #[derive(Debug, Default)]
 pub(crate) struct StreamState {
+    /// The root context (plugin) the stream belongs to.
+    pub root: u32,
     /// Properties by ABI path (`request\0protocol\0`).
     pub properties: HashMap<Vec<u8>, Vec<u8>>,
     /// Request headers, request trailers, response headers, response trailers.
@@ -24,6 +26,13 @@ impl StreamState {
     pub fn map(&mut self, map: StreamMap) -> &mut Pairs {
         &mut self.maps[map as usize]
     }
+}
+
+/// What the host keeps per root context.
+#[derive(Debug, Default)]
+pub(crate) struct RootState {
+    /// The tick period this root asked for (0: none).
+    pub tick_period_ms: u32,
 }
 
 /// One metric the module defined.
@@ -111,7 +120,12 @@ pub(crate) struct HostState {
     pub plugin_configuration: Vec<u8>,
     /// Properties every context sees (a stream's own come first).
     pub plugin_properties: HashMap<Vec<u8>, Vec<u8>>,
+    /// The first root context, the one `PluginBuilder::load` configures.
     pub root_context_id: u32,
+    /// Every root context of this VM, by id: Envoy runs one per plugin configuration.
+    pub roots: BTreeMap<u32, RootState>,
+    /// The root whose callback runs, or whose stream's callback runs.
+    pub active_root: u32,
     /// The stream whose callback is running; `None` while a root callback runs. Host calls
     /// about "the current stream" act on it, as Envoy's effective context.
     pub current: Option<u32>,
@@ -120,7 +134,6 @@ pub(crate) struct HostState {
     pub root_logs: Vec<LogLine>,
     pub metrics: Metrics,
     pub clock_nanos: u64,
-    pub tick_period_ms: u32,
     /// WASI output not yet ended by a newline.
     pub partial_output: [Vec<u8>; 2],
     /// What the module wrote to stderr during the current export call: a panic's message.
@@ -141,13 +154,14 @@ impl HostState {
             plugin_configuration,
             plugin_properties: HashMap::new(),
             root_context_id: 1,
+            roots: BTreeMap::from([(1, RootState::default())]),
+            active_root: 1,
             current: None,
             streams: HashMap::new(),
             root_logs: Vec::new(),
             metrics: Metrics::default(),
             // A fixed start (2023-11-14T22:13:20Z) keeps tests deterministic.
             clock_nanos: 1_700_000_000 * 1_000_000_000,
-            tick_period_ms: 0,
             partial_output: [Vec::new(), Vec::new()],
             call_stderr: String::new(),
             random_state: 0x9e37_79b9_7f4a_7c15,
