@@ -8,7 +8,6 @@
 //! a stream answers by its own root's (see `cel` for how a stream learns it).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use crate::cel::{self, SameNameTest};
 use crate::config::Settings;
@@ -44,19 +43,30 @@ pub enum Cel {
     Missing,
 }
 
-/// The configured roots, by context id.
+/// The configured roots, in the order they were configured (a VM holds a few: a Vec is
+/// smaller in the module than a map).
 #[derive(Default)]
-pub struct Roots(BTreeMap<RootId, Root>);
+pub struct Roots(Vec<(RootId, Root)>);
+
+impl Roots {
+    fn get(&self, id: RootId) -> Option<&Root> {
+        self.0.iter().find(|(r, _)| *r == id).map(|(_, root)| root)
+    }
+
+    fn get_mut(&mut self, id: RootId) -> Option<&mut Root> {
+        self.0.iter_mut().find(|(r, _)| *r == id).map(|(_, root)| root)
+    }
+}
 
 impl Configurations for Roots {
     fn settings(&self, root: Option<RootId>) -> Option<&Settings> {
         match root {
             // An id with no settings (a root this VM never configured) is answered as
             // "not configured": the request passes.
-            Some(id) => self.0.get(&id).map(|r| &r.settings),
+            Some(id) => self.get(id).map(|r| &r.settings),
             // Without CEL every live root has the same settings (`proxy_on_configure` refuses
             // others); the newest is as good as any.
-            None => self.0.values().next_back().map(|r| &r.settings),
+            None => self.0.last().map(|(_, r)| &r.settings),
         }
     }
 }
@@ -141,7 +151,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
             });
         }
         let Some(vm) = vm.as_mut() else { return Err("no VM state".to_string()) };
-        let known = vm.roots.0.contains_key(&root);
+        let known = vm.roots.get(root).is_some();
         vm.cel = match vm.cel {
             // A root configured again (Envoy does not; a test host may) keeps its expressions:
             // they name it, and its same-name test follows from settings a root keeps.
@@ -165,7 +175,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
                 }
             },
             Cel::Missing => {
-                let other = vm.roots.0.iter().find(|(id, r)| **id != root && r.settings != settings);
+                let other = vm.roots.0.iter().find(|(id, r)| *id != root && r.settings != settings);
                 if let Some((other, _)) = other {
                     return Err(format!(
                         "root context {other} of this VM holds another sni-guard configuration, and without CEL \
@@ -185,7 +195,11 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
             ),
         };
         let last_tick = vm.ticks;
-        vm.roots.0.insert(root, Root { settings, last_tick });
+        let configured = Root { settings, last_tick };
+        match vm.roots.get_mut(root) {
+            Some(existing) => *existing = configured,
+            None => vm.roots.0.push((root, configured)),
+        }
         Ok(checks)
     })
 }
@@ -204,11 +218,11 @@ pub extern "C" fn proxy_on_tick(root_context_id: u32) {
     with_vm(|vm| {
         vm.ticks += 1;
         let now = vm.ticks;
-        if let Some(root) = vm.roots.0.get_mut(&root_context_id) {
+        if let Some(root) = vm.roots.get_mut(root_context_id) {
             root.last_tick = now;
         }
         let live = vm.roots.0.len() as u64;
-        vm.roots.0.retain(|id, root| {
+        vm.roots.0.retain(|(id, root)| {
             let gone = now.saturating_sub(root.last_tick) > GONE_AFTER_TICKS * live;
             if gone {
                 log::info!("sni-guard: root context {id} has stopped ticking; its configuration is dropped");
