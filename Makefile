@@ -66,7 +66,7 @@ manifests: image
 	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out dist/manifests \
 	  $(if $(IMAGE),--image $(IMAGE)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
 
-## test-manifests: manifests against Istio's CRD schemas (ISTIO_CRDS overrides ../shared/istio/crd-all.gen.yaml), Envoy validate, the image
+## test-manifests: manifests against Istio's CRD schemas (tests/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image
 test-manifests: deps build
 	$(VENV)/bin/python -m pytest -q tests/manifests
 # --- end Istio manifests ---
