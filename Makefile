@@ -55,18 +55,33 @@ test-e2e: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # --- Istio manifests and the OCI image (envoyfilter/, README "Install in Istio") ---
-.PHONY: image manifests test-manifests
+.PHONY: image manifests push test-manifests
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+# IMAGE, for push and manifests, with or without oci:// (a WasmPlugin URL has it, a registry
+# reference does not): `make push manifests IMAGE=REGISTRY/sni-guard:0.1.0` does both.
+IMAGE_REF = $(patsubst oci://%,%,$(IMAGE))
+MANIFESTS_OUT ?= dist/manifests
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(IMAGE),)
+$(error usage: make push IMAGE=REGISTRY/REPO:TAG, e.g. IMAGE=ghcr.io/you/sni-guard:$(VERSION))
+endif
+endif
+
 ## image: the module as a Wasm OCI image (compat variant) in dist/oci and dist/sni-guard-oci.tar; prints its digest
 image: $(WASM)
 	python3 scripts/oci_image.py $(WASM) --layout dist/oci --tar dist/sni-guard-oci.tar --tag $(VERSION)
 
 ## manifests: envoyfilter/*.yaml with this build's digests into dist/manifests (IMAGE=oci://..., WASM_URL=https://...)
 manifests: image
-	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out dist/manifests \
-	  $(if $(IMAGE),--image $(IMAGE)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
+	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out $(MANIFESTS_OUT) \
+	  $(if $(IMAGE),--image oci://$(IMAGE_REF)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
 
-## test-manifests: manifests against Istio's CRD schemas (tests/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image
+## push: the image to IMAGE=REGISTRY/REPO:TAG with skopeo, digests kept; prints the digest, fails unless it is the built one
+# SKOPEO_FLAGS go to skopeo copy, e.g. SKOPEO_FLAGS="--dest-creds USER:TOKEN" (or `skopeo login` first).
+push: image
+	python3 scripts/push_image.py --layout dist/oci --tag $(VERSION) $(IMAGE_REF) $(if $(SKOPEO_FLAGS),-- $(SKOPEO_FLAGS))
+
+## test-manifests: manifests against Istio's CRD schemas (tests/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image and its registry round trip
 test-manifests: deps build
 	$(VENV)/bin/python -m pytest -q tests/manifests
 # --- end Istio manifests ---
