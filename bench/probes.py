@@ -13,13 +13,15 @@ import subprocess
 from pathlib import Path
 
 # What each probe's proxy_on_request_headers does, in WebAssembly text.
-READ_AUTHORITY = "(drop (call $get_header (i32.const 0) (i32.const 1024) (i32.const 10) (i32.const 256) (i32.const 260)))"
+READ_AUTHORITY = ("(drop (call $get_header (i32.const 0) (i32.const 1024) (i32.const 10) "
+                  "(i32.const 256) (i32.const 260)))")
 READ_SNI = "(drop (call $get_property (i32.const 1040) (i32.const 33) (i32.const 264) (i32.const 268)))"
 # A host call that returns no data, so Envoy does not call back into the module to allocate.
 HEADER_MAP_SIZE = "(drop (call $get_header_map_size (i32.const 0) (i32.const 256)))"
 # Envoy's CEL, evaluated by the host; results pointer 0: only the status comes back. A failed
 # evaluation traps, so a probe whose CEL does not run cannot pass for a cheap one.
-CEL_EVALUATE = "(if (call $foreign (i32.const 1120) (i32.const 13) (i32.const 600) (i32.const 4) (i32.const 0) (i32.const 0)) (then unreachable))"
+CEL_EVALUATE = ("(if (call $foreign (i32.const 1120) (i32.const 13) (i32.const 600) (i32.const 4) "
+                "(i32.const 0) (i32.const 0)) (then unreachable))")
 CEL_EXPRESSION = "request.host == connection.requested_server_name || 1/0 == 0"
 
 PROBES = {
@@ -54,9 +56,10 @@ TEMPLATE = """(module
 
 # Creates the CEL expression once and keeps its 4-byte token at address 600; refuses to start
 # (configure returns 0) if Envoy has no CEL or the expression does not compile.
-CEL_CREATE = """(if (call $foreign (i32.const 1100) (i32.const 11) (i32.const 2048) (i32.const {length}) (i32.const 512) (i32.const 516)) (then (return (i32.const 0))))
-    (if (i32.ne (i32.load (i32.const 516)) (i32.const 4)) (then (return (i32.const 0))))
-    (i32.store (i32.const 600) (i32.load (i32.load (i32.const 512))))"""
+CEL_CREATE = ("(if (call $foreign (i32.const 1100) (i32.const 11) (i32.const 2048) (i32.const {length}) "
+              "(i32.const 512) (i32.const 516)) (then (return (i32.const 0))))\n"
+              """    (if (i32.ne (i32.load (i32.const 516)) (i32.const 4)) (then (return (i32.const 0))))
+    (i32.store (i32.const 600) (i32.load (i32.load (i32.const 512))))""")
 
 
 def build(directory: Path) -> dict[str, tuple[str, Path]]:

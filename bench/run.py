@@ -31,10 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support import envoy as envoy_support  # noqa: E402
-
 import instructions  # noqa: E402  (bench/instructions.py)
 import probes  # noqa: E402  (bench/probes.py)
+
+from tests.support import envoy as envoy_support  # noqa: E402
 
 # The Lua EnvoyFilter sni-guard replaces: raw SNI against the :authority up to its first ':'.
 LUA_SNIPPET = """\
@@ -191,7 +191,8 @@ def instruction_table(certs, workdir: Path, requests: int, naive: Path | None) -
         ("sni-guard-50", ["sni-guard, 50 servers"], [same]),
         ("sni-guard-wasmplugin", [WITHOUT_MATCHER,
                                   "mismatch: sni-guard without the matcher (421)"], [same, (a, b, "4xx", requests)]),
-    ] + ([("naive-sdk", ["proxy-wasm SDK filter, naive"], [same])] if naive else []) + [(name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
+    ] + ([("naive-sdk", ["proxy-wasm SDK filter, naive"], [same])] if naive else []) + [
+        (name, [f"probe: {what}"], [same]) for name, (what, _) in built.items()]
     # Two Envoys under callgrind at a time (one per core): a count does not depend on what else
     # runs, and valgrind makes each Envoy slow to start.
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -358,7 +359,8 @@ def main() -> int:
     p("")
     p(f"- sni-guard's added CPU per request / Lua's added CPU per request: "
       f"**{added('sg') / lua_added:.2f}** (default configuration), {added('sg50') / lua_added:.2f} (50 servers)")
-    p(f"- Without Envoy's matcher (as a WasmPlugin installs it), added CPU / Lua's: **{added('sg-wp') / lua_added:.2f}**")
+    p(f"- Without Envoy's matcher (as a WasmPlugin installs it), added CPU / Lua's: "
+      f"**{added('sg-wp') / lua_added:.2f}**")
     p(f"- sni-guard's throughput / no filter's: **{by['sg'].median_rps() / by['none'].median_rps():.2f}** "
       f"(Lua's: {by['lua'].median_rps() / by['none'].median_rps():.2f})")
     p(f"- 50 servers / default configuration, CPU per request: "

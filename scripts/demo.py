@@ -50,7 +50,8 @@ ROWS = [
     ("curl HTTP/1.1", "SNI a, Host b", lambda c, e: curl_row(c, e, "--http1.1", A, B)),
     ("curl HTTP/2", "SNI a, Host b", lambda c, e: curl_row(c, e, "--http2", A, B)),
     ("curl HTTP/2", "SNI a, Host A.EXAMPLE.COM", lambda c, e: curl_row(c, e, "--http2", A, "A.EXAMPLE.COM")),
-    ("curl HTTP/2", "SNI c, Host d (one server)", lambda c, e: curl_row(c, e, "--http2", "c.example.com", "d.example.com")),
+    ("curl HTTP/2", "SNI c, Host d (one server)",
+     lambda c, e: curl_row(c, e, "--http2", "c.example.com", "d.example.com")),
     ("h2 client", "a, then b on a's connection", h2_row),
     ("Chromium", "page on a, script from b: ran?", browser_row),
 ]
@@ -59,7 +60,10 @@ ROWS = [
 def table(rows):
     header = ("client", "request", "without sni-guard", "with sni-guard")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-    line = lambda r: " | ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
+    def line(r):
+        return " | ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()
+
     return "\n".join([line(header), "-+-".join("-" * w for w in widths), *map(line, rows)])
 
 

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.support import envoy as envoy_support
 from tests.support import curl as curl_support
+from tests.support import envoy as envoy_support
 
 FIXTURE = envoy_support.ROOT / "tests" / "e2e" / "fixtures" / "gateways.yaml"
 
@@ -15,7 +15,8 @@ FIXTURE = envoy_support.ROOT / "tests" / "e2e" / "fixtures" / "gateways.yaml"
 @pytest.fixture(scope="module")
 def generated_config():
     out = subprocess.run(
-        ["cargo", "run", "-q", "-p", "sni-guard-cli", "--", "config", "--selector", "istio=ingressgateway", str(FIXTURE)],
+        ["cargo", "run", "-q", "-p", "sni-guard-cli", "--", "config", "--selector", "istio=ingressgateway",
+         str(FIXTURE)],
         cwd=envoy_support.ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -29,7 +30,8 @@ def test_audit_finds_the_shared_certificate():
 
 def test_generated_config_is_the_examples(generated_config):
     servers = sorted(sorted(h.split("/")[-1] for h in s["hosts"]) for s in generated_config["servers"])
-    example = sorted(sorted(s["hosts"]) for s in envoy_support.plugin_configuration(envoy_support.load_example())["servers"])
+    example_config = envoy_support.plugin_configuration(envoy_support.load_example())
+    example = sorted(sorted(s["hosts"]) for s in example_config["servers"])
     assert servers == example
 
 

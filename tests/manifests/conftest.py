@@ -15,7 +15,7 @@ from tests.support import envoy as envoy_support  # noqa: E402
 @pytest.fixture(scope="session")
 def schemas():
     try:
-        return crd_schema.load_crds()
+        return crd_schema.bundle()
     except crd_schema.MissingCrds as e:
         pytest.fail(str(e), pytrace=False)
 

@@ -117,7 +117,8 @@ def test_rendered_manifests_carry_the_digests_istio_checks(image, wasm, schemas,
             assert (spec["url"], spec["sha256"]) == ("oci://registry.test/sni-guard:0.1.0", digest), name
         else:
             # For http(s) it compares sha256 with the downloaded .wasm bytes.
-            assert (spec["url"], spec["sha256"]) == ("https://files.test/sni-guard.wasm", sha256(wasm.read_bytes())), name
+            expected = ("https://files.test/sni-guard.wasm", sha256(wasm.read_bytes()))
+            assert (spec["url"], spec["sha256"]) == expected, name
         seen.add(spec["url"].split(":")[0])
     assert seen == {"oci", "https"}
 

@@ -1,6 +1,8 @@
 """Every manifest under envoyfilter/ against the OpenAPI v3 schema of its kind and version in
 Istio's CRD bundle, and proof that the check rejects what the API server rejects."""
 
+import hashlib
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,6 +41,31 @@ def test_missing_crd_bundle_is_a_clear_failure(tmp_path, monkeypatch):
     monkeypatch.setenv(crd_schema.CRDS_ENV, str(tmp_path / "nowhere.yaml"))
     with pytest.raises(crd_schema.MissingCrds, match="ISTIO_CRDS"):
         crd_schema.load_crds()
+    with pytest.raises(crd_schema.MissingCrds, match="nowhere.yaml"):
+        crd_schema.validate(DOCUMENTS[0][1])
+
+
+def test_the_bundle_is_in_the_repository(monkeypatch):
+    monkeypatch.delenv(crd_schema.CRDS_ENV, raising=False)
+    assert crd_schema.crds_path() == crd_schema.DEFAULT_CRDS
+    assert crd_schema.DEFAULT_CRDS.is_relative_to(m.ROOT) and crd_schema.DEFAULT_CRDS.is_file()
+
+
+def test_the_bundle_is_istios_unchanged():
+    """The README beside the bundle names its source and sha256: an edited file is not Istio's."""
+    readme = (crd_schema.DEFAULT_CRDS.parent / "README.md").read_text()
+    (recorded,) = re.findall(r"\| sha256 \| `([0-9a-f]{64})` \|", readme)
+    assert hashlib.sha256(crd_schema.DEFAULT_CRDS.read_bytes()).hexdigest() == recorded
+    assert "Apache" in (crd_schema.DEFAULT_CRDS.parent / "LICENSE").read_text()
+
+
+def test_validate_is_the_schemas_check(schemas):
+    """crd_schema.validate, the helper other tests import, gives what the fixture's schemas give."""
+    for _, document in DOCUMENTS:
+        assert crd_schema.validate(document) == []
+    for path in BROKEN:
+        (document,) = m.documents(path)
+        assert crd_schema.validate(document) == schemas.errors(document) != []
 
 
 def test_unknown_kind_is_not_silently_accepted(schemas):
