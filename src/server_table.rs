@@ -58,7 +58,7 @@ impl HostPattern {
             return Err(format!(
                 "a trailing dot: Envoy matches {name:?} only against an SNI ending in '.', which clients do not send; \
                  write {:?}",
-                name.trim_end_matches('.')
+                &name[..name.len() - 1]
             ));
         }
         check_host_name(rest.as_bytes()).map_err(|e| format!("not a host name: {e}"))?;

@@ -158,11 +158,10 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
             Cel::Tokens { .. } if known => vm.cel,
             Cel::Tokens { request, identity } => match create_expressions(root, same_name) {
                 Ok(tokens) if tokens == (request, identity) => vm.cel,
-                Ok(tokens) => {
+                Ok((other_request, other_identity)) => {
                     return Err(format!(
-                        "Envoy numbered this root context's CEL expressions {tokens:?}, other roots' \
-                         {:?}; streams could not tell their configuration",
-                        (request, identity)
+                        "Envoy numbered this root context's CEL expressions {other_request} and {other_identity}, \
+                         other roots' {request} and {identity}; streams could not tell their configuration"
                     ))
                 }
                 Err(status) => return Err(format!("Envoy's CEL refused this root context's expression (status {status})")),
