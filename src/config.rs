@@ -97,6 +97,15 @@ pub struct Settings {
     pub response_body: Vec<u8>,
     /// The same-name test Envoy's matcher in front of the filter applies, if one does.
     pub same_name_matcher: Option<SameNameTest>,
+    /// Each server's name in the per-pair counters: its first host, without a namespace.
+    server_names: Vec<String>,
+}
+
+impl Settings {
+    /// The name of server `server` in counters and logs.
+    pub fn server_name(&self, server: usize) -> Option<&str> {
+        self.server_names.get(server).map(String::as_str)
+    }
 }
 
 impl Default for Settings {
@@ -190,7 +199,17 @@ impl PluginConfig {
             Some(text) => Some(check_matcher(text, servers.catch_all().is_some(), self.on_missing_sni)?),
         };
 
+        let server_names = self
+            .servers
+            .iter()
+            .map(|server| {
+                let first = &server.hosts[0];
+                first.split_once('/').map_or(first.as_str(), |(_, host)| host).to_ascii_lowercase()
+            })
+            .collect();
+
         Ok(Settings {
+            server_names,
             servers,
             mode: self.mode,
             on_missing_sni: self.on_missing_sni,

@@ -2,7 +2,7 @@
 //! the proxy-wasm ABI, so this module is tested natively with a fake host.
 
 use crate::config::{Mode, Settings};
-use crate::metrics::Counter;
+use crate::metrics::{Counter, ServerPair, UNKNOWN_SERVER};
 use crate::verdict::decide;
 
 /// `status_code_details` of the local reply, shown in Envoy's access log as
@@ -32,6 +32,11 @@ pub trait StreamHost {
     fn send_local_response(&mut self, status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]);
     /// Counts one event. The host may batch (`checked` happens on every request).
     fn count(&mut self, counter: Counter);
+    /// Counts a misdirected request for its pair of servers; the host bounds the series.
+    fn count_pair(&mut self, pair: &ServerPair<'_>);
+    /// Marks the stream for the access log: `421`, or `dry_run_421` for a would-be 421
+    /// (Envoy: filter state `wasm.sni_guard`, printed by `%FILTER_STATE(wasm.sni_guard:PLAIN)%`).
+    fn mark(&mut self, decision: &str);
     /// Logs a dry run's would-be 421; the host bounds how many such lines reach its log.
     fn log_dry_run(&mut self, line: &str);
 }
@@ -68,15 +73,24 @@ pub fn on_request_headers(configurations: &impl Configurations, host: &mut impl 
     let Some(settings) = configurations.settings(root) else { return Action::Continue };
     let sni = sni.as_ref().map(AsRef::as_ref);
     let authority = authority.as_ref().map(AsRef::as_ref);
-    let Err(why) = decide(settings, sni, authority).verdict else {
+    let decision = decide(settings, sni, authority);
+    let Err(why) = decision.verdict else {
         return Action::Continue;
     };
     if is_exempt(settings, host) {
         return Action::Continue;
     }
+    let name = |server: Option<usize>| server.and_then(|s| settings.server_name(s)).unwrap_or(UNKNOWN_SERVER);
+    let (connection_server, host_server) = (name(decision.connection_server), name(decision.host_server));
+    let counter = match settings.mode {
+        Mode::DryRun => Counter::DryRunMismatch,
+        Mode::Enforce => Counter::Rejected,
+    };
+    host.count(counter);
+    host.count_pair(&ServerPair { counter, connection_server, host_server });
     match settings.mode {
         Mode::DryRun => {
-            host.count(Counter::DryRunMismatch);
+            host.mark("dry_run_421");
             host.log_dry_run(&format!(
                 "sni-guard dry run: would answer 421: sni={} authority={}: {}",
                 shown(sni),
@@ -86,7 +100,7 @@ pub fn on_request_headers(configurations: &impl Configurations, host: &mut impl 
             Action::Continue
         }
         Mode::Enforce => {
-            host.count(Counter::Rejected);
+            host.mark("421");
             log::debug!(
                 "sni-guard: answering 421: sni={} authority={}: {}",
                 shown(sni),
@@ -215,6 +229,21 @@ mod tests {
         assert!(!host.counters.contains_key("sni_guard.rejected"));
         assert_eq!(host.dry_run_lines.len(), 1);
         assert!(host.dry_run_lines[0].contains("would answer 421"), "{:?}", host.dry_run_lines);
+        assert_eq!(host.mark.as_deref(), Some("dry_run_421"));
+    }
+
+    #[test]
+    fn misdirected_requests_are_counted_per_pair_of_servers() {
+        let json = r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["ns/b.example.com","c.example.com"]}]}"#;
+        let mut host = FakeHost::request("a.example.com", "c.example.com", "/");
+        assert_eq!(run(json, &mut host), Action::Pause);
+        assert_eq!(host.mark.as_deref(), Some("421"));
+        let pair = "sni_guard.connection_server=.=a.example.com;.;host_server=.=b.example.com;.;rejected_by_server";
+        assert_eq!(host.counters[pair], 1, "{:?}", host.counters);
+        let mut host = FakeHost::request("x.example.org", "a.example.com", "/");
+        run(json, &mut host);
+        let pair = "sni_guard.connection_server=.=unknown;.;host_server=.=a.example.com;.;rejected_by_server";
+        assert_eq!(host.counters[pair], 1, "{:?}", host.counters);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::cel::SameNameTest;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, ServerPair};
 use crate::stream::{Names, RootId, StreamHost};
 
 /// A local response: status, headers, body.
@@ -25,6 +25,8 @@ pub struct FakeHost {
     pub reply: Option<Reply>,
     pub counters: BTreeMap<String, u64>,
     pub dry_run_lines: Vec<String>,
+    /// The access-log mark, if the filter set one.
+    pub mark: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,12 @@ impl StreamHost for FakeHost {
     }
     fn count(&mut self, counter: Counter) {
         *self.counters.entry(counter.name().to_string()).or_default() += 1;
+    }
+    fn count_pair(&mut self, pair: &ServerPair<'_>) {
+        *self.counters.entry(pair.metric_name()).or_default() += 1;
+    }
+    fn mark(&mut self, decision: &str) {
+        self.mark = Some(decision.to_string());
     }
     fn log_dry_run(&mut self, line: &str) {
         self.dry_run_lines.push(line.to_string());

@@ -53,6 +53,7 @@ extern "C" {
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
     fn proxy_call_foreign_function(
         function_name_data: *const u8,
         function_name_size: usize,
@@ -203,6 +204,12 @@ pub fn evaluate_expression(token: u32) -> Result<HostBytes, u32> {
     } else {
         Err(status)
     }
+}
+
+/// Sets a property of the current stream: in Envoy, filter state `wasm.<path>`.
+pub fn set_property(path: &str, value: &[u8]) {
+    // SAFETY: pointers and lengths of live buffers.
+    unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
 }
 
 /// The host's clock, in nanoseconds since the epoch (0 if it has none).

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use crate::cel;
 use crate::log_limit::LogLimiter;
-use crate::metrics::Counter;
+use crate::metrics::{Counter, ServerPair};
 use crate::stream::{on_request_headers, Action, Names, StreamHost};
 
 use super::hostcalls::{self, HostBytes};
@@ -91,6 +91,14 @@ impl StreamHost for EnvoyStream<'_> {
 
     fn count(&mut self, counter: Counter) {
         self.counters.count(counter);
+    }
+
+    fn count_pair(&mut self, pair: &ServerPair<'_>) {
+        self.counters.count_pair(pair);
+    }
+
+    fn mark(&mut self, decision: &str) {
+        hostcalls::set_property("sni_guard", decision.as_bytes());
     }
 
     fn log_dry_run(&mut self, line: &str) {

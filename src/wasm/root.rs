@@ -12,7 +12,7 @@ use std::cell::RefCell;
 use crate::cel::{self, SameNameTest};
 use crate::config::Settings;
 use crate::log_limit::LogLimiter;
-use crate::metrics::{Counter, Counts};
+use crate::metrics::{Counter, Counts, ServerPair, MAX_SERVER_PAIRS, OTHER_SERVERS};
 use crate::stream::{Configurations, RootId};
 
 use super::{hostcalls, logger};
@@ -71,22 +71,40 @@ impl Configurations for Roots {
     }
 }
 
-/// Counters as the module keeps them: `checked` added up and handed to Envoy on the tick (or
-/// when a mismatch crosses into Envoy anyway), the others at once.
+/// Counters as the module keeps them: `checked` added up and handed to Envoy on the tick, the
+/// others at once.
 pub struct Counters {
     ids: [u32; Counter::ALL.len()],
     pending: Counts,
+    /// The per-pair counters defined so far, by name (at most `MAX_SERVER_PAIRS`, then one more
+    /// for every other pair).
+    pairs: Vec<(String, u32)>,
 }
 
 impl Counters {
     pub fn count(&mut self, counter: Counter) {
         match counter {
             Counter::Checked => self.pending.pending_checked += 1,
-            other => {
-                self.flush();
-                hostcalls::increment_metric(self.ids[other as usize], 1);
-            }
+            other => hostcalls::increment_metric(self.ids[other as usize], 1),
         }
+    }
+
+    pub fn count_pair(&mut self, pair: &ServerPair<'_>) {
+        let mut name = pair.metric_name();
+        if self.pairs.len() >= MAX_SERVER_PAIRS && !self.pairs.iter().any(|(n, _)| *n == name) {
+            name = ServerPair { connection_server: OTHER_SERVERS, host_server: OTHER_SERVERS, ..*pair }.metric_name();
+        }
+        let id = match self.pairs.iter().find(|(n, _)| *n == name) {
+            Some((_, id)) => *id,
+            None => match hostcalls::define_counter(&name) {
+                Some(id) => {
+                    self.pairs.push((name, id));
+                    id
+                }
+                None => return,
+            },
+        };
+        hostcalls::increment_metric(id, 1);
     }
 
     pub fn flush(&mut self) {
@@ -141,7 +159,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
         let mut vm = vm.borrow_mut();
         if vm.is_none() {
             let ids = define_counters().ok_or("Envoy refused to define the sni_guard counters")?;
-            let counters = Counters { ids, pending: Counts::default() };
+            let counters = Counters { ids, pending: Counts::default(), pairs: Vec::new() };
             *vm = Some(Vm {
                 roots: Roots::default(),
                 cel: Cel::Unknown,

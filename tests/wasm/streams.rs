@@ -34,11 +34,39 @@ fn checked_is_batched_until_the_tick() {
     assert_eq!(plugin.metric("sni_guard.checked"), Some(0), "no host call per matching request");
     plugin.tick().unwrap();
     assert_eq!(plugin.metric("sni_guard.checked"), Some(10));
-    // A mismatch flushes at once.
+    // A mismatch's own counters move at once; checked waits for the tick (one host call
+    // fewer on the 421 path).
     plugin.request().sni("a.example.com").authority("a.example.com").send().unwrap();
     let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
-    assert_eq!(outcome.metric("sni_guard.checked"), 12);
+    assert_eq!(outcome.metric("sni_guard.checked"), 10);
     assert_eq!(outcome.metric("sni_guard.rejected"), 1);
+    plugin.tick().unwrap();
+    assert_eq!(plugin.metric("sni_guard.checked"), Some(12));
+}
+
+#[test]
+fn misdirected_requests_are_counted_per_pair_and_marked() {
+    let config = r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}]}"#;
+    let mut plugin = super::load(config);
+    for _ in 0..3 {
+        let outcome = plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap();
+        assert_eq!(outcome.status(), Some(421));
+    }
+    let pair = "sni_guard.connection_server=.=a.example.com;.;host_server=.=b.example.com;.;rejected_by_server";
+    assert_eq!(plugin.metric(pair), Some(3), "{:?}", plugin.metrics());
+    // However many pairs there are, the series stop growing at the bound; the rest are one.
+    let servers: Vec<String> = (0..150).map(|i| format!(r#"{{"hosts":["h{i}.example.com"]}}"#)).collect();
+    let mut plugin = super::load(&format!(r#"{{"servers":[{{"hosts":["a.example.com"]}},{}]}}"#, servers.join(",")));
+    for i in 0..150 {
+        let authority = format!("h{i}.example.com");
+        assert_eq!(plugin.request().sni("a.example.com").authority(&authority).send().unwrap().status(), Some(421));
+    }
+    let series = plugin.metrics().into_keys().filter(|k| k.ends_with("rejected_by_server")).count();
+    assert_eq!(series, sni_guard::metrics::MAX_SERVER_PAIRS + 1);
+    let other = "sni_guard.connection_server=.=other;.;host_server=.=other;.;rejected_by_server";
+    assert_eq!(plugin.metric(other), Some(150 - sni_guard::metrics::MAX_SERVER_PAIRS as u64));
+    assert_eq!(plugin.metric("sni_guard.rejected"), Some(150));
+}", plugin.metrics());
 }
 
 #[test]
