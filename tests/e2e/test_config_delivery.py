@@ -143,12 +143,12 @@ def two_config_envoy(certs, workdir):
     config = envoy_support.prepare(certs)
     config["static_resources"]["listeners"] = listeners
     with xds.XdsEnvoy(config, workdir / "two-configs", name="envoy") as envoy:
-        yield envoy, xds.listener_ports(envoy)
+        yield xds.listener_ports(envoy)
 
 
 @pytest.mark.parametrize("pair", PAIRS)
 def test_two_configurations_in_one_envoy_each_answer_by_their_own(certs, two_config_envoy, pair):
-    envoy, ports = two_config_envoy
+    ports = two_config_envoy
     index = list(PAIRS).index(pair)
     got = {mode: misdirected(certs, ports[f"pair{index}_{mode}"]) for mode in ("enforce", "dry_run")}
     assert got == {"enforce": 421, "dry_run": 404}, (

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 
-DRY_RUN = re.compile(r"dry[ _-]run", re.I)
+DRY_RUN = re.compile(r"dry[ _-]run", re.IGNORECASE)
 SUPPRESSED_WORDS = r"(?:suppressed|not logged|unlogged|omitted|dropped|skipped)"
-SUMMARY_COUNT = re.compile(rf"(\d+)\s+(?:[\w-]+\s+){{0,5}}?{SUPPRESSED_WORDS}|{SUPPRESSED_WORDS}\D{{0,30}}?(\d+)", re.I)
+SUMMARY_COUNT = re.compile(rf"(\d+)\s+(?:[\w-]+\s+){{0,5}}?{SUPPRESSED_WORDS}|{SUPPRESSED_WORDS}\D{{0,30}}?(\d+)",
+                           re.IGNORECASE)
 
 
 def module_message(line: str) -> str | None:

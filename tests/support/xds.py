@@ -63,12 +63,12 @@ def file_source(path: Path, initial_fetch_timeout: str | None = None) -> dict:
 
 
 def _counter(stats_text: str, name: str) -> int | None:
-    m = re.search(rf"^{re.escape(name)}: (\d+)$", stats_text, re.M)
+    m = re.search(rf"^{re.escape(name)}: (\d+)$", stats_text, re.MULTILINE)
     return int(m.group(1)) if m else None
 
 
 def _text_stat(stats_text: str, name: str) -> str | None:
-    m = re.search(rf'^{re.escape(name)}: "(.*)"$', stats_text, re.M)
+    m = re.search(rf'^{re.escape(name)}: "(.*)"$', stats_text, re.MULTILINE)
     return m.group(1) if m else None
 
 
