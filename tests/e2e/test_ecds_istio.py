@@ -165,6 +165,7 @@ def test_update_and_rollback_take_effect_without_restart(certs, istio, gateway):
         assert seen[-1][1:] == (expected_status, expected_delta), f"steps so far (version, status, counters): {seen}"
     assert envoy.pid == pid and envoy.process.poll() is None
     assert envoy.admin("/stats?filter=^listener_manager\\.lds\\.update_success$") == lds_before, "no listener update"
+    assert xds.draining(envoy) == {"total_listeners_draining": 0, "total_filter_chains_draining": 0}, "nothing drains"
 
 
 # --- two WasmPlugins selecting one gateway ---
@@ -214,22 +215,27 @@ class FailingGateway:
     ports: dict[str, int]
     good: istiod.WasmPlugin
     refused: istiod.WasmPlugin
+    unloadable: istiod.WasmPlugin
 
 
 @pytest.fixture(scope="module", params=FAIL_STRATEGIES)
 def failing_gateway(request, certs, workdir, istio):
-    """Three listeners: `gateway_https` starts good (for bad updates), `refused_at_first_load`
-    gets a configuration sni-guard refuses from the start, `crashing_module` a module that traps
-    on every request; all with the failStrategy under test."""
+    """Four listeners: `gateway_https` starts good (for bad updates), `refused_at_first_load`
+    gets a configuration sni-guard refuses from the start, `unloadable_at_first_load` a module
+    Envoy cannot load, `crashing_module` a module that traps on every request; all with the
+    failStrategy under test."""
     strategy = request.param
     good = istio.plugin.updated("1", failStrategy=strategy)
     refused = istio.plugin.renamed("sni-guard-refused").updated("1", failStrategy=strategy, pluginConfig=REFUSED)
+    unloadable = istio.plugin.renamed("sni-guard-unloadable").updated("1", failStrategy=strategy, url=UNLOADABLE_URL,
+                                                                       sha256=istio.unloadable_sha256)
     crashing = istio.plugin.renamed("crashing").updated("1", failStrategy=strategy, url=CRASHING_URL,
                                                          sha256=istio.crashing_sha256)
     envoy, gw, ports = start_gateway(certs, istio, workdir / f"ecds-{strategy}", {
-        "gateway_https": [good], "refused_at_first_load": [refused], "crashing_module": [crashing]})
+        "gateway_https": [good], "refused_at_first_load": [refused], "unloadable_at_first_load": [unloadable],
+        "crashing_module": [crashing]})
     try:
-        yield FailingGateway(strategy, envoy, gw, ports, good, refused)
+        yield FailingGateway(strategy, envoy, gw, ports, good, refused, unloadable)
     finally:
         envoy.stop()
 
@@ -265,13 +271,15 @@ def test_bad_updates(certs, istio, failing_gateway):
     assert traffic() == [421, 200]
 
 
-def test_refused_configuration_at_first_load(certs, failing_gateway):
+@pytest.mark.parametrize("listener", ["refused_at_first_load", "unloadable_at_first_load"])
+def test_bad_configuration_or_module_at_first_load(certs, failing_gateway, listener):
     """No previous configuration to keep: Envoy rejects the resource, the listener serves anyway
     (istiod's initial_fetch_timeout 0 only waits for a first response), and the filter without
     a configuration answers every request 500 (response flag NFCF), whatever the failStrategy."""
-    stats = xds.ecds_stats(failing_gateway.envoy, istiod.resource_name(failing_gateway.refused))
+    plugin = {"refused_at_first_load": failing_gateway.refused, "unloadable_at_first_load": failing_gateway.unloadable}
+    stats = xds.ecds_stats(failing_gateway.envoy, istiod.resource_name(plugin[listener]))
     assert (stats["update_rejected"], stats["version_text"]) == (1, "")
-    port = failing_gateway.ports["refused_at_first_load"]
+    port = failing_gateway.ports[listener]
     assert [status(certs, port, "a.example.com", h) for h in ("b.example.com", "a.example.com")] == [500, 500]
 
 

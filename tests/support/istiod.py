@@ -22,8 +22,9 @@ istiod (pilot):
   `ISTIO_META_WASM_PLUGIN_RESOURCE_VERSION` (the object's resourceVersion) and
   `ISTIO_META_WASM_IMAGE_PULL_POLICY` (when `imagePullPolicy` is set) besides `vmConfig.env`
   (INLINE values as key_values, HOST names as host_env_keys), `configuration` a
-  StringValue with `pluginConfig` as compact JSON with sorted keys (golang/protobuf jsonpb; no
-  `configuration` when `pluginConfig` is empty), and `failure_policy` FAIL_OPEN, FAIL_CLOSED or
+  StringValue with `pluginConfig` as compact JSON with sorted keys (golang/protobuf jsonpb; an
+  empty Any when `pluginConfig` is empty, left out here; not exercised, every manifest has a
+  `pluginConfig`), and `failure_policy` FAIL_OPEN, FAIL_CLOSED or
   FAIL_RELOAD for `failStrategy` FAIL_OPEN, FAIL_CLOSE (also when unset) or FAIL_RELOAD; never
   the deprecated `fail_open`.
 
