@@ -23,6 +23,7 @@ MAX_LOGGED = 20
 # NUDGE_SECONDS meanwhile, in case the summary is written when the next mismatch comes.
 SUMMARY_WAIT_SECONDS = 20
 NUDGE_SECONDS = 3
+FIRST_LINE_SECONDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,15 @@ def test_dry_run_log_is_bounded_and_the_counter_exact(certs, quiet_dry_run_envoy
     assert statuses == [404] * BURST, "dry_run lets every misdirected request through to a's route table"
     sent = BURST
 
-    lines, suppressed = dry_run_log(envoy.stderr_path.read_text(errors="replace"))
+    def log():
+        return dry_run_log(envoy.stderr_path.read_text(errors="replace"))
+
+    # Envoy writes its log asynchronously: give the first line a moment.
+    first_deadline = time.monotonic() + FIRST_LINE_SECONDS
+    lines, suppressed = log()
+    while not (lines or suppressed) and time.monotonic() < first_deadline:
+        time.sleep(0.1)
+        lines, suppressed = log()
     assert lines or suppressed, (
         "no dry-run line at all in Envoy's log at -l warning: dry-run mismatches must be logged at warn\n"
         + envoy.log_tail(10))
@@ -65,10 +74,11 @@ def test_dry_run_log_is_bounded_and_the_counter_exact(certs, quiet_dry_run_envoy
             sent += 1
             next_nudge = time.monotonic() + NUDGE_SECONDS
         time.sleep(0.2)
-        lines, suppressed = dry_run_log(envoy.stderr_path.read_text(errors="replace"))
+        lines, suppressed = log()
 
     expected = {"wasmcustom.sni_guard.dry_run_mismatch": sent, "wasmcustom.sni_guard.rejected": 0}
-    assert {k: envoy.wait_for_stats(expected).get(k) for k in expected} == expected, "the counter counts every mismatch"
+    stats = envoy.wait_for_stats(expected)
+    assert {k: stats.get(k) for k in expected} == expected, "the counter counts every mismatch"
     assert 1 <= len(lines) <= MAX_LOGGED, f"{len(lines)} dry-run lines for {sent} mismatches:\n" + "\n".join(lines[:5])
     assert all("[warning]" in line for line in lines), lines[:3]
     assert suppressed, f"no summary line with a suppressed count after {SUMMARY_WAIT_SECONDS}s:\n{envoy.log_tail(10)}"

@@ -1,9 +1,10 @@
 """sni-guard's own lines in Envoy's log, told apart by their content.
 
-The texts are not final, so the matching is loose and lives here only: a dry-run line is a line
-of the module's (Envoy prefixes those with `wasm log`) that mentions sni-guard and a dry run; a
-summary is such a line that also says how many were not logged, with the number next to the
-word for it ("37 suppressed", "suppressed 37", "37 more not logged").
+The texts are not final, so the matching is loose and lives here only. A module line is one
+Envoy prefixes with `wasm log` and that mentions sni-guard. A summary is a module line saying
+how many lines were not logged, the number next to the word for it ("37 suppressed",
+"suppressed 37", "37 more not logged"); a dry-run line is any other module line that mentions a
+dry run.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ def dry_run_log(text: str) -> tuple[list[str], list[int]]:
     lines, suppressed = [], []
     for line in text.splitlines():
         message = module_message(line)
-        if message is None or "sni-guard" not in message or not DRY_RUN.search(message):
+        if message is None or "sni-guard" not in message:
             continue
         m = SUMMARY_COUNT.search(message)
         if m:
             suppressed.append(int(m.group(1) or m.group(2)))
-        else:
+        elif DRY_RUN.search(message):
             lines.append(line)
     return lines, suppressed
