@@ -21,6 +21,7 @@ import pytest
 from tests.support import curl as curl_support
 from tests.support import envoy as envoy_support
 from tests.support import xds
+from tests.support.h2client import Connection
 
 BASE = envoy_support.plugin_configuration(envoy_support.load_example())
 ENFORCE = dict(BASE, mode="enforce")
@@ -90,6 +91,25 @@ def test_each_push_takes_effect_and_rollback_within_the_drain_time(certs, workdi
         # The rollback above happened while the chains of the first push were still draining:
         # the situation of issue #12, not a fresh start.
         assert xds.draining(envoy)["total_filter_chains_draining"] + xds.draining(envoy)["total_listeners_draining"] > 0
+
+
+def test_a_connection_opened_before_a_push_keeps_its_configuration_while_it_drains(certs, workdir):
+    """Envoy serves a connection with the filter chain it was accepted by until it closes: after
+    an `enforce` -> `dry_run` push, the older HTTP/2 connection still gets 421, a new one 404."""
+    directory = workdir / "lds-open-connection"
+    files = xds.FileXds(directory / "xds")
+    form = "without_matcher"
+    bootstrap = files.bootstrap(FORMS[form](envoy_support.prepare(certs)), listeners_for(certs, form, ENFORCE))
+    with xds.XdsEnvoy(bootstrap, directory, name="envoy") as envoy:
+        older = Connection(envoy.port, "a.example.com", str(certs.ca), timeout=10)
+        try:
+            assert older.get("b.example.com", "/")[0] == 421
+            xds.push_listeners(envoy, files, listeners_for(certs, form, DRY_RUN), "2")
+            got = {"older connection": older.get("b.example.com", "/")[0],
+                   "new connection": misdirected(certs, envoy.port)}
+            assert got == {"older connection": 421, "new connection": 404}
+        finally:
+            older.close()
 
 
 # --- two configurations in one Envoy ---
