@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import itertools
 import re
+import subprocess
 
 import pytest
 import yaml
 
 from tests.support import envoy as envoy_support
-from tests.support import exact_client
+from tests.support import exact_client, istio_gateway
 from tests.support import gateway_api_conformance as conformance
-from tests.support import istio_gateway
 from tests.support.gateway_api_conformance import CASES, Case, Outcome
 
 FORMS = [None, istio_gateway.WASM_FORM, istio_gateway.MATCHER_FORM]
@@ -147,6 +147,19 @@ def test_the_matcher_form_declares_its_matcher(config_with_catch_all, config_wit
     assert ends_with["args"] == [{"id": ends_with["args"][0]["id"], "const_expr": {"string_value": "."}}]
     ids = re.findall(r"'id': (\d+)", str(parsed))
     assert len(ids) == len(set(ids)) == 11
+    # Without a `*` server but with on_missing_sni: reject, the SNI must not be empty either.
+    reject = dict(config_without_catch_all, on_missing_sni="reject")
+    text, parsed = istio_gateway.matcher_for(reject)
+    assert istio_gateway.form_configuration(reject, istio_gateway.MATCHER_FORM)["same_name_matcher"] == text
+    assert text == istio_gateway.SAME_NAME_WITH_SNI_TEXT
+    left, right = parsed["call_expr"]["args"]
+    has_sni, equal = left["call_expr"]["args"]
+    assert (parsed["call_expr"]["function"], left["call_expr"]["function"]) == ("_&&_", "_&&_")
+    assert has_sni["call_expr"]["function"] == "_!=_"
+    assert has_sni["call_expr"]["args"][1]["const_expr"] == {"string_value": ""}
+    assert (equal["call_expr"]["function"], right["call_expr"]["function"]) == ("_==_", "!_")
+    ids = re.findall(r"'id': (\d+)", str(parsed))
+    assert len(ids) == len(set(ids)) == 16
 
 
 # --- the 15 cases ------------------------------------------------------------------------------
@@ -187,22 +200,7 @@ def test_without_sni_guard_seven_cases_fail_the_spec():
 
 # --- the Gateway without its catch-all listener -------------------------------------------------
 
-# (SNI, :authority, with sni-guard, without). No listener serves example.org or
-# unknown-example.org any more: GEP-3567 says such a Host MUST get the route table's 404, on any
-# connection. SNIs no listener serves have no filter chain: the handshake fails.
-NO_CATCH_ALL = [
-    ("second-example.org", "second-example.org", "200 infra-backend-v2", "200 infra-backend-v2"),
-    ("second-example.org", "unknown-example.org", "404", "404"),
-    ("second-example.org", "example.org", "404", "404"),
-    ("third-example.wildcard.org", "fith-example.wildcard.org", "200 infra-backend-v3", "200 infra-backend-v3"),
-    ("third-example.wildcard.org", "unknown-example.org", "404", "404"),
-    ("third-example.wildcard.org", "second-example.org", "421", "404"),
-    ("third-example.wildcard.org", "fourth-example.wildcard.org", "421", "200 infra-backend-v3"),
-    ("fourth-example.wildcard.org", "fith-example.wildcard.org", "421", "404"),
-    ("fourth-example.wildcard.org", "example.org", "404", "404"),
-    ("example.org", "example.org", "handshake fails", "handshake fails"),
-    ("unknown-example.org", "second-example.org", "handshake fails", "handshake fails"),
-]
+NO_CATCH_ALL = conformance.NO_CATCH_ALL
 
 
 @pytest.mark.parametrize("sni,host,with_guard,without", NO_CATCH_ALL, ids=[f"{c[0]}->{c[1]}" for c in NO_CATCH_ALL])
@@ -311,3 +309,29 @@ def test_which_requests_reach_the_module(gateway, gateway_certs):
     reached = checked_after_a_flush(gateway, gateway_certs) - before
     # The trailing-dot request and the flushing one; in form a also the three same-name ones.
     assert reached == (2 if gateway.form == istio_gateway.MATCHER_FORM else 5), reached
+
+
+@pytest.mark.parametrize("host,without", [("", "404"), ("[::1", "404")], ids=["empty", "[::1"])
+def test_http1_empty_host_reaches_the_filter_and_is_421(gateway, gateway_certs, host, without):
+    """HTTP/1.1 carries an empty Host to the filters (HTTP/2's codec refuses an empty
+    :authority): with an SNI it is malformed, so misdirected."""
+    status = exact_client.http1_status(gateway.port, "second-example.org", host, conformance.PATH, ca=gateway_certs.ca)
+    assert status == (int(without) if gateway.form is None else 421)
+
+
+def test_curl_sends_a_trailing_dot_in_the_host_only(gateway, gateway_certs, curl):
+    """What an HTTP/2 client makes of a URL with a trailing dot: curl (7.88) opens the connection
+    with the SNI without the dot and sends `:authority` with it. The connection lands in the
+    listener's own chain; `second-example.org.` is that server's host (one trailing dot ignored),
+    so sni-guard lets it through, and the route table, which lists `second-example.org` only,
+    answers 404, as without sni-guard."""
+    url_host = "second-example.org."
+    out = subprocess.run(
+        [curl, "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2", "--cacert", str(gateway_certs.ca),
+         "--resolve", f"{url_host}:{gateway.port}:127.0.0.1", "-H", "x-case: curl-dot", "--max-time", "10",
+         f"https://{url_host}:{gateway.port}{conformance.PATH}"],
+        capture_output=True, text=True, check=False)
+    line = gateway.wait_for_access_log(lambda line: " case=curl-dot " in line)[-1]
+    assert f"sni=second-example.org authority=second-example.org.:{gateway.port} " in line, line
+    assert "chain=https-with-hostname " in line and "details=route_not_found" in line, line
+    assert out.stdout == "404", (out.stdout, out.stderr)

@@ -23,8 +23,8 @@ import itertools
 import pytest
 
 from tests.support import envoy as envoy_support
+from tests.support import exact_client, istio_gateway
 from tests.support import gateway_api_conformance as conformance
-from tests.support import istio_gateway
 from tests.support.gateway_api_conformance import Outcome
 from tests.support.istio_gateway import MATCHER_FORM, WASM_FORM, Route, Server
 
@@ -217,3 +217,12 @@ def test_with_sni_the_missing_star_server_changes_nothing_else(stale_gateway, ga
           path=conformance.PATH)
     # The SNI is no configured server's, the Host is one's: another server.
     check(stale_gateway, gateway_certs, "example.org", "second-example.org", "421", path=conformance.PATH)
+
+
+def test_on_missing_sni_reject_also_refuses_an_empty_host(stale_gateway, gateway_certs):
+    """HTTP/1.1 carries an empty Host to the filters. Without SNI that is "the same name" as the
+    empty SNI: Envoy's matcher in front (form b) must not skip the module for it when
+    on_missing_sni is reject, or the request would pass (it is why the matcher for that
+    configuration also requires a non-empty SNI)."""
+    status = exact_client.http1_status(stale_gateway.port, None, "", conformance.PATH, ca=gateway_certs.ca)
+    assert status == (404 if stale_gateway.on_missing_sni == "allow" else 421)

@@ -146,3 +146,27 @@ def get(port: int, sni: str | None, authority: str, path: str = "/", **options) 
     extra_headers = options.pop("extra_headers", ())
     with Connection(port, sni, **options) as connection:
         return connection.get(authority, path, extra_headers)
+
+
+def http1_status(port: int, sni: str | None, host_header: str, path: str = "/", *, ca: Path | None = None,
+                 timeout: float = 10.0) -> int:
+    """The status of one HTTP/1.1 request sent byte for byte (`Host: <host_header>`), for values
+    no HTTP/2 frame can carry to the filters (an empty Host)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    if ca is not None:
+        context.load_verify_locations(cafile=str(ca))
+    else:
+        context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        with context.wrap_socket(raw, server_hostname=sni) as sock:
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
+            head = b""
+            while b"\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ConnectionError(f"connection closed before a status line: {head!r}")
+                head += chunk
+    status_line = head.split(b"\r\n", 1)[0].decode()
+    return int(status_line.split(" ")[1])

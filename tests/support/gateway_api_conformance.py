@@ -18,8 +18,7 @@ from pathlib import Path
 import yaml
 
 from tests.support import envoy as envoy_support
-from tests.support import exact_client
-from tests.support import istio_gateway
+from tests.support import exact_client, istio_gateway
 
 ROOT = envoy_support.ROOT
 FIXTURE = ROOT / "tests" / "e2e" / "fixtures" / "gateway-api-conformance.yaml"
@@ -66,6 +65,25 @@ CASES = [
 ]
 
 
+# The same Gateway without its catch-all listener (`without_catch_all`).
+# (SNI, :authority, with sni-guard, without). No listener serves example.org or
+# unknown-example.org any more: GEP-3567 says such a Host MUST get the route table's 404, on any
+# connection. SNIs no listener serves have no filter chain: the handshake fails.
+NO_CATCH_ALL = [
+    ("second-example.org", "second-example.org", "200 infra-backend-v2", "200 infra-backend-v2"),
+    ("second-example.org", "unknown-example.org", "404", "404"),
+    ("second-example.org", "example.org", "404", "404"),
+    ("third-example.wildcard.org", "fith-example.wildcard.org", "200 infra-backend-v3", "200 infra-backend-v3"),
+    ("third-example.wildcard.org", "unknown-example.org", "404", "404"),
+    ("third-example.wildcard.org", "second-example.org", "421", "404"),
+    ("third-example.wildcard.org", "fourth-example.wildcard.org", "421", "200 infra-backend-v3"),
+    ("fourth-example.wildcard.org", "fith-example.wildcard.org", "421", "404"),
+    ("fourth-example.wildcard.org", "example.org", "404", "404"),
+    ("example.org", "example.org", "handshake fails", "handshake fails"),
+    ("unknown-example.org", "second-example.org", "handshake fails", "handshake fails"),
+]
+
+
 def documents(path: Path = FIXTURE) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
@@ -77,7 +95,8 @@ def without_catch_all(docs: list[dict]) -> list[dict]:
     for doc in docs:
         doc = json.loads(json.dumps(doc))
         if doc["kind"] == "Gateway" and doc["metadata"]["name"] == GATEWAY:
-            doc["spec"]["listeners"] = [l for l in doc["spec"]["listeners"] if l["name"] != CATCH_ALL_LISTENER]
+            doc["spec"]["listeners"] = [listener for listener in doc["spec"]["listeners"]
+                                        if listener["name"] != CATCH_ALL_LISTENER]
         if doc["kind"] == "HTTPRoute" and any(p.get("sectionName") == CATCH_ALL_LISTENER
                                               for p in doc["spec"]["parentRefs"]):
             continue

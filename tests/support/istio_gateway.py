@@ -106,42 +106,61 @@ def _strip_namespace(host: str) -> str:
 SAME_NAME_TEXT = "request.host == connection.requested_server_name"
 SAME_NAME_NO_TRAILING_DOT_TEXT = (
     "request.host == connection.requested_server_name && !request.host.endsWith('.')")
+SAME_NAME_WITH_SNI_TEXT = (
+    "connection.requested_server_name != '' && request.host == connection.requested_server_name"
+    " && !request.host.endsWith('.')")
 
 
-def _select(ids, operand: str, name: str) -> dict:
-    return {"id": next(ids), "select_expr": {"operand": {"id": next(ids), "ident_expr": {"name": operand}},
-                                             "field": name}}
-
-
-def same_name_matcher(catch_all: bool) -> tuple[str, dict]:
+def same_name_matcher(catch_all: bool, on_missing_sni: str = "allow") -> tuple[str, dict]:
     """The CEL matcher that skips sni-guard, as (text, parsed expression for Envoy's
-    `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there).
+    `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there), for a configuration with or
+    without a `*` server and with this `on_missing_sni`.
 
-    Without a `*` server: `:authority` exactly the SNI, the example's matcher. With one, an SNI
-    with a trailing dot lands in the catch-all chain whatever its name (Envoy matches
-    `server_names` literally), so an `:authority` equal to such an SNI may belong to another
-    server: the matcher must not skip the check for it. The parsed form of
-    `SAME_NAME_NO_TRAILING_DOT_TEXT` is
-    `_&&_(_==_(request.host, connection.requested_server_name), !_(request.host.endsWith(".")))`,
-    every node with its own id."""
+    - No `*` server, `on_missing_sni: allow`: `:authority` exactly the SNI
+      (`SAME_NAME_TEXT`, the example's matcher).
+    - A `*` server: an SNI with a trailing dot lands in the catch-all chain whatever its name
+      (Envoy matches `server_names` literally), so an `:authority` equal to such an SNI may be
+      another server's: the matcher must not skip the module for it
+      (`SAME_NAME_NO_TRAILING_DOT_TEXT`, parsed
+      `_&&_(_==_(request.host, connection.requested_server_name), !_(request.host.endsWith(".")))`).
+    - No `*` server, `on_missing_sni: reject`: a connection without SNI must reach the module
+      even with an empty `:authority` (HTTP/1.1 carries an empty Host to the filters), so the
+      SNI must not be empty either (`SAME_NAME_WITH_SNI_TEXT`).
+
+    Every node has its own id."""
     ids = iter(range(1, 100))
-    equal = {"id": next(ids), "call_expr": {"function": "_==_", "args": []}}
-    equal["call_expr"]["args"] = [_select(ids, "request", "host"),
-                                  _select(ids, "connection", "requested_server_name")]
-    if not catch_all:
+
+    def select(operand: str, name: str) -> dict:
+        return {"id": next(ids), "select_expr": {"operand": {"id": next(ids), "ident_expr": {"name": operand}},
+                                                 "field": name}}
+
+    def call(function: str, *args: dict, target: dict | None = None) -> dict:
+        node = {"id": next(ids), "call_expr": {"function": function, "args": list(args)}}
+        if target is not None:
+            node["call_expr"]["target"] = target
+        return node
+
+    def string(value: str) -> dict:
+        return {"id": next(ids), "const_expr": {"string_value": value}}
+
+    equal = call("_==_", select("request", "host"), select("connection", "requested_server_name"))
+    if not catch_all and on_missing_sni != "reject":
         return SAME_NAME_TEXT, equal
-    both = {"id": next(ids), "call_expr": {"function": "_&&_", "args": [equal]}}
-    not_ = {"id": next(ids), "call_expr": {"function": "!_", "args": []}}
-    ends_with = {"id": next(ids), "call_expr": {"function": "endsWith", "args": []}}
-    ends_with["call_expr"]["target"] = _select(ids, "request", "host")
-    ends_with["call_expr"]["args"] = [{"id": next(ids), "const_expr": {"string_value": "."}}]
-    not_["call_expr"]["args"] = [ends_with]
-    both["call_expr"]["args"].append(not_)
-    return SAME_NAME_NO_TRAILING_DOT_TEXT, both
+    no_trailing_dot = call("!_", call("endsWith", string("."), target=select("request", "host")))
+    if catch_all:
+        return SAME_NAME_NO_TRAILING_DOT_TEXT, call("_&&_", equal, no_trailing_dot)
+    has_sni = call("_!=_", select("connection", "requested_server_name"), string(""))
+    # CEL's && groups to the left: (has_sni && equal) && no_trailing_dot.
+    return SAME_NAME_WITH_SNI_TEXT, call("_&&_", call("_&&_", has_sni, equal), no_trailing_dot)
 
 
 def has_catch_all(plugin_config: dict) -> bool:
     return any(_strip_namespace(h) == CATCH_ALL for s in plugin_config.get("servers", []) for h in s["hosts"])
+
+
+def matcher_for(plugin_config: dict) -> tuple[str, dict]:
+    """`same_name_matcher` for this plugin configuration."""
+    return same_name_matcher(has_catch_all(plugin_config), plugin_config.get("on_missing_sni", "allow"))
 
 
 def form_configuration(plugin_config: dict, form: str) -> dict:
@@ -149,7 +168,7 @@ def form_configuration(plugin_config: dict, form: str) -> dict:
     matcher in front (`same_name_matcher`)."""
     config = copy.deepcopy(plugin_config)
     if form == MATCHER_FORM:
-        config["same_name_matcher"] = same_name_matcher(has_catch_all(plugin_config))[0]
+        config["same_name_matcher"] = matcher_for(plugin_config)[0]
     return config
 
 
@@ -174,7 +193,7 @@ def sni_guard_filter(plugin_config: dict, form: str, wasm: Path = envoy_support.
     wasm_typed["config"]["configuration"]["value"] = json.dumps(form_configuration(plugin_config, form))
     if form == WASM_FORM:
         return {"name": envoy_support.SNI_GUARD_FILTER, "typed_config": wasm_typed}
-    text, expr = same_name_matcher(has_catch_all(plugin_config))
+    text, expr = matcher_for(plugin_config)
     typed = example["typed_config"]
     if typed["@type"] != envoy_support.EXTENSION_WITH_MATCHER:
         raise ValueError("the example's sni-guard filter is no longer behind Envoy's matcher")
