@@ -18,37 +18,13 @@ Envoy and the EnvoyFilter):
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from tests.support import envoy as envoy_support
 from tests.support import exact_client, istio_gateway
 from tests.support import gateway_api_conformance as conformance
-from tests.support.gateway_api_conformance import Outcome
+from tests.support.gateway_api_conformance import check
 from tests.support.istio_gateway import MATCHER_FORM, WASM_FORM, Route, Server
-
-DETAILS = {200: "direct_response", 404: "route_not_found", 421: "sni_guard_misdirected_request"}
-_case_numbers = itertools.count(1)
-
-
-def outcome(text: str) -> Outcome:
-    if text == "handshake fails":
-        return Outcome(None, None, handshake_failed=True)
-    status, _, backend = text.partition(" ")
-    return Outcome(int(status), backend or None)
-
-
-def check(envoy, certs, sni, host, want: str, *, path: str = "/", client_cert=None, chain: str | None = None) -> None:
-    case = f"e{next(_case_numbers)}"
-    got = conformance.request(envoy, certs, sni, host, path, case, client_cert=client_cert)
-    assert got == outcome(want), f"SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
-    if got.handshake_failed:
-        return
-    line = conformance.access_log_line(envoy, case)
-    assert f"details={DETAILS[got.status]}" in line, line
-    if chain is not None:
-        assert f"chain={chain} " in line, line
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ README's table).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -131,6 +132,14 @@ class Outcome:
             return "handshake fails"
         return f"{self.status} {self.backend}" if self.backend else str(self.status)
 
+    @staticmethod
+    def parse(text: str) -> "Outcome":
+        """`"421"`, `"404"`, `"200 infra-backend-v1"` or `"handshake fails"` (as `shown` writes)."""
+        if text == "handshake fails":
+            return Outcome(None, None, handshake_failed=True)
+        status, _, backend = text.partition(" ")
+        return Outcome(int(status), backend or None)
+
 
 def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str,
             path: str = PATH, case: str = "-", client_cert: tuple[Path, Path] | None = None) -> Outcome:
@@ -143,6 +152,28 @@ def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | N
         return Outcome(None, None, handshake_failed=True)
     backend = reply.text.strip() if reply.status == 200 else None
     return Outcome(reply.status, backend)
+
+
+# What `%RESPONSE_CODE_DETAILS%` says for each status these gateways answer.
+DETAILS = {200: "direct_response", 404: "route_not_found", 421: "sni_guard_misdirected_request"}
+_case_numbers = itertools.count(1)
+
+
+def check(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str, want: str, *,
+          path: str = PATH, chain: str | None = None, client_cert: tuple[Path, Path] | None = None) -> None:
+    """One request (`request`); its outcome must be `want` (`Outcome.parse`). Unless the
+    handshake fails, Envoy's access log must show who answered (the router or sni-guard) and, if
+    given, the filter chain Envoy picked for the SNI."""
+    case = f"c{next(_case_numbers)}"
+    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert)
+    assert got == Outcome.parse(want), \
+        f"SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
+    if got.handshake_failed:
+        return
+    line = access_log_line(envoy, case)
+    assert f"details={DETAILS[got.status]}" in line, line
+    if chain is not None:
+        assert f"chain={chain} " in line, line
 
 
 def access_log_line(envoy: envoy_support.Envoy, case: str) -> str:
