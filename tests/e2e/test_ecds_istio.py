@@ -25,7 +25,10 @@ from tests.support import istiod, xds
 from tests.support.wasm_modules import crashing_module
 
 ROOT = envoy_support.ROOT
-BASE = envoy_support.plugin_configuration(envoy_support.load_example())
+# The example's configuration as a WasmPlugin carries it: without the matcher's knob (a
+# WasmPlugin's filter has no matcher in front).
+BASE = {k: v for k, v in envoy_support.plugin_configuration(envoy_support.load_example()).items()
+        if k != "same_name_matcher"}
 DRY_RUN = dict(BASE, mode="dry_run")
 A_AND_B_MERGED = dict(BASE, servers=[{"hosts": ["a.example.com", "b.example.com"]},
                                      {"hosts": ["c.example.com", "d.example.com"]}])

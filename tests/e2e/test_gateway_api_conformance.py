@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -256,9 +257,13 @@ def test_envoy_itself_refuses_an_empty_or_spaced_authority(gateway, gateway_cert
 # --- form b: what Envoy's matcher leaves to the module -----------------------------------------
 
 def checked_after_a_flush(envoy, certs) -> int:
-    """`sni_guard.checked` right after a misdirected request: the module hands its pending count
-    to Envoy at every 421 (else once a second), before the reply is sent."""
+    """`sni_guard.checked` once a misdirected request (reaching the module in both forms) and
+    everything before it are counted: the module hands its pending count to Envoy on its
+    1-second tick; wait until the 421 shows, then one tick more."""
+    before = envoy.stats().get("wasmcustom.sni_guard.rejected", 0)
     check(envoy, certs, "example.org", "second-example.org", "421")
+    envoy.wait_for_stats({"wasmcustom.sni_guard.rejected": before + 1})
+    time.sleep(1.2)
     return envoy.stats().get("wasmcustom.sni_guard.checked", 0)
 
 

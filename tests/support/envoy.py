@@ -12,6 +12,7 @@ import base64
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -385,12 +386,25 @@ class Envoy:
             return r.read().decode()
 
     def stats(self, prefix: str = "wasmcustom.sni_guard.") -> dict[str, int]:
-        """Envoy counters whose names start with `prefix`."""
+        """Envoy counters whose names start with `prefix`; sni-guard's per-pair counters (their
+        names carry `=.=` tags) are left to `pair_stats`."""
         out = {}
         for line in self.admin("/stats?filter=" + prefix.replace(".", r"\.")).splitlines():
             name, _, value = line.partition(": ")
-            if name.startswith(prefix) and value.strip().isdigit():
+            if name.startswith(prefix) and "=.=" not in name and value.strip().isdigit():
                 out[name] = int(value)
+        return out
+
+    def pair_stats(self) -> dict[tuple[str, str, str], int]:
+        """sni-guard's per-pair counters: {(total, connection_server, host_server): value}, e.g.
+        ("rejected", "a.example.com", "b.example.com")."""
+        out = {}
+        pattern = re.compile(r"^wasmcustom\.sni_guard\.connection_server=\.=(.*?);\.;host_server=\.=(.*?);\.;"
+                             r"(\w+)_by_server: (\d+)$")
+        for line in self.admin("/stats?filter=_by_server").splitlines():
+            m = pattern.match(line)
+            if m:
+                out[(m.group(3), m.group(1), m.group(2))] = int(m.group(4))
         return out
 
     def access_log(self) -> list[str]:
