@@ -36,30 +36,38 @@ pub struct Inventory {
     pub skipped: Vec<String>,
 }
 
-/// Reads `path` (a file or a directory), or standard input when `None`.
-pub fn load(path: Option<&Path>) -> Result<Inventory, InputError> {
+/// Reads every path in turn (files or directories; `-` is standard input), or standard input
+/// alone when there is none.
+pub fn load(paths: &[PathBuf]) -> Result<Inventory, InputError> {
     let mut inventory = Inventory::default();
     let mut documents = 0;
-    match path {
-        None => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+    let stdin = Path::new("-");
+    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
+    if paths.iter().filter(|p| **p == stdin).count() > 1 {
+        return Err(InputError("standard input (-) given twice".into()));
+    }
+    for &path in &paths {
+        if path == stdin {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .map_err(|e| InputError(format!("stdin: cannot read: {e}")))?;
+            let text = String::from_utf8(bytes).map_err(|_| InputError("stdin: not UTF-8 text".into()))?;
             documents += read_text(&text, "stdin", &mut inventory)?;
-        }
-        Some(path) if path.is_dir() => {
+        } else if path.is_dir() {
             let mut files = Vec::new();
             manifest_files(path, &mut files)?;
             if files.is_empty() {
-                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", path.display())));
+                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", shown(path))));
             }
             for file in files {
                 documents += read_file(&file, &mut inventory)?;
             }
+        } else {
+            documents += read_file(path, &mut inventory)?;
         }
-        Some(path) => documents += read_file(path, &mut inventory)?,
     }
-    let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
+    let source = paths.iter().map(|p| if *p == stdin { "stdin".to_owned() } else { shown(p) });
+    let source = source.collect::<Vec<_>>().join(", ");
     if inventory.gateways == 0 {
         if let Some(first) = inventory.skipped.first() {
             return Err(InputError(format!(
@@ -76,8 +84,7 @@ pub fn load(path: Option<&Path>) -> Result<Inventory, InputError> {
 
 /// `*.yaml`, `*.yml` and `*.json` under `dir`, in name order so that output is reproducible.
 fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries =
-        fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
+    let entries = fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", shown(dir))))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
@@ -91,9 +98,18 @@ fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> 
 }
 
 fn read_file(path: &Path, inventory: &mut Inventory) -> Result<usize, InputError> {
-    let bytes = fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
-    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{}: not UTF-8 text", path.display())))?;
-    read_text(&text, &path.display().to_string(), inventory)
+    let bytes = fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", shown(path))))?;
+    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{}: not UTF-8 text", shown(path))))?;
+    read_text(&text, &shown(path), inventory)
+}
+
+/// A path as messages show it: as is when it is UTF-8, quoted with escapes otherwise (a
+/// replacement character would hide which bytes the name has).
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_owned(),
+        None => format!("{path:?}"),
+    }
 }
 
 /// Parses one file's text, JSON or (multi-document) YAML, into the inventory; returns how

@@ -20,7 +20,8 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .expect("the binary runs");
     {
         let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or_default()).unwrap();
+        // A process that exits before reading (a usage error) closes the pipe: not a failure.
+        let _ = input.write_all(stdin.unwrap_or_default());
     }
     child.wait_with_output().unwrap()
 }
@@ -184,14 +185,127 @@ fn bad_input_exits_2_with_a_message_naming_object_and_field() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    for args in [&[][..], &["lint"], &["audit", "--output", "xml"], &["config"], &["config", "--selector", "oops"]] {
+    for args in [
+        &[][..],
+        &["lint"],
+        &["audit", "--output", "xml"],
+        &["audit", "--bogus"],
+        &["config"],
+        &["config", "--selector", "oops"],
+        &["config", "--selector", "a=b", "--port", "0"],
+        &["config", "--selector", "a=b", "--url", "oci://x"],
+        &["completions", "tcsh"],
+    ] {
         let out = run(args, None);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8(out.stderr).unwrap().contains("sni-guard --help"), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        // No subcommand at all: the help, on stderr; otherwise clap's one-line error.
+        let explained = if args.is_empty() {
+            err.contains("Usage: sni-guard <COMMAND>")
+        } else {
+            err.starts_with("error: ") && err.contains("--help")
+        };
+        assert!(explained, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
     let out = run(&["--help"], None);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("Exit status: 0 no conflict"));
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Exit status: 0 no conflict"), "{help}");
+    for sub in ["audit", "config", "merge", "completions"] {
+        assert!(help.contains(&format!("  {sub} ")), "{help}");
+    }
+}
+
+#[test]
+fn each_subcommand_has_its_own_help() {
+    for args in [&["help", "audit"][..], &["audit", "--help"], &["audit", "-h"]] {
+        let out = run(args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Usage: sni-guard audit [OPTIONS] [FILE|DIR|-]..."), "{args:?}: {help}");
+        assert!(help.contains("--output <OUTPUT>"), "{help}");
+        assert!(!help.contains("--selector"), "{help}");
+    }
+    let help = String::from_utf8(run(&["config", "--help"], None).stdout).unwrap();
+    for option in ["--selector", "--namespace", "--port", "--mode", "--wasmplugin", "--url"] {
+        assert!(help.contains(option), "{option}: {help}");
+    }
+    assert!(help.lines().all(|l| l.chars().count() <= 100), "{help}");
+}
+
+#[test]
+fn version() {
+    let out = run(&["--version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("sni-guard {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn double_dash_ends_the_options() {
+    // A file whose name starts with '-' is reachable after `--`.
+    let dir = std::env::temp_dir().join(format!("sni-guard-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join("-gateways.yaml");
+    std::fs::copy(fixture("wildcard.yaml"), &odd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .current_dir(&dir)
+        .args(["audit", "--", "-gateways.yaml"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without `--` it is an unknown option: a usage error.
+    let out = run(&["audit", "-gateways.yaml"], None);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_read_like_any_other() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let name = OsStr::from_bytes(b"\xff.yaml");
+    // Missing: a clear error naming the file, exit 2, no panic.
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_sni-guard")).arg("audit").arg(name).stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("sni-guard: bad input: \"\\xFF.yaml\": cannot read: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty());
+    // Present: read.
+    let dir = std::env::temp_dir().join(format!("sni-guard-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("wildcard.yaml"), dir.join(name)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .arg("audit")
+        .arg(dir.join(name))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn several_inputs_are_read_together() {
+    let (a, b) = (fixture("manifests/shop-gateway.yaml"), fixture("manifests/blog-gateway.json"));
+    let out = run(&["audit", a.to_str().unwrap(), b.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read(fixture("two-gateways.yaml")).unwrap();
+    let out = run(&["audit", "-", "-"], Some(&text));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn completions() {
+    let out = run(&["completions", "bash"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("complete -F _sni__guard"), "{script}");
+    assert!(script.contains("--output"), "{script}");
 }
 
 #[test]
