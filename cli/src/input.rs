@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use sni_guard::config::parse_host_pattern;
 
 use crate::model::{Api, Credential, Port, Server, TlsMode, Workload};
+use crate::secrets::{self, Secret};
 
 /// Bad input: not JSON or YAML, not Gateways, or a Gateway that does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,10 @@ impl std::error::Error for InputError {}
 pub struct Inventory {
     pub gateways: usize,
     pub servers: Vec<Server>,
+    /// Every Secret, in input order; what each holds is read by `secrets`.
+    pub secrets: Vec<Secret>,
+    /// Gateway API Gateways as written, by namespace and name: `merge` prints them whole.
+    pub gateway_api_objects: BTreeMap<(String, String), Value>,
     /// Objects of other kinds, skipped (a directory of manifests holds more than Gateways).
     pub skipped: Vec<String>,
 }
@@ -182,6 +187,12 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         return Ok(());
     }
     let (namespace, name) = identity(object);
+    if (kind, api_version) == ("Secret", "v1") {
+        let secret =
+            secrets::read(object, &format!("{at}: Secret {namespace}/{name}"), namespace, name).map_err(InputError)?;
+        inventory.secrets.push(secret);
+        return Ok(());
+    }
     let api = match (kind, api_version.split('/').next().unwrap_or("")) {
         ("Gateway", "networking.istio.io") => Api::Istio,
         ("Gateway", "gateway.networking.k8s.io") => Api::GatewayApi,
@@ -204,6 +215,9 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
     };
     inventory.gateways += 1;
     inventory.servers.extend(servers);
+    if api == Api::GatewayApi {
+        inventory.gateway_api_objects.insert((gateway.namespace, gateway.name), value.clone());
+    }
     Ok(())
 }
 
@@ -346,18 +360,7 @@ impl GatewayReader {
                             ))
                         })?,
                     };
-                    let mut credentials = Vec::new();
-                    if let Some(name) = self.string(tls, "credentialName", &format!("{field}.tls.credentialName"))? {
-                        credentials.push(Credential::CredentialName(name.to_owned()));
-                    }
-                    let cert = self.string(tls, "serverCertificate", &format!("{field}.tls.serverCertificate"))?;
-                    let key = self.string(tls, "privateKey", &format!("{field}.tls.privateKey"))?;
-                    if cert.is_some() || key.is_some() {
-                        credentials.push(Credential::Files {
-                            server_certificate: cert.unwrap_or("").to_owned(),
-                            private_key: key.unwrap_or("").to_owned(),
-                        });
-                    }
+                    let credentials = self.istio_credentials(tls, &format!("{field}.tls"))?;
                     (Some(mode), credentials, Some(Value::Object(tls.clone())))
                 }
             };
@@ -379,6 +382,40 @@ impl GatewayReader {
             });
         }
         Ok(out)
+    }
+
+    /// `credentialName`, `credentialNames`, `serverCertificate` (with `privateKey`), and
+    /// `tlsCertificates`: Istio allows one of these forms per server.
+    fn istio_credentials(&self, tls: &Map<String, Value>, field: &str) -> Result<Vec<Credential>, InputError> {
+        let mut credentials = Vec::new();
+        if let Some(name) = self.string(tls, "credentialName", &format!("{field}.credentialName"))? {
+            credentials.push(Credential::CredentialName(name.to_owned()));
+        }
+        for (i, name) in self.list(tls, "credentialNames", &format!("{field}.credentialNames"))?.iter().enumerate() {
+            let Value::String(name) = name else {
+                return Err(self.refuse(&format!("{field}.credentialNames[{i}]"), "expected a string"));
+            };
+            credentials.push(Credential::CredentialName(name.clone()));
+        }
+        let mut file_pairs = vec![(tls, field.to_owned())];
+        for (i, pair) in self.list(tls, "tlsCertificates", &format!("{field}.tlsCertificates"))?.iter().enumerate() {
+            let at = format!("{field}.tlsCertificates[{i}]");
+            let Some(pair) = pair.as_object() else {
+                return Err(self.refuse(&at, format!("expected a mapping, found {}", type_name(pair))));
+            };
+            file_pairs.push((pair, at));
+        }
+        for (pair, at) in file_pairs {
+            let cert = self.string(pair, "serverCertificate", &format!("{at}.serverCertificate"))?;
+            let key = self.string(pair, "privateKey", &format!("{at}.privateKey"))?;
+            if cert.is_some() || key.is_some() {
+                credentials.push(Credential::Files {
+                    server_certificate: cert.unwrap_or("").to_owned(),
+                    private_key: key.unwrap_or("").to_owned(),
+                });
+            }
+        }
+        Ok(credentials)
     }
 
     fn listeners(&self, spec: &Map<String, Value>) -> Result<Vec<Server>, InputError> {
@@ -431,11 +468,16 @@ impl GatewayReader {
                             .string(reference, "name", &format!("{ref_field}.name"))?
                             .ok_or_else(|| self.refuse(&format!("{ref_field}.name"), "missing"))?;
                         let kind = self.string(reference, "kind", &format!("{ref_field}.kind"))?.unwrap_or("Secret");
+                        // The core group is "" (the default); another group is a different kind.
+                        let kind = match self.string(reference, "group", &format!("{ref_field}.group"))? {
+                            None | Some("" | "core") => kind.to_owned(),
+                            Some(group) => format!("{kind}.{group}"),
+                        };
                         let namespace = self
                             .string(reference, "namespace", &format!("{ref_field}.namespace"))?
                             .unwrap_or(&self.namespace);
                         credentials.push(Credential::CertificateRef {
-                            kind: kind.to_owned(),
+                            kind,
                             namespace: namespace.to_owned(),
                             name: name.to_owned(),
                         });

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use sni_guard_cli::args::{Cli, Command, Output};
+use sni_guard_cli::args::{CertificateArgs, Cli, Command, Output};
+use sni_guard_cli::credentials::{self, Namespaces, Resolution};
 use sni_guard_cli::input::{self, Inventory};
 use sni_guard_cli::plugin::{self, ConfigFailure};
 use sni_guard_cli::render::{self, Style};
@@ -31,14 +32,19 @@ fn run(command: Command) -> u8 {
             emit(&String::from_utf8_lossy(&script), NO_CONFLICT)
         }
         Command::Audit(args) => {
-            let output = args.output;
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers);
-            let text = match output {
-                Output::Json => render::json(&inventory.servers, inventory.gateways, &report),
-                Output::Text => {
-                    render::text(&inventory.servers, inventory.gateways, &report, Style { colour: colour() })
-                }
+            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers, &resolution.servers);
+            let findings = render::Findings {
+                servers: &inventory.servers,
+                gateways: inventory.gateways,
+                secrets: inventory.secrets.len(),
+                resolution: &resolution,
+                report: &report,
+            };
+            let text = match args.output {
+                Output::Json => render::json(&findings),
+                Output::Text => render::text(&findings, Style { colour: colour() }),
             };
             emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
         }
@@ -78,8 +84,10 @@ fn run(command: Command) -> u8 {
         }
         Command::Merge(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers);
-            emit(&merge::advice(&inventory.servers, &report), NO_CONFLICT)
+            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers, &resolution.servers);
+            let text = merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
+            emit(&text, NO_CONFLICT)
         }
     }
 }
@@ -93,6 +101,23 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     }
     match input::load(paths) {
         Ok(inventory) => Some(inventory),
+        Err(e) => {
+            eprintln!("sni-guard: bad input: {e}");
+            None
+        }
+    }
+}
+
+/// Each server's certificates, with warnings on stderr; or why not, as bad input.
+fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> {
+    let namespaces = Namespaces::new(&args.gateway_namespaces);
+    match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
+        Ok(resolution) => {
+            for warning in &resolution.warnings {
+                eprintln!("sni-guard: warning: {warning}");
+            }
+            Some(resolution)
+        }
         Err(e) => {
             eprintln!("sni-guard: bad input: {e}");
             None
