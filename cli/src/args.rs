@@ -60,9 +60,10 @@ pub enum Command {
     /// sni-guard's plugin configuration (JSON) for the gateway pods with these labels
     #[command(
         long_about = "sni-guard's plugin configuration (JSON) for the gateway pods with these \
-                      labels; --wasmplugin prints a whole WasmPlugin (YAML) in --namespace \
-                      (default istio-system). For a Gateway API Gateway, select \
-                      gateway.networking.k8s.io/gateway-name=NAME.",
+                      labels. --wasmplugin prints a whole WasmPlugin (YAML): for Istio Gateways it \
+                      selects the pods by label, in --namespace (default istio-system); for a \
+                      Gateway API Gateway (select gateway.networking.k8s.io/gateway-name=NAME) it \
+                      targets the Gateway itself, in the Gateway's namespace.",
         after_help = EXIT_STATUS
     )]
     Config(ConfigArgs),

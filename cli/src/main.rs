@@ -55,11 +55,7 @@ fn run(command: Command) -> u8 {
                 let text = if wasmplugin {
                     // Checked like the JSON: the manifest embeds the same validated value.
                     plugin::to_json(&g.config)?;
-                    format!(
-                        "# sni-guard for the gateway pods labelled {}\n{}",
-                        sni_guard_cli::model::join_labels(&request.labels),
-                        plugin::wasm_plugin_yaml(&g.config, &request, url)
-                    )
+                    plugin::wasm_plugin_yaml(&g, &request, url)
                 } else {
                     plugin::to_json(&g.config)? + "\n"
                 };
