@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sni_guard::server_table::HostPattern;
+
 use crate::audit::{Conflict, Evidence, Reason};
 use crate::credentials::ServerCertificates;
 use crate::model::{join_labels, Api, Credential, Server, Workload};
@@ -26,6 +28,8 @@ pub struct Advice {
     pub config_command: String,
     /// Gateway API listeners, rather than Istio servers.
     pub listeners: bool,
+    /// Some host is a wildcard: a certificate name covers one label of it, no more.
+    pub wildcard_hosts: bool,
 }
 
 pub fn advise(servers: &[Server], certificates: &[ServerCertificates], conflict: &Conflict) -> Advice {
@@ -67,6 +71,7 @@ pub fn advise(servers: &[Server], certificates: &[ServerCertificates], conflict:
         duplicate_hosts,
         config_command: config_command(servers, conflict),
         listeners: servers[members[0]].api == Api::GatewayApi,
+        wildcard_hosts: members.iter().flat_map(|&m| &servers[m].patterns).any(|p| !matches!(p, HostPattern::Exact(_))),
     }
 }
 
@@ -93,9 +98,12 @@ impl Advice {
     pub fn sentences(&self, name: &dyn Fn(usize) -> String) -> Vec<String> {
         let mut out = Vec::new();
         let what = if self.listeners { "listener" } else { "server" };
+        // A certificate name covers one label below a host wildcard, never deeper names.
+        let here =
+            if self.wildcard_hosts { "every host here (one label deep under a wildcard)" } else { "every host here" };
         match (self.merge_onto, &self.shared_credential) {
             (Some(k), _) => out.push(format!(
-                "Merge them into one {what} with the certificate of {}, valid for every host here \
+                "Merge them into one {what} with the certificate of {}, valid for {here} \
                  (`sni-guard merge` prints it).",
                 name(k)
             )),
@@ -103,12 +111,11 @@ impl Advice {
                 "Merge them into one {what} with {credential}, which they all use (`sni-guard merge` prints it)."
             )),
             (None, None) if self.certificates_unknown => out.push(format!(
-                "To merge them into one {what}, use a certificate valid for every host here (not all of \
+                "To merge them into one {what}, use a certificate valid for {here} (not all of \
                  theirs are in the input)."
             )),
-            (None, None) => out.push(format!(
-                "To merge them into one {what}, get a certificate valid for every host here: none of theirs is."
-            )),
+            (None, None) => out
+                .push(format!("To merge them into one {what}, get a certificate valid for {here}: none of theirs is.")),
         }
         // Servers presenting the same names (one certificate, say) get one sentence.
         let mut by_names: BTreeMap<&BTreeSet<String>, Vec<usize>> = BTreeMap::new();

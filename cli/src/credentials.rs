@@ -209,10 +209,12 @@ pub fn resolve(
                     problem
                 }
             };
+            // Standing alone on stderr, a warning says what the assumption was.
             let warning = match assumed {
                 Some(true) => format!(
-                    "{problem}; {secret_namespace} is assumed to be the namespace of the gateway pods \
-                     ({}): --gateway-namespace sets it",
+                    "{}; {secret_namespace} is assumed to be the namespace of the gateway pods ({}): \
+                     --gateway-namespace sets it",
+                    problem.replacen(" (namespace assumed)", "", 1),
                     server.workload
                 ),
                 _ => problem.clone(),

@@ -1,5 +1,6 @@
-//! Reading Gateways: `kubectl get gateways -A -o json|yaml` output (a `List`), single objects,
-//! multi-document YAML, or a directory of manifests; Istio and Gateway API Gateways alike.
+//! Reading the input: `kubectl get gateways...,secrets -A -o json|yaml` output (a `List`),
+//! single objects, multi-document YAML, or a directory of manifests; Istio and Gateway API
+//! Gateways alike, and Secrets (read by `secrets`). Other kinds are skipped.
 //!
 //! Every refusal names where it happened (file, object, field), because the person reading it
 //! has to find that spot in a cluster dump of hundreds of objects.

@@ -64,7 +64,7 @@ fn run(command: Command) -> u8 {
             match generated {
                 Ok((g, text)) => {
                     for note in &g.notes {
-                        eprintln!("sni-guard: note: {note}");
+                        eprint!("{}", render::wrap("sni-guard: note: ", "    ", note));
                     }
                     emit(&text, NO_CONFLICT)
                 }
@@ -92,7 +92,10 @@ fn run(command: Command) -> u8 {
 fn load(paths: &[PathBuf]) -> Option<Inventory> {
     let from_stdin = paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-");
     if from_stdin && std::io::stdin().is_terminal() {
-        eprintln!("sni-guard: no input: give a file or directory, or pipe `kubectl get gateways.networking.istio.io -A -o yaml` into it");
+        eprintln!(
+            "sni-guard: no input: give files or directories, or pipe into it\n    \
+             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml"
+        );
         return None;
     }
     match input::load(paths) {
@@ -110,7 +113,7 @@ fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> 
     match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
         Ok(resolution) => {
             for warning in &resolution.warnings {
-                eprintln!("sni-guard: warning: {warning}");
+                eprint!("{}", render::wrap("sni-guard: warning: ", "    ", warning));
             }
             Some(resolution)
         }

@@ -52,8 +52,21 @@ impl Style {
 }
 
 /// `text` in lines of at most `WIDTH` columns, the first starting with `first`, the others
-/// with `indent`; words are never split (a word longer than a line gets a line of its own).
+/// with `indent`; words are never split (a word longer than a line gets a line of its own), nor
+/// is a `command in backquotes`, so that it can be copied whole.
 pub fn wrap(first: &str, indent: &str, text: &str) -> String {
+    let mut in_code = false;
+    let text: String = text
+        .chars()
+        .map(|c| {
+            in_code ^= c == '`';
+            if c == ' ' && in_code {
+                KEEP
+            } else {
+                c
+            }
+        })
+        .collect();
     let mut out = String::new();
     let mut line = first.to_owned();
     let mut empty = true;
@@ -504,5 +517,10 @@ mod tests {
         let long = "x".repeat(120);
         assert_eq!(wrap("", "", &format!("a {long} b")), format!("a\n{long}\nb\n"));
         assert_eq!(wrap("", "", &format!("a{KEEP}[1]")), "a [1]\n");
+        let command = format!("{} `sni-guard config --selector istio=ingressgateway`.", "x".repeat(60));
+        assert_eq!(
+            wrap("", "", &command),
+            format!("{}\n`sni-guard config --selector istio=ingressgateway`.\n", "x".repeat(60))
+        );
     }
 }

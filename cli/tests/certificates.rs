@@ -283,11 +283,17 @@ spec:
     assert!(flat_out.contains("certificate unknown: Secret web/gone is not in the input"), "{out}");
     assert!(flat_out.contains("2 servers' certificates unknown"), "{out}");
     // Warnings on stderr name the server and field; the audit went on.
+    narrow(&err);
     assert!(
-        err.contains("sni-guard: warning: web/edge spec.listeners[0] (tls.certificateRefs): Secret web/gone is not in the input\n"),
+        flat(&err).contains(
+            "sni-guard: warning: web/edge spec.listeners[0] (tls.certificateRefs): Secret web/gone is not in the input"
+        ),
         "{err}"
     );
-    assert!(err.contains("istio-system is assumed to be the namespace of the gateway pods (istio=ingressgateway): --gateway-namespace sets it"), "{err}");
+    assert!(
+        flat(&err).contains("istio-system is assumed to be the namespace of the gateway pods (istio=ingressgateway): --gateway-namespace sets it"),
+        "{err}"
+    );
 
     // Told where the gateway runs, the Secret is found.
     let (_, out, _) = text(&run(
