@@ -14,7 +14,8 @@ pub struct Advice {
     /// A server whose every certificate is valid for every host of the conflict: the one to
     /// merge the others onto.
     pub merge_onto: Option<usize>,
-    /// When no certificate is known to do that: the credential all the servers name.
+    /// When no certificate is known to do that: the credential all the servers name, whose
+    /// certificate is not in the input.
     pub shared_credential: Option<Credential>,
     /// Some server's certificate is unknown, so no certificate could be checked for all hosts.
     pub certificates_unknown: bool,
@@ -41,11 +42,13 @@ pub fn advise(servers: &[Server], certificates: &[ServerCertificates], conflict:
                 .iter()
                 .all(|p| members.iter().flat_map(|&m| &servers[m].patterns).all(|host| p.certificate.serves(host)))
     });
+    // Only a credential whose certificate is unknown: a known one was checked above.
     let shared_credential = match merge_onto {
         Some(_) => None,
-        None => servers[members[0]]
-            .credentials
+        None => certificates[members[0]]
+            .unknown
             .iter()
+            .filter_map(|u| u.credential.as_ref())
             .find(|c| members.iter().all(|&m| servers[m].credentials.contains(c)))
             .cloned(),
     };

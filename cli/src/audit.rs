@@ -185,13 +185,12 @@ fn same_certificates(certificates: &[ServerCertificates], members: &[usize], out
 fn same_credentials(certificates: &[ServerCertificates], members: &[usize], out: &mut Vec<Evidence>) {
     let mut by_credential: BTreeMap<&Credential, BTreeSet<usize>> = BTreeMap::new();
     for &i in members {
-        for unknown in &certificates[i].unknown {
-            by_credential.entry(&unknown.credential).or_default().insert(i);
+        for credential in certificates[i].unknown.iter().filter_map(|u| u.credential.as_ref()) {
+            by_credential.entry(credential).or_default().insert(i);
         }
     }
     for (credential, servers) in by_credential {
-        // An empty credential stands for "none named": nothing shared.
-        if servers.len() > 1 && *credential != Credential::CredentialName(String::new()) {
+        if servers.len() > 1 {
             out.push(Evidence::SameCredential {
                 credential: credential.clone(),
                 servers: servers.into_iter().collect(),
@@ -484,7 +483,7 @@ mod tests {
                 unknown: s
                     .credentials
                     .iter()
-                    .map(|c| Unknown { credential: c.clone(), looked_for: "not in the input".into() })
+                    .map(|c| Unknown { credential: Some(c.clone()), looked_for: "not in the input".into() })
                     .collect(),
             })
             .collect()

@@ -43,11 +43,6 @@ impl Certificate {
             _ => false,
         })
     }
-
-    /// The first 16 hex digits of the fingerprint: enough to tell certificates apart in text.
-    pub fn short_sha256(&self) -> String {
-        self.sha256.chars().take(23).collect::<String>() + "…"
-    }
 }
 
 /// A DNS name in a certificate, lower case, without a trailing dot.

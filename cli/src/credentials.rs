@@ -60,7 +60,8 @@ pub struct Presented {
 /// A credential whose certificate is not known.
 #[derive(Debug, Clone, Serialize)]
 pub struct Unknown {
-    pub credential: Credential,
+    /// `None`: the server names no credential at all.
+    pub credential: Option<Credential>,
     /// What was looked for, and why it was not found.
     pub looked_for: String,
 }
@@ -123,119 +124,36 @@ pub fn resolve(
     files: &[ServerCertificateFile],
     namespaces: &Namespaces,
 ) -> Result<Resolution, InputError> {
-    let files = read_files(files)?;
-    let mut by_name: BTreeMap<(&str, &str), &Secret> = BTreeMap::new();
-    for secret in secrets {
-        by_name.insert((&secret.namespace, &secret.name), secret);
-    }
+    let resolver = Resolver {
+        secrets,
+        by_name: secrets.iter().map(|s| ((s.namespace.as_str(), s.name.as_str()), s)).collect(),
+        files: read_files(files)?,
+        namespaces,
+    };
     let mut resolution = Resolution::default();
     let mut missing_with_no_secrets = 0;
     for server in servers {
         let mut found = ServerCertificates::default();
         let at_risk = server.risk().is_ok();
         for credential in &server.credentials {
-            let (secret_namespace, secret_name, assumed) = match credential {
-                Credential::Files { server_certificate, .. } => {
-                    match files.get(server_certificate.as_str()) {
-                        Some((file, certificate)) => found.presented.push(Presented {
-                            source: Source::File { path: server_certificate.clone(), file: file.clone() },
-                            certificate: certificate.clone(),
-                        }),
-                        None => {
-                            let looked_for = format!(
-                                "file {server_certificate} is in the gateway pod: give a copy with \
-                                 --server-certificate {server_certificate}=FILE"
-                            );
-                            if at_risk {
-                                resolution.warnings.push(format!("{}: {looked_for}", server.label()));
-                            }
-                            found.unknown.push(Unknown { credential: credential.clone(), looked_for });
-                        }
+            match resolver.lookup(server, credential, &mut resolution.assumed)? {
+                Lookup::Found(presented) => found.presented.push(presented),
+                Lookup::Missing { looked_for, warning, secret } => {
+                    // With no Secret in the input at all, one warning says it for all of them.
+                    if at_risk && secret && secrets.is_empty() {
+                        missing_with_no_secrets += 1;
+                    } else if at_risk {
+                        let field = credential_field(credential);
+                        resolution.warnings.push(format!("{} ({field}): {warning}", server.label()));
                     }
-                    continue;
-                }
-                Credential::CertificateRef { kind, namespace, name } if kind == "Secret" => {
-                    (namespace.clone(), name.clone(), None)
-                }
-                Credential::CertificateRef { kind, .. } => {
-                    let looked_for = format!("{credential}: only Secrets are read, not {kind}");
-                    if at_risk {
-                        resolution.warnings.push(format!("{}: {looked_for}", server.label()));
-                    }
-                    found.unknown.push(Unknown { credential: credential.clone(), looked_for });
-                    continue;
-                }
-                Credential::CredentialName(name) => {
-                    let (namespace, assumed) = namespaces.of(&server.workload);
-                    if assumed {
-                        resolution.assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
-                    }
-                    (namespace, name.clone(), Some(assumed))
-                }
-            };
-            let secret = by_name.get(&(secret_namespace.as_str(), secret_name.as_str()));
-            let problem = match secret.map(|s| &s.content) {
-                Some(SecretContent::Certificate(certificate)) => {
-                    found.presented.push(Presented {
-                        source: Source::Secret { namespace: secret_namespace, name: secret_name },
-                        certificate: certificate.clone(),
-                    });
-                    continue;
-                }
-                Some(SecretContent::Unreadable(problem)) => {
-                    // The server uses it, so it has to be a certificate.
-                    return Err(InputError(format!("{problem} (the certificate of {})", server.label())));
-                }
-                Some(SecretContent::NoCertificate) => {
-                    let kind = secret.map_or("", |s| s.kind.as_str());
-                    format!("Secret {secret_namespace}/{secret_name} (type {kind}) holds no tls.crt")
-                }
-                None => {
-                    let mut problem = format!("Secret {secret_namespace}/{secret_name} is not in the input");
-                    if assumed == Some(true) {
-                        problem.push_str(" (namespace assumed)");
-                    }
-                    let elsewhere: Vec<&str> = secrets
-                        .iter()
-                        .filter(|s| s.name == secret_name && s.namespace != secret_namespace)
-                        .map(|s| s.namespace.as_str())
-                        .collect();
-                    if !elsewhere.is_empty() {
-                        problem.push_str(&format!(
-                            "; a Secret of that name is in {}, where it is not looked for",
-                            elsewhere.join(", ")
-                        ));
-                    }
-                    problem
-                }
-            };
-            // Standing alone on stderr, a warning says what the assumption was.
-            let warning = match assumed {
-                Some(true) => format!(
-                    "{}; {secret_namespace} is assumed to be the namespace of the gateway pods ({}): \
-                     --gateway-namespace sets it",
-                    problem.replacen(" (namespace assumed)", "", 1),
-                    server.workload
-                ),
-                _ => problem.clone(),
-            };
-            if at_risk {
-                if secrets.is_empty() {
-                    missing_with_no_secrets += 1;
-                } else {
-                    resolution.warnings.push(format!(
-                        "{} ({}): {warning}",
-                        server.label(),
-                        credential_field(credential)
-                    ));
+                    found.unknown.push(Unknown { credential: Some(credential.clone()), looked_for });
                 }
             }
-            found.unknown.push(Unknown { credential: credential.clone(), looked_for: problem });
         }
         if server.credentials.is_empty() && at_risk {
             let looked_for = "no credential in its tls block".to_owned();
-            resolution.warnings.push(format!("{}: {looked_for}", server.label()));
-            found.unknown.push(Unknown { credential: Credential::CredentialName(String::new()), looked_for });
+            resolution.warnings.push(format!("{} (tls): {looked_for}", server.label()));
+            found.unknown.push(Unknown { credential: None, looked_for });
         }
         resolution.servers.push(found);
     }
@@ -245,16 +163,132 @@ pub fn resolve(
              `kubectl get` (see README) to check what the certificates cover"
         ));
     }
-    for path in files.keys() {
-        if !servers
+    for path in resolver.files.keys() {
+        let named = servers
             .iter()
             .flat_map(|s| &s.credentials)
-            .any(|c| matches!(c, Credential::Files { server_certificate, .. } if server_certificate == path))
-        {
+            .any(|c| matches!(c, Credential::Files { server_certificate, .. } if server_certificate == path));
+        if !named {
             resolution.warnings.push(format!("--server-certificate {path}: no server names this file"));
         }
     }
     Ok(resolution)
+}
+
+/// What looking one credential up gave.
+enum Lookup {
+    Found(Presented),
+    /// Not found: what was looked for (the report's words), the warning for stderr (which,
+    /// standing alone, says more), and whether a Secret was looked for.
+    Missing {
+        looked_for: String,
+        warning: String,
+        secret: bool,
+    },
+}
+
+impl Lookup {
+    fn missing(looked_for: String) -> Lookup {
+        Lookup::Missing { warning: looked_for.clone(), looked_for, secret: false }
+    }
+}
+
+/// The certificates in the input, found as Istio and Gateway API find them.
+struct Resolver<'a> {
+    secrets: &'a [Secret],
+    by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
+    /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
+    files: BTreeMap<String, (String, Certificate)>,
+    namespaces: &'a Namespaces,
+}
+
+impl Resolver<'_> {
+    /// Records in `assumed` the namespace assumed for an Istio workload.
+    fn lookup(
+        &self,
+        server: &Server,
+        credential: &Credential,
+        assumed: &mut BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<Lookup, InputError> {
+        match credential {
+            Credential::Files { server_certificate, .. } => Ok(match self.files.get(server_certificate) {
+                Some((file, certificate)) => Lookup::Found(Presented {
+                    source: Source::File { path: server_certificate.clone(), file: file.clone() },
+                    certificate: certificate.clone(),
+                }),
+                None => Lookup::missing(format!(
+                    "file {server_certificate} is in the gateway pod: give a copy with \
+                     --server-certificate {server_certificate}=FILE"
+                )),
+            }),
+            Credential::CertificateRef { kind, namespace, name } if kind == "Secret" => {
+                self.secret(server, namespace, name, None)
+            }
+            Credential::CertificateRef { kind, .. } => {
+                Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {kind}")))
+            }
+            Credential::CredentialName(name) => {
+                let (namespace, was_assumed) = self.namespaces.of(&server.workload);
+                if was_assumed {
+                    assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
+                }
+                self.secret(server, &namespace, name, Some(was_assumed))
+            }
+        }
+    }
+
+    /// The Secret `namespace/name`; `assumed` says, for Istio, whether the namespace was.
+    fn secret(
+        &self,
+        server: &Server,
+        namespace: &str,
+        name: &str,
+        assumed: Option<bool>,
+    ) -> Result<Lookup, InputError> {
+        let secret = self.by_name.get(&(namespace, name));
+        let looked_for = match secret.map(|s| (&s.content, &s.kind)) {
+            Some((SecretContent::Certificate(certificate), _)) => {
+                return Ok(Lookup::Found(Presented {
+                    source: Source::Secret { namespace: namespace.to_owned(), name: name.to_owned() },
+                    certificate: certificate.clone(),
+                }));
+            }
+            // A server uses it, so it has to hold a certificate.
+            Some((SecretContent::Unreadable(problem), _)) => {
+                return Err(InputError(format!("{problem} (the certificate of {})", server.label())));
+            }
+            Some((SecretContent::NoCertificate, kind)) => {
+                return Ok(Lookup::missing(format!("Secret {namespace}/{name} (type {kind}) holds no tls.crt")));
+            }
+            None => format!("Secret {namespace}/{name} is not in the input"),
+        };
+        let elsewhere: Vec<&str> = self
+            .secrets
+            .iter()
+            .filter(|s| s.name == name && s.namespace != namespace)
+            .map(|s| s.namespace.as_str())
+            .collect();
+        let elsewhere = match elsewhere.as_slice() {
+            [] => String::new(),
+            found => format!("; a Secret of that name is in {}, where it is not looked for", found.join(", ")),
+        };
+        Ok(match assumed {
+            Some(true) => Lookup::Missing {
+                looked_for: format!("{looked_for} (namespace assumed){elsewhere}"),
+                warning: format!(
+                    "{looked_for}{elsewhere}; {namespace} is assumed to be the namespace of the gateway pods \
+                     ({}): --gateway-namespace sets it",
+                    server.workload
+                ),
+                secret: true,
+            },
+            _ => Lookup::Missing {
+                looked_for: format!("{looked_for}{elsewhere}"),
+                warning: format!("{looked_for}{elsewhere}"),
+                secret: true,
+            },
+        })
+    }
 }
 
 fn credential_field(credential: &Credential) -> &'static str {

@@ -575,6 +575,66 @@ spec:
     }
 
     #[test]
+    fn reads_every_istio_credential_form_and_secrets() {
+        let inv = read(
+            r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialNames: [rsa, ecdsa]}
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls:
+      mode: SIMPLE
+      tlsCertificates: [{serverCertificate: /c/rsa.pem, privateKey: /c/rsa.key}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: helm-release, namespace: a}
+type: helm.sh/release.v1
+data: {release: H4sI}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            inv.servers[0].credentials,
+            [Credential::CredentialName("rsa".into()), Credential::CredentialName("ecdsa".into())]
+        );
+        assert_eq!(
+            inv.servers[1].credentials,
+            [Credential::Files { server_certificate: "/c/rsa.pem".into(), private_key: "/c/rsa.key".into() }]
+        );
+        // A Secret is read (here: one without a certificate), not skipped as another kind.
+        assert_eq!((inv.secrets.len(), inv.skipped.len()), (1, 0));
+        assert_eq!(inv.secrets[0].kind, "helm.sh/release.v1");
+    }
+
+    #[test]
+    fn a_certificate_ref_of_another_group_is_another_kind() {
+        let inv = read(
+            r#"{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"edge","namespace":"web"},
+               "spec":{"listeners":[{"name":"a","hostname":"a.example.com","port":443,"protocol":"HTTPS",
+                 "tls":{"certificateRefs":[{"name":"c","group":"cert-manager.io","kind":"Certificate"},{"name":"s","group":""}]}}]}}"#,
+        )
+        .unwrap();
+        let kinds: Vec<String> = inv.servers[0]
+            .credentials
+            .iter()
+            .map(|c| match c {
+                Credential::CertificateRef { kind, .. } => kind.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["Certificate.cert-manager.io", "Secret"]);
+        assert!(inv.gateway_api_objects.contains_key(&("web".to_owned(), "edge".to_owned())));
+    }
+
+    #[test]
     fn lists_and_multi_documents_and_other_kinds() {
         let list = format!(
             "apiVersion: v1\nkind: List\nitems:\n- {}\n",

@@ -289,9 +289,9 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
         Evidence::SameCertificate { sha256, sources, servers } => {
             let sources: Vec<String> = sources.iter().map(Source::to_string).collect();
             format!(
-                "{} present one certificate (SHA-256 {}…), from {}",
+                "{} present one certificate (SHA-256 {}), from {}",
                 list(servers),
-                sha256.chars().take(23).collect::<String>(),
+                short_sha256(sha256),
                 sources.join(" and ")
             )
         }
@@ -305,6 +305,11 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
             covered(hosts)
         ),
     }
+}
+
+/// The first 8 bytes of a fingerprint: enough to tell certificates apart in text.
+fn short_sha256(sha256: &str) -> String {
+    sha256.chars().take(23).collect::<String>() + "…"
 }
 
 #[derive(Serialize)]
