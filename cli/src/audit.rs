@@ -1,73 +1,116 @@
-//! Finding the servers a client can reach over one another's HTTP/2 connections.
+//! Finding the servers a browser can reach over one another's connections.
 //!
-//! A client reuses a connection for another host when the address and port are the same and
-//! the certificate it got is valid for that host (RFC 9113 §9.1.1). Envoy then routes the
-//! request with the route table of the server the connection's SNI picked, and a host that
-//! table does not know gets 404. So a risk needs two different servers that:
-//! - run on the same gateway workload (same Envoy, same address) and the same port number (an
-//!   origin includes the port), and
-//! - both terminate TLS and route HTTP (passthrough and mesh-internal servers cannot 404), and
-//! - present a certificate valid for each other's hosts: the same credential, or a wildcard
-//!   (or `*`) in one server covering the other's host (that server's certificate is then
-//!   presumably a wildcard certificate valid for it).
+//! A browser reuses a connection for another host when the address and port are the same and
+//! the certificate it was shown covers that host (RFC 9113 §9.1.1); which Secret the
+//! certificate came from does not matter. Envoy then routes the request with the route table
+//! of the server the connection's SNI picked, and a host that table does not know gets 404.
+//! Two servers are at risk together when both run on the same gateway workload and port, both
+//! terminate TLS and route HTTP (passthrough and mesh-internal servers cannot 404), and, in
+//! Gateway API's words (listener condition `OverlappingTLSConfig`):
+//! - `OverlappingCertificates`: a certificate one presents covers a host Envoy gives to the
+//!   other (certificate wildcards cover one label), or both present the same certificate (or
+//!   name the same credential, when its certificate is not in the input);
+//! - `OverlappingHostnames`: their hosts overlap (the same host, or a host wildcard, which
+//!   matches any depth, matching the other's host).
 //!
-//! The same host listed by two such servers is reported too: Envoy can only pick one of them
-//! by SNI, and the filter's configuration refuses it.
+//! Servers at risk together, directly or through others, are one conflict: one fix covers them
+//! all, so a wildcard over twenty servers is one finding, not twenty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
-use crate::model::{covers, Credential, SafeReason, Server, Workload};
+use crate::certificate::CertName;
+use crate::credentials::{ServerCertificates, Source};
+use crate::model::{covers, Api, Credential, SafeReason, Server, Workload};
 
-/// One finding; `servers` are indexes into the audited slice, in input order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Conflict {
-    /// Different servers present the same credential.
-    SharedCredential { workload: Workload, port: u32, credential: Credential, servers: Vec<usize> },
-    /// The same host (after folding case, dropping a trailing dot and Istio's `namespace/`)
-    /// is listed by two or more servers.
-    DuplicateHost { workload: Workload, port: u32, host: String, servers: Vec<usize> },
-    /// `wildcard` in one server covers `host` in another.
-    WildcardOverlap {
-        workload: Workload,
-        port: u32,
-        wildcard: String,
-        host: String,
-        wildcard_server: usize,
-        host_server: usize,
-    },
+/// Gateway API's reasons for the `OverlappingTLSConfig` listener condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Reason {
+    OverlappingCertificates,
+    OverlappingHostnames,
 }
 
-impl Conflict {
-    pub fn workload(&self) -> &Workload {
+impl Reason {
+    pub fn as_str(self) -> &'static str {
         match self {
-            Conflict::SharedCredential { workload, .. }
-            | Conflict::DuplicateHost { workload, .. }
-            | Conflict::WildcardOverlap { workload, .. } => workload,
+            Reason::OverlappingCertificates => "OverlappingCertificates",
+            Reason::OverlappingHostnames => "OverlappingHostnames",
         }
     }
+}
 
-    pub fn port(&self) -> u32 {
-        match self {
-            Conflict::SharedCredential { port, .. }
-            | Conflict::DuplicateHost { port, .. }
-            | Conflict::WildcardOverlap { port, .. } => *port,
-        }
-    }
+/// A name a certificate covers, and the server Envoy gives it to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Covered {
+    /// The server the name belongs to.
+    pub server: usize,
+    /// The covered name; `*.x` stands for the names one label below `x`.
+    pub name: String,
+    /// The server's host that takes `name` (the same as `name` for an exact host).
+    pub host: String,
+}
 
-    /// The servers involved, in input order.
-    pub fn servers(&self) -> Vec<usize> {
+/// Why servers are at risk together; servers are indexes into the audited slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// `name`, in the certificate `sha256` that `presenters` present, covers hosts of other
+    /// servers.
+    CertificateCovers { name: String, sha256: String, presenters: Vec<usize>, covered: Vec<Covered> },
+    /// `servers` present one certificate, read from `sources`.
+    SameCertificate { sha256: String, sources: Vec<Source>, servers: Vec<usize> },
+    /// `servers` name one credential whose certificate is not in the input: whatever it
+    /// covers, they share it.
+    SameCredential { credential: Credential, servers: Vec<usize> },
+    /// `host` (folded: case, trailing dot and Istio's `namespace/` aside) is in each of
+    /// `servers`.
+    SameHost { host: String, servers: Vec<usize> },
+    /// The host wildcard `wildcard` of `server` also matches hosts of other servers.
+    HostWildcard { wildcard: String, server: usize, covered: Vec<Covered> },
+}
+
+impl Evidence {
+    pub fn reason(&self) -> Reason {
         match self {
-            Conflict::SharedCredential { servers, .. } | Conflict::DuplicateHost { servers, .. } => servers.clone(),
-            Conflict::WildcardOverlap { wildcard_server, host_server, .. } => {
-                let mut s = vec![*wildcard_server, *host_server];
-                s.sort();
-                s
+            Evidence::CertificateCovers { .. } | Evidence::SameCertificate { .. } | Evidence::SameCredential { .. } => {
+                Reason::OverlappingCertificates
             }
+            Evidence::SameHost { .. } | Evidence::HostWildcard { .. } => Reason::OverlappingHostnames,
         }
     }
+
+    /// Every server this involves, in order, once.
+    pub fn servers(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = match self {
+            Evidence::CertificateCovers { presenters, covered, .. } => {
+                presenters.iter().copied().chain(covered.iter().map(|c| c.server)).collect()
+            }
+            Evidence::SameCertificate { servers, .. }
+            | Evidence::SameCredential { servers, .. }
+            | Evidence::SameHost { servers, .. } => servers.clone(),
+            Evidence::HostWildcard { server, covered, .. } => {
+                std::iter::once(*server).chain(covered.iter().map(|c| c.server)).collect()
+            }
+        };
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// Servers at risk together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub workload: Workload,
+    pub port: u32,
+    /// `OverlappingCertificates` when any evidence is about certificates: Gateway API prefers
+    /// it when both apply.
+    pub reason: Reason,
+    /// In input order.
+    pub servers: Vec<usize>,
+    /// Certificate evidence first.
+    pub evidence: Vec<Evidence>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -80,104 +123,326 @@ pub struct NotAtRisk {
 pub struct Report {
     pub conflicts: Vec<Conflict>,
     pub not_at_risk: Vec<NotAtRisk>,
+    /// Servers that terminate TLS and route HTTP but are in no conflict.
+    pub clear: Vec<usize>,
 }
 
-pub fn audit(servers: &[Server]) -> Report {
+impl Report {
+    /// The conflict `server` is in.
+    pub fn conflict_of(&self, server: usize) -> Option<usize> {
+        self.conflicts.iter().position(|c| c.servers.contains(&server))
+    }
+}
+
+/// `certificates[i]` are what `servers[i]` presents (`credentials::resolve`).
+pub fn audit(servers: &[Server], certificates: &[ServerCertificates]) -> Report {
     let mut report = Report::default();
     // (workload, port) -> servers that terminate TLS and route HTTP there.
-    let mut listeners: BTreeMap<(&Workload, u32), Vec<usize>> = BTreeMap::new();
+    let mut buckets: BTreeMap<(&Workload, u32), Vec<usize>> = BTreeMap::new();
     for (i, server) in servers.iter().enumerate() {
         match server.risk() {
-            Ok(()) => listeners.entry((&server.workload, server.port.number)).or_default().push(i),
+            Ok(()) => buckets.entry((&server.workload, server.port.number)).or_default().push(i),
             Err(reason) => report.not_at_risk.push(NotAtRisk { server: i, reason }),
         }
     }
-    for ((workload, port), members) in listeners {
-        shared_credentials(servers, workload, port, &members, &mut report.conflicts);
-        duplicate_hosts(servers, workload, port, &members, &mut report.conflicts);
-        wildcard_overlaps(servers, workload, port, &members, &mut report.conflicts);
+    for ((workload, port), members) in buckets {
+        let mut evidence = Vec::new();
+        same_certificates(certificates, &members, &mut evidence);
+        same_credentials(certificates, &members, &mut evidence);
+        certificate_coverage(servers, certificates, &members, &mut evidence);
+        host_overlaps(servers, &members, &mut evidence);
+        for (group, evidence) in group(&members, evidence) {
+            let reason = evidence.iter().map(Evidence::reason).min().unwrap_or(Reason::OverlappingHostnames);
+            report.conflicts.push(Conflict { workload: workload.clone(), port, reason, servers: group, evidence });
+        }
     }
+    report.conflicts.sort_by_key(|c| c.servers[0]);
+    report.clear =
+        (0..servers.len()).filter(|&i| servers[i].risk().is_ok() && report.conflict_of(i).is_none()).collect();
     report
 }
 
-fn shared_credentials(servers: &[Server], workload: &Workload, port: u32, members: &[usize], out: &mut Vec<Conflict>) {
-    let mut by_credential: BTreeMap<&Credential, Vec<usize>> = BTreeMap::new();
+fn same_certificates(certificates: &[ServerCertificates], members: &[usize], out: &mut Vec<Evidence>) {
+    let mut by_sha: BTreeMap<&str, (BTreeSet<usize>, BTreeSet<&Source>)> = BTreeMap::new();
     for &i in members {
-        for credential in &servers[i].credentials {
-            let users = by_credential.entry(credential).or_default();
-            // A server naming one credential twice is still one server.
-            if users.last() != Some(&i) {
-                users.push(i);
-            }
+        for presented in &certificates[i].presented {
+            let (servers, sources) = by_sha.entry(&presented.certificate.sha256).or_default();
+            servers.insert(i);
+            sources.insert(&presented.source);
         }
     }
-    for (credential, users) in by_credential {
-        if users.len() > 1 {
-            out.push(Conflict::SharedCredential {
-                workload: workload.clone(),
-                port,
-                credential: credential.clone(),
-                servers: users,
+    for (sha256, (servers, sources)) in by_sha {
+        if servers.len() > 1 {
+            out.push(Evidence::SameCertificate {
+                sha256: sha256.to_owned(),
+                sources: sources.into_iter().cloned().collect(),
+                servers: servers.into_iter().collect(),
             });
         }
     }
 }
 
-/// A pattern's key for comparing hosts: the filter's folded form, with `*.` kept apart.
-fn key(pattern: &HostPattern) -> String {
-    pattern.to_string()
+fn same_credentials(certificates: &[ServerCertificates], members: &[usize], out: &mut Vec<Evidence>) {
+    let mut by_credential: BTreeMap<&Credential, BTreeSet<usize>> = BTreeMap::new();
+    for &i in members {
+        for credential in certificates[i].unknown.iter().filter_map(|u| u.credential.as_ref()) {
+            by_credential.entry(credential).or_default().insert(i);
+        }
+    }
+    for (credential, servers) in by_credential {
+        if servers.len() > 1 {
+            out.push(Evidence::SameCredential {
+                credential: credential.clone(),
+                servers: servers.into_iter().collect(),
+            });
+        }
+    }
 }
 
-fn duplicate_hosts(servers: &[Server], workload: &Workload, port: u32, members: &[usize], out: &mut Vec<Conflict>) {
-    let mut by_host: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+/// How specifically `pattern` takes `name`, if it does: an exact host before any wildcard, a
+/// longer wildcard before a shorter one, `*` last; the order Envoy picks filter chains by SNI.
+fn specificity(pattern: &HostPattern, name: &[u8]) -> Option<usize> {
+    if !pattern.matches(name) {
+        return None;
+    }
+    Some(match pattern {
+        HostPattern::Exact(_) => usize::MAX,
+        HostPattern::Wildcard(suffix) => suffix.len() + 1,
+        HostPattern::Any => 0,
+    })
+}
+
+/// The servers among `members` that Envoy gives `name` to, with their host that takes it:
+/// those with the most specific match (several when a host is listed twice).
+fn owners<'a>(servers: &'a [Server], members: &[usize], name: &[u8]) -> Vec<(usize, &'a HostPattern)> {
+    let mut best: Vec<(usize, &HostPattern)> = Vec::new();
+    let mut best_rank = None;
     for &i in members {
         for pattern in &servers[i].patterns {
-            let users = by_host.entry(key(pattern)).or_default();
-            if users.last() != Some(&i) {
-                users.push(i);
+            let Some(rank) = specificity(pattern, name) else { continue };
+            if best_rank.is_none_or(|b| rank > b) {
+                best_rank = Some(rank);
+                best.clear();
+            }
+            if best_rank == Some(rank) && !best.iter().any(|(s, _)| *s == i) {
+                best.push((i, pattern));
             }
         }
     }
-    for (host, users) in by_host {
-        if users.len() > 1 {
-            out.push(Conflict::DuplicateHost { workload: workload.clone(), port, host, servers: users });
-        }
-    }
+    best
 }
 
-fn wildcard_overlaps(servers: &[Server], workload: &Workload, port: u32, members: &[usize], out: &mut Vec<Conflict>) {
-    let mut found = Vec::new();
-    for &a in members {
-        for &b in members {
-            if a == b {
-                continue;
-            }
-            for wide in &servers[a].patterns {
-                for narrow in &servers[b].patterns {
-                    if covers(wide, narrow) {
-                        found.push((key(wide), key(narrow), a, b));
+fn certificate_coverage(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    members: &[usize],
+    out: &mut Vec<Evidence>,
+) {
+    // The exact hosts on this port: the names a certificate wildcard may single out.
+    let exact_hosts: BTreeSet<&[u8]> = members
+        .iter()
+        .flat_map(|&i| &servers[i].patterns)
+        .filter_map(|p| match p {
+            HostPattern::Exact(name) => Some(name.as_slice()),
+            _ => None,
+        })
+        .collect();
+    #[derive(Default)]
+    struct Coverage {
+        presenters: BTreeSet<usize>,
+        covered: BTreeSet<Covered>,
+    }
+    // (certificate, name in lower case) -> who presents it, what it covers
+    let mut found: BTreeMap<(&str, String), Coverage> = BTreeMap::new();
+    for &presenter in members {
+        for presented in &certificates[presenter].presented {
+            for (written, name) in presented.certificate.dns_names() {
+                let candidates: Vec<Vec<u8>> = match &name {
+                    CertName::Exact(exact) => vec![exact.clone()],
+                    // Each exact host one label below, and `*.suffix` standing for every other
+                    // label: as a name it is taken by exactly the host wildcards and `*` that
+                    // take any fresh label there.
+                    CertName::Wildcard(suffix) => exact_hosts
+                        .iter()
+                        .filter(|h| name.covers(h))
+                        .map(|h| h.to_vec())
+                        .chain(std::iter::once([b"*.".as_slice(), suffix].concat()))
+                        .collect(),
+                    CertName::Unusable => Vec::new(),
+                };
+                for candidate in candidates {
+                    for (owner, pattern) in owners(servers, members, &candidate) {
+                        if owner == presenter {
+                            continue;
+                        }
+                        let entry =
+                            found.entry((&presented.certificate.sha256, written.to_ascii_lowercase())).or_default();
+                        entry.presenters.insert(presenter);
+                        entry.covered.insert(Covered {
+                            server: owner,
+                            name: String::from_utf8_lossy(&candidate).into_owned(),
+                            host: pattern.to_string(),
+                        });
                     }
                 }
             }
         }
     }
-    found.sort();
-    found.dedup();
-    for (wildcard, host, wildcard_server, host_server) in found {
-        out.push(Conflict::WildcardOverlap {
-            workload: workload.clone(),
-            port,
-            wildcard,
-            host,
-            wildcard_server,
-            host_server,
+    for ((sha256, name), coverage) in found {
+        out.push(Evidence::CertificateCovers {
+            name,
+            sha256: sha256.to_owned(),
+            presenters: coverage.presenters.into_iter().collect(),
+            covered: coverage.covered.into_iter().collect(),
         });
+    }
+}
+
+fn host_overlaps(servers: &[Server], members: &[usize], out: &mut Vec<Evidence>) {
+    let mut same: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    let mut wild: BTreeMap<(usize, String), BTreeSet<Covered>> = BTreeMap::new();
+    for (n, &a) in members.iter().enumerate() {
+        for &b in &members[n + 1..] {
+            for pa in &servers[a].patterns {
+                for pb in &servers[b].patterns {
+                    if pa == pb {
+                        same.entry(pa.to_string()).or_default().extend([a, b]);
+                        continue;
+                    }
+                    let (wide, narrow) = if covers(pa, pb) {
+                        ((a, pa), (b, pb))
+                    } else if covers(pb, pa) {
+                        ((b, pb), (a, pa))
+                    } else {
+                        continue;
+                    };
+                    wild.entry((wide.0, wide.1.to_string())).or_default().insert(Covered {
+                        server: narrow.0,
+                        name: narrow.1.to_string(),
+                        host: narrow.1.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    for (host, servers) in same {
+        out.push(Evidence::SameHost { host, servers: servers.into_iter().collect() });
+    }
+    for ((server, wildcard), covered) in wild {
+        out.push(Evidence::HostWildcard { wildcard, server, covered: covered.into_iter().collect() });
+    }
+}
+
+/// Splits `members` into the groups `evidence` connects; members without evidence are in no
+/// group. Each group's evidence keeps its order (certificates first).
+fn group(members: &[usize], evidence: Vec<Evidence>) -> Vec<(Vec<usize>, Vec<Evidence>)> {
+    let mut parent: BTreeMap<usize, usize> = members.iter().map(|&m| (m, m)).collect();
+    fn root(parent: &mut BTreeMap<usize, usize>, mut x: usize) -> usize {
+        while parent[&x] != x {
+            let up = parent[&parent[&x]];
+            parent.insert(x, up);
+            x = up;
+        }
+        x
+    }
+    for e in &evidence {
+        let involved = e.servers();
+        for pair in involved.windows(2) {
+            let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
+            parent.insert(a.max(b), a.min(b));
+        }
+    }
+    let mut groups: BTreeMap<usize, (Vec<usize>, Vec<Evidence>)> = BTreeMap::new();
+    for e in evidence {
+        let r = root(&mut parent, e.servers()[0]);
+        groups.entry(r).or_default().1.push(e);
+    }
+    for &m in members {
+        let r = root(&mut parent, m);
+        if let Some(group) = groups.get_mut(&r) {
+            group.0.push(m);
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// The `OverlappingTLSConfig` condition a Gateway API listener should carry. It is a
+/// negative-polarity condition: set only when true, absent otherwise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListenerCondition {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub reason: Reason,
+    pub message: String,
+}
+
+/// The condition for server `i`, a Gateway API listener, or `None` when it should carry none.
+pub fn listener_condition(servers: &[Server], report: &Report, i: usize) -> Option<ListenerCondition> {
+    if servers[i].api != Api::GatewayApi {
+        return None;
+    }
+    let conflict = &report.conflicts[report.conflict_of(i)?];
+    // The most telling evidence about this listener: certificates before hosts.
+    let evidence = conflict.evidence.iter().find(|e| e.servers().contains(&i))?;
+    let name = |s: usize| format!("listener {}", servers[s].listener.as_deref().unwrap_or(&servers[s].field));
+    let others = |list: &[usize]| list.iter().filter(|&&s| s != i).map(|&s| name(s)).collect::<Vec<_>>().join(", ");
+    let message = match evidence {
+        Evidence::CertificateCovers { name: cert_name, presenters, covered, .. } => {
+            if presenters.contains(&i) {
+                let hosts: Vec<String> = covered
+                    .iter()
+                    .filter(|c| c.server != i)
+                    .map(|c| format!("{} of {}", c.name, name(c.server)))
+                    .collect();
+                format!("its certificate's name {cert_name} covers {}", hosts.join(", "))
+            } else {
+                format!(
+                    "the certificate of {} has the name {cert_name}, which covers this listener's hostname",
+                    others(presenters)
+                )
+            }
+        }
+        Evidence::SameCertificate { servers, .. } => format!("it presents the same certificate as {}", others(servers)),
+        Evidence::SameCredential { credential, servers } => {
+            format!("it uses {credential}, as {} does", others(servers))
+        }
+        Evidence::SameHost { host, servers } => format!("hostname {host} is also on {}", others(servers)),
+        Evidence::HostWildcard { wildcard, server, covered } => {
+            if *server == i {
+                let hosts: Vec<String> = covered.iter().map(|c| format!("{} of {}", c.host, name(c.server))).collect();
+                format!("hostname {wildcard} overlaps {}", hosts.join(", "))
+            } else {
+                format!("hostname {wildcard} of {} overlaps this listener's hostname", name(*server))
+            }
+        }
+    };
+    Some(ListenerCondition {
+        kind: "OverlappingTLSConfig",
+        status: "True",
+        reason: conflict.reason_for(i),
+        message: format!("{message} (sni-guard audit)"),
+    })
+}
+
+impl Conflict {
+    /// The reason for one server: `OverlappingCertificates` if any certificate evidence
+    /// involves it.
+    pub fn reason_for(&self, server: usize) -> Reason {
+        self.evidence
+            .iter()
+            .filter(|e| e.servers().contains(&server))
+            .map(Evidence::reason)
+            .min()
+            .unwrap_or(Reason::OverlappingHostnames)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::certificate::Certificate;
+    use crate::credentials::{Presented, Unknown};
 
     fn servers(yaml: &str) -> Vec<Server> {
         crate::input::test_servers(yaml)
@@ -194,48 +459,173 @@ mod tests {
         format!("  - port: {{number: 443, name: https, protocol: HTTPS}}\n    hosts: [{hosts}]\n    tls: {{mode: SIMPLE, credentialName: {credential}}}\n")
     }
 
+    /// A certificate with these names; `id` stands for its fingerprint.
+    fn cert(id: &str, names: &[&str]) -> ServerCertificates {
+        ServerCertificates {
+            presented: vec![Presented {
+                source: Source::Secret { namespace: "istio-system".into(), name: id.into() },
+                certificate: Certificate {
+                    names: names.iter().map(|n| n.to_string()).collect(),
+                    from_common_name: false,
+                    subject: String::new(),
+                    sha256: id.into(),
+                },
+            }],
+            unknown: Vec::new(),
+        }
+    }
+
+    fn unknown(servers: &[Server]) -> Vec<ServerCertificates> {
+        servers
+            .iter()
+            .map(|s| ServerCertificates {
+                presented: Vec::new(),
+                unknown: s
+                    .credentials
+                    .iter()
+                    .map(|c| Unknown { credential: Some(c.clone()), looked_for: "not in the input".into() })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn kinds(report: &Report) -> Vec<Vec<String>> {
+        report
+            .conflicts
+            .iter()
+            .map(|c| {
+                c.evidence
+                    .iter()
+                    .map(|e| match e {
+                        Evidence::CertificateCovers { name, presenters, covered, .. } => {
+                            let covered: Vec<String> =
+                                covered.iter().map(|c| format!("{}@{}={}", c.name, c.server, c.host)).collect();
+                            format!("covers {name} {presenters:?} {}", covered.join(" "))
+                        }
+                        Evidence::SameCertificate { servers, .. } => format!("same-cert {servers:?}"),
+                        Evidence::SameCredential { credential, servers } => {
+                            format!("same-credential {credential} {servers:?}")
+                        }
+                        Evidence::SameHost { host, servers } => format!("same-host {host} {servers:?}"),
+                        Evidence::HostWildcard { wildcard, server, covered } => {
+                            let covered: Vec<String> =
+                                covered.iter().map(|c| format!("{}@{}", c.host, c.server)).collect();
+                            format!("host-wildcard {wildcard}@{server} {}", covered.join(" "))
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
-    fn two_gateways_sharing_a_credential() {
+    fn a_wildcard_certificate_covering_another_gateways_host() {
+        // istio/istio#13589: different Secrets, no host overlap; the certificate decides.
         let s = servers(
-            &(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
-                + &gateway("b", "gw-b", "ingress", &https("b.example.com", "shared"))),
+            &(gateway("shop", "shop", "ingress", &https("shop.acme.test", "wild"))
+                + &gateway("api", "api", "ingress", &https("api.acme.test", "api"))),
         );
-        let report = audit(&s);
-        assert_eq!(report.conflicts.len(), 1);
-        match &report.conflicts[0] {
-            Conflict::SharedCredential { credential, servers, port, .. } => {
-                assert_eq!(credential, &Credential::CredentialName("shared".into()));
-                assert_eq!(servers, &[0, 1]);
-                assert_eq!(*port, 443);
-            }
+        let report = audit(&s, &[cert("W", &["*.acme.test"]), cert("A", &["api.acme.test"])]);
+        assert_eq!(kinds(&report), [["covers *.acme.test [0] api.acme.test@1=api.acme.test"]]);
+        assert_eq!(report.conflicts[0].reason, Reason::OverlappingCertificates);
+        // Without the certificates: nothing to go by but names and hosts, which differ.
+        assert!(audit(&s, &unknown(&s)).conflicts.is_empty());
+    }
+
+    #[test]
+    fn a_certificate_wildcard_covers_one_label_only() {
+        let s = servers(
+            &(gateway("a", "a", "ingress", &https("acme.test", "apex"))
+                + &gateway("b", "b", "ingress", &https("a.b.acme.test", "deep"))
+                + &gateway("w", "w", "ingress", &https("www.acme.test", "wild"))),
+        );
+        let report =
+            audit(&s, &[cert("P", &["acme.test"]), cert("D", &["a.b.acme.test"]), cert("W", &["*.acme.test"])]);
+        assert!(report.conflicts.is_empty(), "{:?}", kinds(&report));
+        assert_eq!(report.clear, [0, 1, 2]);
+    }
+
+    #[test]
+    fn one_certificate_in_two_secrets() {
+        let s = servers(
+            &(gateway("a", "a", "ingress", &https("a.acme.test", "copy-1"))
+                + &gateway("b", "b", "ingress", &https("b.acme.test", "copy-2"))),
+        );
+        let mut certs = vec![cert("X", &["a.acme.test", "b.acme.test"]), cert("X", &["a.acme.test", "b.acme.test"])];
+        certs[1].presented[0].source = Source::Secret { namespace: "istio-system".into(), name: "copy-2".into() };
+        let report = audit(&s, &certs);
+        assert_eq!(
+            kinds(&report),
+            [[
+                "same-cert [0, 1]",
+                "covers a.acme.test [1] a.acme.test@0=a.acme.test",
+                "covers b.acme.test [0] b.acme.test@1=b.acme.test"
+            ]]
+        );
+        match &report.conflicts[0].evidence[0] {
+            Evidence::SameCertificate { sources, .. } => assert_eq!(sources.len(), 2),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
-    fn one_server_with_many_hosts_is_fine() {
-        let s = servers(&gateway("a", "gw", "ingress", &https("a.example.com, b.example.com", "shared")));
-        assert!(audit(&s).conflicts.is_empty());
+    fn a_name_belongs_to_the_server_envoy_gives_it_to() {
+        // [0]'s certificate names x.acme.test, which [0] serves itself (an exact host beats
+        // [1]'s wildcard): no certificate evidence that way. [1]'s *.acme.test covers it.
+        let s = servers(
+            &(gateway("a", "a", "ingress", &https("x.acme.test", "x"))
+                + &gateway("b", "b", "ingress", &https("\"*.acme.test\"", "wild"))),
+        );
+        let report = audit(&s, &[cert("X", &["x.acme.test"]), cert("W", &["*.acme.test"])]);
+        assert_eq!(
+            kinds(&report),
+            [["covers *.acme.test [1] x.acme.test@0=x.acme.test", "host-wildcard *.acme.test@1 x.acme.test@0"]]
+        );
     }
 
     #[test]
-    fn within_one_gateway() {
-        let both = https("a.example.com", "shared") + &https("b.example.com", "shared");
-        let report = audit(&servers(&gateway("a", "gw", "ingress", &both)));
+    fn twenty_servers_under_one_wildcard_are_one_conflict() {
+        let mut yaml = gateway("edge", "wild", "ingress", &https("\"*.example.com\"", "wild"));
+        let mut certs = vec![cert("W", &["*.example.com"])];
+        for n in 1..=20 {
+            yaml +=
+                &gateway(&format!("app{n}"), "gw", "ingress", &https(&format!("app{n}.example.com"), &format!("c{n}")));
+            certs.push(cert(&format!("C{n}"), &[&format!("app{n}.example.com")]));
+        }
+        let s = servers(&yaml);
+        let report = audit(&s, &certs);
         assert_eq!(report.conflicts.len(), 1);
-        assert_eq!(report.conflicts[0].servers(), [0, 1]);
+        assert_eq!(report.conflicts[0].servers.len(), 21);
+        let evidence = &report.conflicts[0].evidence;
+        assert_eq!(evidence.len(), 2, "{:?}", kinds(&report));
+        assert!(matches!(&evidence[0], Evidence::CertificateCovers { covered, .. } if covered.len() == 20));
+        assert!(matches!(&evidence[1], Evidence::HostWildcard { covered, .. } if covered.len() == 20));
     }
 
     #[test]
-    fn different_selectors_or_ports_do_not_conflict() {
+    fn shared_credentials_without_their_certificates() {
         let s = servers(
             &(gateway("a", "gw-a", "ingress", &https("a.example.com", "shared"))
-                + &gateway("b", "gw-b", "other", &https("b.example.com", "shared"))),
+                + &gateway("b", "gw-b", "ingress", &https("b.example.com", "shared"))
+                + &gateway("c", "gw-c", "other", &https("c.example.com", "shared"))),
         );
-        assert!(audit(&s).conflicts.is_empty());
+        let report = audit(&s, &unknown(&s));
+        assert_eq!(kinds(&report), [["same-credential credentialName shared [0, 1]"]]);
+        assert_eq!(report.conflicts[0].port, 443);
+        assert_eq!(report.clear, [2]);
+    }
+
+    #[test]
+    fn hosts_of_one_server_never_conflict() {
+        let s = servers(&gateway("a", "gw", "ingress", &https("a.example.com, \"*.example.com\"", "shared")));
+        assert!(audit(&s, &[cert("W", &["*.example.com"])]).conflicts.is_empty());
+    }
+
+    #[test]
+    fn different_ports_do_not_conflict() {
         let other_port = https("b.example.com", "shared").replace("443", "8443");
         let s = servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "shared") + &other_port)));
-        assert!(audit(&s).conflicts.is_empty());
+        assert!(audit(&s, &unknown(&s)).conflicts.is_empty());
     }
 
     #[test]
@@ -243,15 +633,15 @@ mod tests {
         let pass = "  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: [db.example.com]\n    tls: {mode: PASSTHROUGH}\n";
         let mesh = "  - port: {number: 15443, name: tls, protocol: TLS}\n    hosts: [\"*.local\"]\n    tls: {mode: AUTO_PASSTHROUGH}\n";
         let imtls = "  - port: {number: 443, name: m, protocol: HTTPS}\n    hosts: [x.example.com]\n    tls: {mode: ISTIO_MUTUAL}\n";
-        let report =
-            audit(&servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "c") + pass + mesh + imtls))));
+        let s = servers(&gateway("a", "gw", "ingress", &(https("a.example.com", "c") + pass + mesh + imtls)));
+        let report = audit(&s, &unknown(&s));
         assert!(report.conflicts.is_empty());
         let reasons: Vec<_> = report.not_at_risk.iter().map(|n| (n.server, n.reason)).collect();
         assert_eq!(reasons, [(1, SafeReason::Passthrough), (2, SafeReason::Passthrough), (3, SafeReason::IstioMutual)]);
     }
 
     #[test]
-    fn wildcards_overlap_and_duplicates() {
+    fn host_overlaps_and_duplicates() {
         let s = servers(&gateway(
             "a",
             "gw",
@@ -260,25 +650,36 @@ mod tests {
                 + &https("api.example.com", "api")
                 + &https("\"ns/API.example.com\"", "api2")),
         ));
-        let report = audit(&s);
-        let kinds: Vec<String> = report
-            .conflicts
-            .iter()
-            .map(|c| match c {
-                Conflict::SharedCredential { .. } => "shared".to_owned(),
-                Conflict::DuplicateHost { host, servers, .. } => format!("dup {host} {servers:?}"),
-                Conflict::WildcardOverlap { wildcard, host, wildcard_server, host_server, .. } => {
-                    format!("overlap {wildcard} {host} {wildcard_server}->{host_server}")
-                }
-            })
-            .collect();
+        let report = audit(&s, &unknown(&s));
         assert_eq!(
-            kinds,
-            [
-                "dup api.example.com [1, 2]",
-                "overlap *.example.com api.example.com 0->1",
-                "overlap *.example.com api.example.com 0->2"
-            ]
+            kinds(&report),
+            [["same-host api.example.com [1, 2]", "host-wildcard *.example.com@0 api.example.com@1 api.example.com@2"]]
         );
+        assert_eq!(report.conflicts[0].reason, Reason::OverlappingHostnames);
+    }
+
+    #[test]
+    fn gateway_api_listener_conditions() {
+        let s = servers(
+            r#"{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"edge","namespace":"web"},
+               "spec":{"gatewayClassName":"istio","listeners":[
+                 {"name":"www","hostname":"www.corp.test","port":443,"protocol":"HTTPS","tls":{"certificateRefs":[{"name":"wild"}]}},
+                 {"name":"pay","hostname":"pay.corp.test","port":443,"protocol":"HTTPS","tls":{"certificateRefs":[{"name":"pay"}]}},
+                 {"name":"own","hostname":"own.example.org","port":443,"protocol":"HTTPS","tls":{"certificateRefs":[{"name":"own"}]}}]}}"#,
+        );
+        let report =
+            audit(&s, &[cert("W", &["*.corp.test"]), cert("P", &["pay.corp.test"]), cert("O", &["own.example.org"])]);
+        let www = listener_condition(&s, &report, 0).unwrap();
+        assert_eq!(
+            (www.kind, www.status, www.reason),
+            ("OverlappingTLSConfig", "True", Reason::OverlappingCertificates)
+        );
+        assert_eq!(
+            www.message,
+            "its certificate's name *.corp.test covers pay.corp.test of listener pay (sni-guard audit)"
+        );
+        let pay = listener_condition(&s, &report, 1).unwrap();
+        assert!(pay.message.starts_with("the certificate of listener www has the name *.corp.test"), "{}", pay.message);
+        assert_eq!(listener_condition(&s, &report, 2), None);
     }
 }

@@ -1,5 +1,6 @@
-//! Reading Gateways: `kubectl get gateways -A -o json|yaml` output (a `List`), single objects,
-//! multi-document YAML, or a directory of manifests; Istio and Gateway API Gateways alike.
+//! Reading the input: `kubectl get gateways...,secrets -A -o json|yaml` output (a `List`),
+//! single objects, multi-document YAML, or a directory of manifests; Istio and Gateway API
+//! Gateways alike, and Secrets (read by `secrets`). Other kinds are skipped.
 //!
 //! Every refusal names where it happened (file, object, field), because the person reading it
 //! has to find that spot in a cluster dump of hundreds of objects.
@@ -14,6 +15,7 @@ use serde_json::{Map, Value};
 use sni_guard::config::parse_host_pattern;
 
 use crate::model::{Api, Credential, Port, Server, TlsMode, Workload};
+use crate::secrets::{self, Secret};
 
 /// Bad input: not JSON or YAML, not Gateways, or a Gateway that does not make sense.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,34 +34,46 @@ impl std::error::Error for InputError {}
 pub struct Inventory {
     pub gateways: usize,
     pub servers: Vec<Server>,
+    /// Every Secret, in input order; what each holds is read by `secrets`.
+    pub secrets: Vec<Secret>,
+    /// Gateway API Gateways as written, by namespace and name: `merge` prints them whole.
+    pub gateway_api_objects: BTreeMap<(String, String), Value>,
     /// Objects of other kinds, skipped (a directory of manifests holds more than Gateways).
     pub skipped: Vec<String>,
 }
 
-/// Reads `path` (a file or a directory), or standard input when `None`.
-pub fn load(path: Option<&Path>) -> Result<Inventory, InputError> {
+/// Reads every path in turn (files or directories; `-` is standard input), or standard input
+/// alone when there is none.
+pub fn load(paths: &[PathBuf]) -> Result<Inventory, InputError> {
     let mut inventory = Inventory::default();
     let mut documents = 0;
-    match path {
-        None => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+    let stdin = Path::new("-");
+    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
+    if paths.iter().filter(|p| **p == stdin).count() > 1 {
+        return Err(InputError("standard input (-) given twice".into()));
+    }
+    for &path in &paths {
+        if path == stdin {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
                 .map_err(|e| InputError(format!("stdin: cannot read: {e}")))?;
+            let text = String::from_utf8(bytes).map_err(|_| InputError("stdin: not UTF-8 text".into()))?;
             documents += read_text(&text, "stdin", &mut inventory)?;
-        }
-        Some(path) if path.is_dir() => {
+        } else if path.is_dir() {
             let mut files = Vec::new();
             manifest_files(path, &mut files)?;
             if files.is_empty() {
-                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", path.display())));
+                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", shown(path))));
             }
             for file in files {
                 documents += read_file(&file, &mut inventory)?;
             }
+        } else {
+            documents += read_file(path, &mut inventory)?;
         }
-        Some(path) => documents += read_file(path, &mut inventory)?,
     }
-    let source = path.map_or("stdin".to_owned(), |p| p.display().to_string());
+    let source = paths.iter().map(|p| if *p == stdin { "stdin".to_owned() } else { shown(p) });
+    let source = source.collect::<Vec<_>>().join(", ");
     if inventory.gateways == 0 {
         if let Some(first) = inventory.skipped.first() {
             return Err(InputError(format!(
@@ -76,8 +90,7 @@ pub fn load(path: Option<&Path>) -> Result<Inventory, InputError> {
 
 /// `*.yaml`, `*.yml` and `*.json` under `dir`, in name order so that output is reproducible.
 fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
-    let entries =
-        fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", dir.display())))?;
+    let entries = fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", shown(dir))))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
@@ -91,9 +104,18 @@ fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> 
 }
 
 fn read_file(path: &Path, inventory: &mut Inventory) -> Result<usize, InputError> {
-    let bytes = fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", path.display())))?;
-    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{}: not UTF-8 text", path.display())))?;
-    read_text(&text, &path.display().to_string(), inventory)
+    let bytes = fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", shown(path))))?;
+    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{}: not UTF-8 text", shown(path))))?;
+    read_text(&text, &shown(path), inventory)
+}
+
+/// A path as messages show it: as is when it is UTF-8, quoted with escapes otherwise (a
+/// replacement character would hide which bytes the name has).
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(text) => text.to_owned(),
+        None => format!("{path:?}"),
+    }
 }
 
 /// Parses one file's text, JSON or (multi-document) YAML, into the inventory; returns how
@@ -166,6 +188,12 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         return Ok(());
     }
     let (namespace, name) = identity(object);
+    if (kind, api_version) == ("Secret", "v1") {
+        let secret =
+            secrets::read(object, &format!("{at}: Secret {namespace}/{name}"), namespace, name).map_err(InputError)?;
+        inventory.secrets.push(secret);
+        return Ok(());
+    }
     let api = match (kind, api_version.split('/').next().unwrap_or("")) {
         ("Gateway", "networking.istio.io") => Api::Istio,
         ("Gateway", "gateway.networking.k8s.io") => Api::GatewayApi,
@@ -188,6 +216,9 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
     };
     inventory.gateways += 1;
     inventory.servers.extend(servers);
+    if api == Api::GatewayApi {
+        inventory.gateway_api_objects.insert((gateway.namespace, gateway.name), value.clone());
+    }
     Ok(())
 }
 
@@ -330,18 +361,7 @@ impl GatewayReader {
                             ))
                         })?,
                     };
-                    let mut credentials = Vec::new();
-                    if let Some(name) = self.string(tls, "credentialName", &format!("{field}.tls.credentialName"))? {
-                        credentials.push(Credential::CredentialName(name.to_owned()));
-                    }
-                    let cert = self.string(tls, "serverCertificate", &format!("{field}.tls.serverCertificate"))?;
-                    let key = self.string(tls, "privateKey", &format!("{field}.tls.privateKey"))?;
-                    if cert.is_some() || key.is_some() {
-                        credentials.push(Credential::Files {
-                            server_certificate: cert.unwrap_or("").to_owned(),
-                            private_key: key.unwrap_or("").to_owned(),
-                        });
-                    }
+                    let credentials = self.istio_credentials(tls, &format!("{field}.tls"))?;
                     (Some(mode), credentials, Some(Value::Object(tls.clone())))
                 }
             };
@@ -363,6 +383,40 @@ impl GatewayReader {
             });
         }
         Ok(out)
+    }
+
+    /// `credentialName`, `credentialNames`, `serverCertificate` (with `privateKey`), and
+    /// `tlsCertificates`: Istio allows one of these forms per server.
+    fn istio_credentials(&self, tls: &Map<String, Value>, field: &str) -> Result<Vec<Credential>, InputError> {
+        let mut credentials = Vec::new();
+        if let Some(name) = self.string(tls, "credentialName", &format!("{field}.credentialName"))? {
+            credentials.push(Credential::CredentialName(name.to_owned()));
+        }
+        for (i, name) in self.list(tls, "credentialNames", &format!("{field}.credentialNames"))?.iter().enumerate() {
+            let Value::String(name) = name else {
+                return Err(self.refuse(&format!("{field}.credentialNames[{i}]"), "expected a string"));
+            };
+            credentials.push(Credential::CredentialName(name.clone()));
+        }
+        let mut file_pairs = vec![(tls, field.to_owned())];
+        for (i, pair) in self.list(tls, "tlsCertificates", &format!("{field}.tlsCertificates"))?.iter().enumerate() {
+            let at = format!("{field}.tlsCertificates[{i}]");
+            let Some(pair) = pair.as_object() else {
+                return Err(self.refuse(&at, format!("expected a mapping, found {}", type_name(pair))));
+            };
+            file_pairs.push((pair, at));
+        }
+        for (pair, at) in file_pairs {
+            let cert = self.string(pair, "serverCertificate", &format!("{at}.serverCertificate"))?;
+            let key = self.string(pair, "privateKey", &format!("{at}.privateKey"))?;
+            if cert.is_some() || key.is_some() {
+                credentials.push(Credential::Files {
+                    server_certificate: cert.unwrap_or("").to_owned(),
+                    private_key: key.unwrap_or("").to_owned(),
+                });
+            }
+        }
+        Ok(credentials)
     }
 
     fn listeners(&self, spec: &Map<String, Value>) -> Result<Vec<Server>, InputError> {
@@ -415,11 +469,16 @@ impl GatewayReader {
                             .string(reference, "name", &format!("{ref_field}.name"))?
                             .ok_or_else(|| self.refuse(&format!("{ref_field}.name"), "missing"))?;
                         let kind = self.string(reference, "kind", &format!("{ref_field}.kind"))?.unwrap_or("Secret");
+                        // The core group is "" (the default); another group is a different kind.
+                        let kind = match self.string(reference, "group", &format!("{ref_field}.group"))? {
+                            None | Some("" | "core") => kind.to_owned(),
+                            Some(group) => format!("{kind}.{group}"),
+                        };
                         let namespace = self
                             .string(reference, "namespace", &format!("{ref_field}.namespace"))?
                             .unwrap_or(&self.namespace);
                         credentials.push(Credential::CertificateRef {
-                            kind: kind.to_owned(),
+                            kind,
                             namespace: namespace.to_owned(),
                             name: name.to_owned(),
                         });
@@ -513,6 +572,66 @@ spec:
         );
         assert_eq!(inv.servers[1].hosts, ["*"]);
         assert_eq!(inv.servers[1].tls_mode, Some(TlsMode::GatewayPassthrough));
+    }
+
+    #[test]
+    fn reads_every_istio_credential_form_and_secrets() {
+        let inv = read(
+            r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: a}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [a.example.com]
+    tls: {mode: SIMPLE, credentialNames: [rsa, ecdsa]}
+  - port: {number: 443, name: https-b, protocol: HTTPS}
+    hosts: [b.example.com]
+    tls:
+      mode: SIMPLE
+      tlsCertificates: [{serverCertificate: /c/rsa.pem, privateKey: /c/rsa.key}]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: helm-release, namespace: a}
+type: helm.sh/release.v1
+data: {release: H4sI}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            inv.servers[0].credentials,
+            [Credential::CredentialName("rsa".into()), Credential::CredentialName("ecdsa".into())]
+        );
+        assert_eq!(
+            inv.servers[1].credentials,
+            [Credential::Files { server_certificate: "/c/rsa.pem".into(), private_key: "/c/rsa.key".into() }]
+        );
+        // A Secret is read (here: one without a certificate), not skipped as another kind.
+        assert_eq!((inv.secrets.len(), inv.skipped.len()), (1, 0));
+        assert_eq!(inv.secrets[0].kind, "helm.sh/release.v1");
+    }
+
+    #[test]
+    fn a_certificate_ref_of_another_group_is_another_kind() {
+        let inv = read(
+            r#"{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"edge","namespace":"web"},
+               "spec":{"listeners":[{"name":"a","hostname":"a.example.com","port":443,"protocol":"HTTPS",
+                 "tls":{"certificateRefs":[{"name":"c","group":"cert-manager.io","kind":"Certificate"},{"name":"s","group":""}]}}]}}"#,
+        )
+        .unwrap();
+        let kinds: Vec<String> = inv.servers[0]
+            .credentials
+            .iter()
+            .map(|c| match c {
+                Credential::CertificateRef { kind, .. } => kind.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["Certificate.cert-manager.io", "Secret"]);
+        assert!(inv.gateway_api_objects.contains_key(&("web".to_owned(), "edge".to_owned())));
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sni_guard_cli::args::{self, Command, Output};
+use clap::{CommandFactory, Parser};
+use sni_guard_cli::args::{CertificateArgs, Cli, Command, Output};
+use sni_guard_cli::credentials::{self, Namespaces, Resolution};
 use sni_guard_cli::input::{self, Inventory};
 use sni_guard_cli::plugin::{self, ConfigFailure};
 use sni_guard_cli::render::{self, Style};
@@ -16,43 +18,44 @@ const CONFLICT: u8 = 1;
 const BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    ExitCode::from(run(&argv))
+    // Arguments as OS strings: a file name that is not UTF-8 is a file name like any other.
+    // Help and version exit 0, usage errors 2 (clap's own codes, matching ours).
+    let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
+    ExitCode::from(run(cli.command))
 }
 
-fn run(argv: &[String]) -> u8 {
-    let command = match args::parse(argv) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("sni-guard: {e}\nRun `sni-guard --help` for usage.");
-            return BAD_INPUT;
-        }
-    };
+fn run(command: Command) -> u8 {
     match command {
-        Command::Help => emit(args::USAGE, NO_CONFLICT),
-        Command::Version => emit(&format!("sni-guard {}\n", env!("CARGO_PKG_VERSION")), NO_CONFLICT),
-        Command::Audit { output, input } => {
-            let Some(inventory) = load(input) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers);
-            let text = match output {
-                Output::Json => render::json(&inventory.servers, inventory.gateways, &report),
-                Output::Text => {
-                    render::text(&inventory.servers, inventory.gateways, &report, Style { colour: colour() })
-                }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sni-guard", &mut script);
+            emit(&String::from_utf8_lossy(&script), NO_CONFLICT)
+        }
+        Command::Audit(args) => {
+            let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers, &resolution.servers);
+            let findings = render::Findings {
+                servers: &inventory.servers,
+                gateways: inventory.gateways,
+                secrets: inventory.secrets.len(),
+                resolution: &resolution,
+                report: &report,
+            };
+            let text = match args.output {
+                Output::Json => render::json(&findings),
+                Output::Text => render::text(&findings, Style { colour: colour() }),
             };
             emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
         }
-        Command::Config { request, wasmplugin, url, input } => {
-            let Some(inventory) = load(input) else { return BAD_INPUT };
+        Command::Config(args) => {
+            let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
+            let (request, wasmplugin, url) = (args.request(), args.wasmplugin, &args.url);
             let generated = plugin::generate(&inventory.servers, &request).and_then(|g| {
                 let text = if wasmplugin {
                     // Checked like the JSON: the manifest embeds the same validated value.
                     plugin::to_json(&g.config)?;
-                    format!(
-                        "# sni-guard for the gateway pods labelled {}\n{}",
-                        sni_guard_cli::model::join_labels(&request.labels),
-                        plugin::wasm_plugin_yaml(&g.config, &request, &url)
-                    )
+                    plugin::wasm_plugin_yaml(&g, &request, url)
                 } else {
                     plugin::to_json(&g.config)? + "\n"
                 };
@@ -61,7 +64,7 @@ fn run(argv: &[String]) -> u8 {
             match generated {
                 Ok((g, text)) => {
                     for note in &g.notes {
-                        eprintln!("sni-guard: note: {note}");
+                        eprint!("{}", render::wrap("sni-guard: note: ", "    ", note));
                     }
                     emit(&text, NO_CONFLICT)
                 }
@@ -75,22 +78,45 @@ fn run(argv: &[String]) -> u8 {
                 }
             }
         }
-        Command::Merge { input } => {
-            let Some(inventory) = load(input) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers);
-            emit(&merge::advice(&inventory.servers, &report), NO_CONFLICT)
+        Command::Merge(args) => {
+            let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let report = audit::audit(&inventory.servers, &resolution.servers);
+            let text = merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
+            emit(&text, NO_CONFLICT)
         }
     }
 }
 
 /// Reads the Gateways, or says why not on stderr.
-fn load(path: Option<PathBuf>) -> Option<Inventory> {
-    if path.is_none() && std::io::stdin().is_terminal() {
-        eprintln!("sni-guard: no input: give a file or directory, or pipe `kubectl get gateways.networking.istio.io -A -o yaml` into it");
+fn load(paths: &[PathBuf]) -> Option<Inventory> {
+    let from_stdin = paths.is_empty() || paths.iter().any(|p| p.as_os_str() == "-");
+    if from_stdin && std::io::stdin().is_terminal() {
+        eprintln!(
+            "sni-guard: no input: give files or directories, or pipe into it\n    \
+             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml"
+        );
         return None;
     }
-    match input::load(path.as_deref()) {
+    match input::load(paths) {
         Ok(inventory) => Some(inventory),
+        Err(e) => {
+            eprintln!("sni-guard: bad input: {e}");
+            None
+        }
+    }
+}
+
+/// Each server's certificates, with warnings on stderr; or why not, as bad input.
+fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> {
+    let namespaces = Namespaces::new(&args.gateway_namespaces);
+    match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
+        Ok(resolution) => {
+            for warning in &resolution.warnings {
+                eprint!("{}", render::wrap("sni-guard: warning: ", "    ", warning));
+            }
+            Some(resolution)
+        }
         Err(e) => {
             eprintln!("sni-guard: bad input: {e}");
             None

@@ -1,73 +1,181 @@
-//! `sni-guard merge`: the fix usually recommended instead of (or before) sni-guard: servers
-//! that share a certificate become one server with all their hosts, so one filter chain and
-//! one route table serve every host a client may coalesce onto the connection.
+//! `sni-guard merge`: the fix usually recommended instead of (or before) sni-guard. The servers
+//! of a conflict become one server with all their hosts and one certificate valid for every
+//! one of them, so one filter chain and one route table serve every host a browser may
+//! coalesce onto the connection.
+//!
+//! Istio: a new Gateway with that one server (the replaced servers are then deleted from their
+//! Gateways). Gateway API: the whole Gateway again, the conflict's listeners replaced by one,
+//! everything else (gatewayClassName, other listeners, addresses) as it was: ready to apply.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use crate::advice::{advise, Advice};
 use crate::audit::{Conflict, Report};
-use crate::model::{Api, Credential, Server, Workload};
+use crate::credentials::ServerCertificates;
+use crate::model::{covers, Credential, Server, Workload};
+use crate::render::wrap;
+
+/// A conflict with its number in the report and its advice.
+type Numbered<'a> = (usize, &'a Conflict, Advice);
 
 /// YAML documents, each preceded by `#` comments saying what it replaces and what else to
-/// change; conflicts that a merge does not fix get comments only.
-pub fn advice(servers: &[Server], report: &Report) -> String {
+/// change; a conflict no merge can fix gets comments only.
+pub fn advice(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    gateway_api_objects: &BTreeMap<(String, String), Value>,
+    report: &Report,
+) -> String {
     let mut out = String::new();
     if report.conflicts.is_empty() {
         out.push_str("# No conflicts: nothing to merge.\n");
         return out;
     }
+    // Gateway API conflicts of one Gateway become one document: the Gateway, merged.
+    let mut per_gateway: BTreeMap<(String, String), Vec<Numbered>> = BTreeMap::new();
     for (n, conflict) in report.conflicts.iter().enumerate() {
-        let number = n + 1;
-        match conflict {
-            Conflict::SharedCredential { workload, port, credential, servers: members } => {
-                let members: Vec<&Server> = members.iter().map(|&i| &servers[i]).collect();
-                out.push_str(&format!("# Conflict {number}: {credential} shared on {workload}, port {port}.\n"));
-                out.push_str(&format!("# Replaces: {}.\n", describe(&members)));
-                let document = match members[0].api {
-                    Api::Istio => istio_gateway(&members, *port, &credential_slug(credential), &mut out),
-                    Api::GatewayApi => gateway_api_gateway(&members, &mut out),
-                };
-                // Serialising a `Value` cannot fail; an empty document is the harmless fallback.
-                out.push_str(&serde_yaml_ng::to_string(&document).unwrap_or_default());
+        let advice = advise(servers, certificates, conflict);
+        match &conflict.workload {
+            Workload::Gateway { namespace, name } => {
+                per_gateway.entry((namespace.clone(), name.clone())).or_default().push((n, conflict, advice));
+            }
+            Workload::Selector(_) => {
+                out.push_str(&heading(n, conflict));
+                out.push_str(&istio(servers, certificates, conflict, &advice));
                 out.push_str("---\n");
             }
-            Conflict::DuplicateHost { workload, port, host, servers: members } => {
-                let members: Vec<&Server> = members.iter().map(|&i| &servers[i]).collect();
-                out.push_str(&format!(
-                    "# Conflict {number}: host {host} is listed by {} servers on {workload}, port {port}: {}.\n\
-                     # No merge printed: keep the host in one server only (or merge these servers, if one\n\
-                     # certificate is valid for all their hosts).\n---\n",
-                    members.len(),
-                    describe(&members)
-                ));
-            }
-            Conflict::WildcardOverlap { workload, port, wildcard, host, wildcard_server, host_server } => {
-                out.push_str(&format!(
-                    "# Conflict {number}: {wildcard} in {} covers {host} in {} (on {workload}, port {port}).\n\
-                     # No merge printed: a certificate for {wildcard} is valid for {host}, so clients may reuse\n\
-                     # the wildcard server's connections for it. Serve {host} from the wildcard server, or\n\
-                     # deploy sni-guard (`sni-guard config`) to answer 421 instead of 404.\n---\n",
-                    servers[*wildcard_server].label(),
-                    servers[*host_server].label()
-                ));
-            }
         }
+    }
+    for ((namespace, name), conflicts) in per_gateway {
+        out.push_str(&gateway_api(servers, certificates, gateway_api_objects.get(&(namespace, name)), &conflicts));
+        out.push_str("---\n");
     }
     out
 }
 
-fn describe(members: &[&Server]) -> String {
-    members.iter().map(|s| format!("{} ({})", s.label(), s.hosts.join(", "))).collect::<Vec<_>>().join(", ")
+fn heading(n: usize, conflict: &Conflict) -> String {
+    comment(&format!("Conflict {}: {}, {} port {}.", n + 1, conflict.reason.as_str(), conflict.workload, conflict.port))
+}
+
+/// `text` as `#` comment lines within the report's width.
+fn comment(text: &str) -> String {
+    wrap("# ", "# ", text)
+}
+
+fn describe(servers: &[Server], members: &[usize]) -> String {
+    members
+        .iter()
+        .map(|&i| format!("{} ({})", servers[i].label(), servers[i].hosts.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The server whose `tls` the merged server takes, and what its certificate is.
+fn certificate_of(servers: &[Server], certificates: &[ServerCertificates], advice: &Advice) -> Option<(usize, String)> {
+    if let Some(k) = advice.merge_onto {
+        let what: Vec<String> = certificates[k]
+            .presented
+            .iter()
+            .map(|p| format!("{} ({})", p.certificate.names.join(", "), p.source))
+            .collect();
+        return Some((k, format!("the certificate of {}: {}", servers[k].label(), what.join("; "))));
+    }
+    let credential = advice.shared_credential.as_ref()?;
+    let k = servers.iter().position(|s| s.credentials.contains(credential))?;
+    Some((k, format!("{credential}, which they all use")))
+}
+
+fn no_merge(servers: &[Server], conflict: &Conflict, advice: &Advice) -> String {
+    let hosts: Vec<&str> = conflict.servers.iter().flat_map(|&i| &servers[i].hosts).map(String::as_str).collect();
+    comment(&format!(
+        "No merge printed for {}: no certificate {} valid for all of {}. With one that is, merge them into \
+         one server; meanwhile, deploy sni-guard: `{}`.",
+        describe(servers, &conflict.servers),
+        if advice.certificates_unknown { "in the input is known to be" } else { "here is" },
+        hosts.join(", "),
+        advice.config_command
+    ))
+}
+
+/// Hosts of all members, each once, in order.
+fn all_hosts(servers: &[Server], members: &[usize]) -> Vec<String> {
+    let mut hosts: Vec<String> = Vec::new();
+    for host in members.iter().flat_map(|&i| &servers[i].hosts) {
+        if !hosts.contains(host) {
+            hosts.push(host.clone());
+        }
+    }
+    hosts
+}
+
+/// One new Istio Gateway with one server: every member's hosts, the port and `tls` of the
+/// member whose certificate is valid for all of them.
+fn istio(servers: &[Server], certificates: &[ServerCertificates], conflict: &Conflict, advice: &Advice) -> String {
+    let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
+        return no_merge(servers, conflict, advice);
+    };
+    let base = &servers[k];
+    let name = format!("merged-{}-{}", slug(&base.credentials), conflict.port);
+    let mut out = comment(&format!("Replaces: {}.", describe(servers, &conflict.servers)));
+    out.push_str(&comment(&format!("One server for all their hosts, with {certificate}.")));
+    out.push_str(&comment(&format!(
+        "Then: delete the replaced servers from their Gateways (a host in two servers on one port is a \
+         conflict again), and in the VirtualServices bound to those Gateways use {}/{name} in spec.gateways.",
+        base.namespace
+    )));
+    if conflict.servers.iter().any(|&i| tls_settings(&servers[i].tls) != tls_settings(&base.tls)) {
+        let modes: Vec<&str> =
+            conflict.servers.iter().map(|&i| servers[i].tls_mode.map_or("none", |m| m.as_str())).collect();
+        out.push_str(&comment(&format!(
+            "The servers' tls settings differ (modes {}); this keeps those of {}: review before applying.",
+            modes.join(", "),
+            base.label()
+        )));
+    }
+    let selector = match &base.workload {
+        Workload::Selector(labels) => json!(labels),
+        Workload::Gateway { .. } => json!({}),
+    };
+    let mut port = Map::new();
+    port.insert("number".into(), json!(conflict.port));
+    port.insert("name".into(), json!(base.port.name.clone().unwrap_or_else(|| "https".to_owned())));
+    port.insert("protocol".into(), json!(base.port.protocol));
+    let document = json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": name, "namespace": base.namespace},
+        "spec": {
+            "selector": selector,
+            "servers": [{"port": port, "hosts": all_hosts(servers, &conflict.servers), "tls": base.tls.clone().unwrap_or(Value::Null)}],
+        },
+    });
+    // Serialising a `Value` cannot fail; an empty document is the harmless fallback.
+    out + &serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+/// A `tls` block without its credential: the settings that merging must not lose silently.
+fn tls_settings(tls: &Option<Value>) -> Option<Value> {
+    let mut tls = tls.clone()?;
+    if let Value::Object(fields) = &mut tls {
+        for key in ["credentialName", "credentialNames", "serverCertificate", "privateKey", "tlsCertificates"] {
+            fields.remove(key);
+        }
+    }
+    Some(tls)
 }
 
 /// A DNS-1123 label naming a credential, for the merged Gateway's name: the Secret's name,
 /// or the certificate file's name without directories and extension.
-fn credential_slug(credential: &Credential) -> String {
-    let name = match credential {
-        Credential::CredentialName(name) | Credential::CertificateRef { name, .. } => name.as_str(),
-        Credential::Files { server_certificate, .. } => {
+fn slug(credentials: &[Credential]) -> String {
+    let name = match credentials.first() {
+        Some(Credential::CredentialName(name) | Credential::CertificateRef { name, .. }) => name.as_str(),
+        Some(Credential::Files { server_certificate, .. }) => {
             let file = server_certificate.rsplit('/').next().unwrap_or(server_certificate);
             file.split('.').next().unwrap_or(file)
         }
+        None => "",
     };
     let mut slug = String::new();
     for c in name.chars() {
@@ -85,97 +193,148 @@ fn credential_slug(credential: &Credential) -> String {
     }
 }
 
-/// Hosts of all members, each once, in order.
-fn all_hosts(members: &[&Server]) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
-    for host in members.iter().flat_map(|s| &s.hosts) {
-        if !hosts.contains(host) {
-            hosts.push(host.clone());
+/// The listener index in `spec.listeners[N]`.
+fn listener_index(server: &Server) -> Option<usize> {
+    server.field.strip_prefix("spec.listeners[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// The Gateway as written, each mergeable conflict's listeners replaced by one listener at
+/// the place of the first; what a merge cannot fix is said in comments.
+fn gateway_api(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    object: Option<&Value>,
+    conflicts: &[Numbered],
+) -> String {
+    let mut out = String::new();
+    let Some(object) = object else {
+        return comment("The Gateway itself is missing from the input.");
+    };
+    let mut listeners: Vec<Option<Value>> =
+        object["spec"]["listeners"].as_array().cloned().unwrap_or_default().into_iter().map(Some).collect();
+    let names: Vec<String> = listeners.iter().flatten().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
+    let mut merged_any = false;
+    for (n, conflict, advice) in conflicts {
+        out.push_str(&comment(&format!(
+            "Conflict {}: {}, {} port {}.",
+            n + 1,
+            conflict.reason.as_str(),
+            conflict.workload,
+            conflict.port
+        )));
+        let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
+            out.push_str(&no_merge(servers, conflict, advice));
+            continue;
+        };
+        let indexes: Vec<usize> = conflict.servers.iter().filter_map(|&i| listener_index(&servers[i])).collect();
+        if indexes.len() != conflict.servers.len() || indexes.iter().any(|&i| i >= listeners.len()) {
+            out.push_str(&comment("The listeners do not match the Gateway in the input: no merge printed."));
+            continue;
+        }
+        let base = &servers[k];
+        let hosts = all_hosts(servers, &conflict.servers);
+        let hostname = common_wildcard(&hosts);
+        let mut name = format!("merged-{}", conflict.port);
+        let mut suffix = 2;
+        while names.contains(&name) {
+            name = format!("merged-{}-{suffix}", conflict.port);
+            suffix += 1;
+        }
+        let replaced: Vec<String> =
+            conflict.servers.iter().map(|&i| servers[i].listener.clone().unwrap_or_default()).collect();
+        out.push_str(&comment(&format!(
+            "Listeners {} become listener {name}: hostname {}, with {certificate}, valid for every one of \
+             {}. HTTPRoutes keep their hostnames; those whose parentRefs name a replaced listener by \
+             sectionName must name {name} instead.",
+            replaced.join(", "),
+            hostname.as_deref().unwrap_or("none (every host)"),
+            hosts.join(", ")
+        )));
+        if let Some(wide) = hostname.as_deref().and_then(|h| sni_guard::config::parse_host_pattern(h).ok()) {
+            // Other listeners on the port whose hostnames the new wildcard also matches: they
+            // keep them (a more specific hostname wins), but the person applying should know.
+            let others: Vec<String> = (0..servers.len())
+                .filter(|i| !conflict.servers.contains(i))
+                .map(|i| &servers[i])
+                .filter(|s| s.workload == conflict.workload && s.port.number == conflict.port)
+                .filter(|s| s.patterns.iter().any(|p| covers(&wide, p)))
+                .map(|s| format!("{} of listener {}", s.hosts.join(", "), s.listener.as_deref().unwrap_or("?")))
+                .collect();
+            if !others.is_empty() {
+                out.push_str(&comment(&format!(
+                    "{} also matches {}, which keep their listeners (a more specific hostname wins).",
+                    hostname.as_deref().unwrap_or(""),
+                    others.join("; ")
+                )));
+            }
+        }
+        let routes: Vec<&Option<Value>> = conflict.servers.iter().map(|&i| &servers[i].allowed_routes).collect();
+        if routes.iter().any(|r| *r != routes[0]) {
+            out.push_str(&comment(&format!(
+                "Their allowedRoutes differ; this keeps those of listener {}: review before applying.",
+                servers[conflict.servers[0]].listener.as_deref().unwrap_or("?")
+            )));
+        }
+        let mut listener = Map::new();
+        listener.insert("name".into(), json!(name));
+        if let Some(h) = &hostname {
+            listener.insert("hostname".into(), json!(h));
+        }
+        listener.insert("port".into(), json!(conflict.port));
+        listener.insert("protocol".into(), json!(base.port.protocol));
+        listener.insert("tls".into(), base.tls.clone().unwrap_or(Value::Null));
+        if let Some(routes) = &servers[conflict.servers[0]].allowed_routes {
+            listener.insert("allowedRoutes".into(), routes.clone());
+        }
+        let first = *indexes.iter().min().unwrap_or(&0);
+        for &i in &indexes {
+            listeners[i] = None;
+        }
+        listeners[first] = Some(Value::Object(listener));
+        merged_any = true;
+    }
+    if !merged_any {
+        return out;
+    }
+    let gateway = namespace_name(object);
+    out.push_str(&comment(&format!(
+        "The whole Gateway {gateway}, merged: apply it in place of the one in the cluster (`kubectl apply -f`); \
+         its other fields and listeners are as they were."
+    )));
+    let mut document = clean(object);
+    document["spec"]["listeners"] = Value::Array(listeners.into_iter().flatten().collect());
+    out + &serde_yaml_ng::to_string(&document).unwrap_or_default()
+}
+
+fn namespace_name(object: &Value) -> String {
+    let metadata = &object["metadata"];
+    format!("{}/{}", metadata["namespace"].as_str().unwrap_or("default"), metadata["name"].as_str().unwrap_or(""))
+}
+
+/// The object as a person would apply it: no status, and only the metadata one writes.
+fn clean(object: &Value) -> Value {
+    let mut metadata = Map::new();
+    for key in ["name", "namespace", "labels", "annotations"] {
+        if let Some(value) = object["metadata"].get(key) {
+            metadata.insert(key.into(), value.clone());
         }
     }
-    hosts
-}
-
-/// One new Istio Gateway with one server: every member's hosts and the first member's port
-/// and `tls` block (they share the credential already).
-fn istio_gateway(members: &[&Server], port: u32, slug: &str, out: &mut String) -> Value {
-    let first = members[0];
-    let name = format!("merged-{slug}-{port}");
-    out.push_str(&format!(
-        "# Then: in the VirtualServices bound to the replaced Gateways, use {}/{name} in spec.gateways,\n\
-         # and delete the replaced servers (a host in two servers on one port is a conflict).\n",
-        first.namespace
-    ));
-    if members.iter().any(|s| s.tls != first.tls) {
-        let modes: Vec<&str> = members.iter().map(|s| s.tls_mode.map_or("none", |m| m.as_str())).collect();
-        out.push_str(&format!(
-            "# The servers' tls settings differ (modes {}); this keeps those of {}: review before applying.\n",
-            modes.join(", "),
-            first.label()
-        ));
+    if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+        if annotations.is_empty() {
+            metadata.remove("annotations");
+        }
     }
-    let selector = match &first.workload {
-        Workload::Selector(labels) => json!(labels),
-        Workload::Gateway { .. } => json!({}),
-    };
-    let mut port_value = Map::new();
-    port_value.insert("number".into(), json!(port));
-    port_value.insert("name".into(), json!(first.port.name.clone().unwrap_or_else(|| "https".to_owned())));
-    port_value.insert("protocol".into(), json!(first.port.protocol));
     json!({
-        "apiVersion": "networking.istio.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": name, "namespace": first.namespace},
-        "spec": {
-            "selector": selector,
-            "servers": [{"port": port_value, "hosts": all_hosts(members), "tls": first.tls.clone().unwrap_or(Value::Null)}],
-        },
+        "apiVersion": object["apiVersion"],
+        "kind": object["kind"],
+        "metadata": metadata,
+        "spec": object["spec"],
     })
 }
 
-/// Gateway API listeners carry one `hostname` each, so "one server, all the hosts" is one
-/// listener whose hostname is a wildcard covering them all (or none, covering everything);
-/// HTTPRoutes keep their own `hostnames` and attach to it.
-fn gateway_api_gateway(members: &[&Server], out: &mut String) -> Value {
-    let first = members[0];
-    let hosts = all_hosts(members);
-    let hostname = common_wildcard(&hosts);
-    out.push_str(&format!(
-        "# In Gateway {}/{}, replace these listeners with the one below and keep the others;\n\
-         # HTTPRoutes keep their hostnames and attach to it (spec.parentRefs[].sectionName: merged).\n",
-        first.namespace, first.gateway
-    ));
-    match &hostname {
-        Some(h) => out.push_str(&format!(
-            "# {h} covers {}; make sure no other listener needs the names it takes.\n",
-            hosts.join(", ")
-        )),
-        None => out.push_str(&format!(
-            "# No wildcard covers {}: the merged listener has no hostname (every host).\n",
-            hosts.join(", ")
-        )),
-    }
-    let mut listener = Map::new();
-    listener.insert("name".into(), json!("merged"));
-    if let Some(h) = hostname {
-        listener.insert("hostname".into(), json!(h));
-    }
-    listener.insert("port".into(), json!(first.port.number));
-    listener.insert("protocol".into(), json!(first.port.protocol));
-    listener.insert("tls".into(), first.tls.clone().unwrap_or(Value::Null));
-    if let Some(routes) = &first.allowed_routes {
-        listener.insert("allowedRoutes".into(), routes.clone());
-    }
-    json!({
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "Gateway",
-        "metadata": {"name": first.gateway, "namespace": first.namespace},
-        "spec": {"listeners": [Value::Object(listener)]},
-    })
-}
-
-/// The narrowest `*.suffix` covering every host (at least two labels in the suffix, never
-/// `*.com`), or `None`.
+/// The narrowest Gateway API hostname wildcard (`*.suffix`, any depth) matching every host (at
+/// least two labels in the suffix, never `*.com`), or `None`.
 fn common_wildcard(hosts: &[String]) -> Option<String> {
     let names: Vec<Vec<String>> = hosts
         .iter()
@@ -187,7 +346,7 @@ fn common_wildcard(hosts: &[String]) -> Option<String> {
         .collect();
     let first = names.first()?;
     let mut common = 0;
-    // A host's last label cannot be in the suffix: `*.example.com` does not cover
+    // A host's last label cannot be in the suffix: `*.example.com` does not match
     // `example.com`, and a wildcard host `*.x` has `*` as its last (reversed) label.
     while names.iter().all(|n| common + 1 < n.len() && n[common] == first[common] && n[common] != "*") {
         common += 1;
@@ -201,18 +360,13 @@ fn common_wildcard(hosts: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::audit;
-
-    fn servers(text: &str) -> Vec<Server> {
-        crate::input::test_servers(text)
-    }
 
     #[test]
     fn slugs_are_dns_labels() {
-        assert_eq!(credential_slug(&Credential::CredentialName("Wild_Cert..x".into())), "wild-cert-x");
+        assert_eq!(slug(&[Credential::CredentialName("Wild_Cert..x".into())]), "wild-cert-x");
         let files = Credential::Files { server_certificate: "/etc/certs/org.pem".into(), private_key: "/k".into() };
-        assert_eq!(credential_slug(&files), "org");
-        assert_eq!(credential_slug(&Credential::CredentialName("--".into())), "shared");
+        assert_eq!(slug(&[files]), "org");
+        assert_eq!(slug(&[Credential::CredentialName("--".into())]), "shared");
     }
 
     #[test]
@@ -224,27 +378,5 @@ mod tests {
         assert_eq!(w(&["a.example.com", "example.com"]), None);
         assert_eq!(w(&["a.example.com", "b.example.org"]), None);
         assert_eq!(w(&["*.example.com", "*.example.com"]).as_deref(), Some("*.example.com"));
-    }
-
-    #[test]
-    fn merges_two_istio_gateways() {
-        let gw = |ns: &str, host: &str| {
-            format!(
-                "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: {ns}}}\nspec:\n  \
-                 selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 443, name: https, protocol: HTTPS}}\n    \
-                 hosts: [{host}]\n    tls: {{mode: SIMPLE, credentialName: Wild_Cert}}\n---\n"
-            )
-        };
-        let s = servers(&(gw("a", "a.example.com") + &gw("b", "b.example.com")));
-        let text = advice(&s, &audit(&s));
-        assert!(
-            text.contains("# Replaces: a/gw spec.servers[0] (a.example.com), b/gw spec.servers[0] (b.example.com)."),
-            "{text}"
-        );
-        let doc: Value = serde_yaml_ng::from_str(text.split("---\n").next().unwrap()).unwrap();
-        assert_eq!(doc["metadata"]["name"], "merged-wild-cert-443");
-        assert_eq!(doc["spec"]["servers"][0]["hosts"], json!(["a.example.com", "b.example.com"]));
-        assert_eq!(doc["spec"]["servers"][0]["tls"]["credentialName"], "Wild_Cert");
-        assert_eq!(doc["spec"]["selector"]["istio"], "ingressgateway");
     }
 }

@@ -244,10 +244,10 @@ impl Server {
     }
 }
 
-/// `*.example.com` for a wildcard, `*` for the catch-all, the folded name otherwise.
-/// Whether `wide` matches every name `narrow` matches, and more: a server listing `wide` holds
-/// a certificate that is presumably valid for `narrow`'s names too. The filter's own matching
-/// (`HostPattern::matches`): `*.s` covers names strictly below `s` at any depth.
+/// Whether host pattern `wide` matches every name `narrow` matches, and more: the servers'
+/// hosts overlap. Host wildcards as Istio, Gateway API and the filter match them
+/// (`HostPattern::matches`): `*.s` takes names strictly below `s` at any depth, unlike a
+/// certificate wildcard (`certificate::CertName`), which covers one label.
 pub fn covers(wide: &HostPattern, narrow: &HostPattern) -> bool {
     match (wide, narrow) {
         (HostPattern::Exact(_), _) | (_, HostPattern::Any) => false,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sni_guard::config::{Mode, PluginConfig, ServerConfig, Settings};
 
-use crate::model::{join_labels, SafeReason, Server};
+use crate::model::{join_labels, SafeReason, Server, Workload};
 
 /// What `config` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +37,18 @@ pub struct Generated {
     /// The servers that went into `config.servers`, in order.
     pub included: Vec<usize>,
     pub notes: Vec<String>,
+    /// What a WasmPlugin carrying the configuration applies to.
+    pub target: Target,
+}
+
+/// How a WasmPlugin picks its proxies. Istio refuses `selector` and `targetRefs` together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The gateway pods with these labels (`spec.selector.matchLabels`).
+    Pods(BTreeMap<String, String>),
+    /// A Gateway API Gateway (`spec.targetRefs`): Istio's way for the Gateway's own
+    /// deployment. A WasmPlugin can target only a Gateway in its own namespace.
+    Gateway { namespace: String, name: String },
 }
 
 pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, ConfigFailure> {
@@ -56,7 +68,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
     // Gateway API Gateways of the same name in two namespaces both match the name label.
     let mut gateway_namespaces: Vec<&str> = selected
         .iter()
-        .filter(|&&i| matches!(servers[i].workload, crate::model::Workload::Gateway { .. }))
+        .filter(|&&i| matches!(servers[i].workload, Workload::Gateway { .. }))
         .map(|&i| servers[i].namespace.as_str())
         .collect();
     gateway_namespaces.sort();
@@ -95,6 +107,16 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         )));
     }
 
+    // Only when every selected server is the one Gateway API Gateway's; an Istio Gateway
+    // among them needs the pods' labels.
+    let target = match selected.iter().map(|&i| &servers[i].workload).collect::<Vec<_>>().as_slice() {
+        [Workload::Gateway { namespace, name }, rest @ ..]
+            if rest.iter().all(|w| matches!(w, Workload::Gateway { name: n, .. } if n == name)) =>
+        {
+            Target::Gateway { namespace: namespace.clone(), name: name.clone() }
+        }
+        _ => Target::Pods(request.labels.clone()),
+    };
     let config = PluginConfig {
         servers: included.iter().map(|&i| ServerConfig { hosts: servers[i].hosts.clone() }).collect(),
         mode: request.mode,
@@ -114,7 +136,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         }
         return Err(ConfigFailure::Conflict(message));
     }
-    Ok(Generated { config, included, notes })
+    Ok(Generated { config, included, notes, target })
 }
 
 /// `servers[N]` in the filter's message means the N-th included server: append its name.
@@ -160,14 +182,17 @@ struct WasmPlugin<'a> {
 
 #[derive(Serialize)]
 struct Metadata<'a> {
-    name: &'a str,
+    name: String,
     namespace: &'a str,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WasmPluginSpec<'a> {
-    selector: Selector<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<Selector<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_refs: Option<[TargetRef<'a>; 1]>,
     url: &'a str,
     phase: &'static str,
     plugin_config: &'a PluginConfig,
@@ -179,29 +204,52 @@ struct Selector<'a> {
     match_labels: &'a BTreeMap<String, String>,
 }
 
+#[derive(Serialize)]
+struct TargetRef<'a> {
+    group: &'static str,
+    kind: &'static str,
+    name: &'a str,
+}
+
 /// The root namespace: a WasmPlugin there applies to matching workloads in every namespace.
 pub const DEFAULT_PLUGIN_NAMESPACE: &str = "istio-system";
 pub const DEFAULT_URL: &str = "oci://registry.example.com/sni-guard:0.1.0";
 
-/// A whole `WasmPlugin` manifest carrying the configuration.
-pub fn wasm_plugin_yaml(config: &PluginConfig, request: &Request, url: &str) -> String {
+/// A whole `WasmPlugin` manifest carrying the configuration, with a comment line saying what
+/// it applies to.
+pub fn wasm_plugin_yaml(generated: &Generated, request: &Request, url: &str) -> String {
+    let (name, namespace, selector, target_refs, what) = match &generated.target {
+        Target::Pods(labels) => (
+            "sni-guard".to_owned(),
+            request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE),
+            Some(Selector { match_labels: labels }),
+            None,
+            format!("the gateway pods labelled {}", join_labels(labels)),
+        ),
+        // Named after the Gateway: two Gateways of one namespace get one plugin each.
+        Target::Gateway { namespace, name } => (
+            format!("sni-guard-{name}"),
+            namespace.as_str(),
+            None,
+            Some([TargetRef { group: "gateway.networking.k8s.io", kind: "Gateway", name }]),
+            format!("Gateway {namespace}/{name}"),
+        ),
+    };
     let plugin = WasmPlugin {
         api_version: "extensions.istio.io/v1alpha1",
         kind: "WasmPlugin",
-        metadata: Metadata {
-            name: "sni-guard",
-            namespace: request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE),
-        },
+        metadata: Metadata { name, namespace },
         spec: WasmPluginSpec {
-            selector: Selector { match_labels: &request.labels },
+            selector,
+            target_refs,
             url,
             // Before authentication: a misdirected request is answered before anything else
             // looks at it.
             phase: "AUTHN",
-            plugin_config: config,
+            plugin_config: &generated.config,
         },
     };
-    serde_yaml_ng::to_string(&plugin).expect("the WasmPlugin serialises")
+    format!("# sni-guard for {what}\n{}", serde_yaml_ng::to_string(&plugin).expect("the WasmPlugin serialises"))
 }
 
 #[cfg(test)]
@@ -275,7 +323,7 @@ spec:
     fn wasm_plugin_carries_the_configuration() {
         let req = request("istio=ingressgateway");
         let generated = generate(&servers(TWO), &req).unwrap();
-        let yaml = wasm_plugin_yaml(&generated.config, &req, DEFAULT_URL);
+        let yaml = wasm_plugin_yaml(&generated, &req, DEFAULT_URL);
         let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
         assert_eq!(doc["kind"], "WasmPlugin");
         assert_eq!(doc["spec"]["selector"]["matchLabels"]["istio"], "ingressgateway");

@@ -1,11 +1,39 @@
-//! The audit report for people (aligned text, colour only on a terminal) and for machines
-//! (JSON). Every text row is self-contained (conflict number, workload, port repeated), so
-//! `grep` on piped output keeps its meaning.
+//! The audit report for people (text within 100 columns, colour only on a terminal) and for
+//! tools (one JSON document).
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::audit::{Conflict, Report};
-use crate::model::{Credential, SafeReason, Server, Workload};
+use crate::advice::{advise, Advice};
+use crate::audit::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
+use crate::credentials::{Resolution, ServerCertificates, Source};
+use crate::model::{Api, Credential, SafeReason, Server, Workload};
+
+/// The widest line the text report writes.
+pub const WIDTH: usize = 100;
+
+/// A space the wrapping never breaks at (between a host and its server's `[n]`).
+const KEEP: char = '\u{1f}';
+
+/// Everything the report is made from.
+pub struct Findings<'a> {
+    pub servers: &'a [Server],
+    pub gateways: usize,
+    pub secrets: usize,
+    pub resolution: &'a Resolution,
+    pub report: &'a Report,
+}
+
+impl Findings<'_> {
+    fn certificates(&self, server: usize) -> &ServerCertificates {
+        &self.resolution.servers[server]
+    }
+
+    fn advice(&self, conflict: &Conflict) -> Advice {
+        advise(self.servers, &self.resolution.servers, conflict)
+    }
+}
 
 /// How the text report may be dressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,157 +51,348 @@ impl Style {
     }
 }
 
-/// Columns padded to their widest cell; the last column is not padded.
-fn table(header: &[&str], rows: &[Vec<String>], style: Style) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let last = cells.len() - 1;
-        let mut s = String::new();
-        for (i, cell) in cells.into_iter().enumerate() {
-            if i == last {
-                s.push_str(&cell);
+/// `text` in lines of at most `WIDTH` columns, the first starting with `first`, the others
+/// with `indent`; words are never split (a word longer than a line gets a line of its own), nor
+/// is a `command in backquotes`, so that it can be copied whole.
+pub fn wrap(first: &str, indent: &str, text: &str) -> String {
+    let mut in_code = false;
+    let text: String = text
+        .chars()
+        .map(|c| {
+            in_code ^= c == '`';
+            if c == ' ' && in_code {
+                KEEP
             } else {
-                let pad = widths[i] - cell.chars().count();
-                s.push_str(&cell);
-                s.push_str(&" ".repeat(pad + 2));
+                c
             }
+        })
+        .collect();
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let width = line.chars().count() + usize::from(!empty) + word.chars().count();
+        if !empty && width > WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.to_owned();
+            empty = true;
         }
-        s.trim_end().to_owned() + "\n"
-    };
-    let mut out = style.paint("1", line(header.iter().map(|h| h.to_string()).collect()).trim_end());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.clone()));
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
     }
-    out
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out.replace(KEEP, " ")
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub fn text(servers: &[Server], gateways: usize, report: &Report, style: Style) -> String {
+/// `web/edge spec.listeners[0] (shop)`: how the report names a server.
+fn server_name(server: &Server) -> String {
+    match (&server.listener, server.api) {
+        (Some(listener), Api::GatewayApi) => format!("{} ({listener})", server.label()),
+        _ => server.label(),
+    }
+}
+
+fn hosts(server: &Server) -> String {
+    server.hosts.join(", ")
+}
+
+/// Lines saying what a server presents: one per certificate, and what is unknown.
+fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String {
     let mut out = String::new();
-    let shared: Vec<(usize, &Conflict)> =
-        report.conflicts.iter().enumerate().filter(|(_, c)| matches!(c, Conflict::SharedCredential { .. })).collect();
-    let hosts: Vec<(usize, &Conflict)> =
-        report.conflicts.iter().enumerate().filter(|(_, c)| !matches!(c, Conflict::SharedCredential { .. })).collect();
-
-    out.push_str(&style.paint("1", &format!("Shared credentials: {}", plural(shared.len(), "conflict", "conflicts"))));
-    out.push('\n');
-    if !shared.is_empty() {
-        out.push_str("(servers presenting one certificate: a connection opened for one can be reused for the other's hosts, which get 404)\n");
-        let mut rows = Vec::new();
-        for (n, conflict) in &shared {
-            if let Conflict::SharedCredential { workload, port, credential, servers: members } = conflict {
-                for &i in members {
-                    let s = &servers[i];
-                    rows.push(vec![
-                        (n + 1).to_string(),
-                        workload.to_string(),
-                        port.to_string(),
-                        credential.to_string(),
-                        format!("{}/{}", s.namespace, s.gateway),
-                        s.field.clone(),
-                        s.hosts.join(","),
-                    ]);
-                }
-            }
-        }
-        out.push_str(&table(&["#", "WORKLOAD", "PORT", "CREDENTIAL", "GATEWAY", "SERVER", "HOSTS"], &rows, style));
+    for presented in &certificates.presented {
+        let names = presented.certificate.names.join(", ");
+        let names = if names.is_empty() { "(no DNS name)".to_owned() } else { names };
+        let cn = if presented.certificate.from_common_name { " (its common name: no DNS SAN)" } else { "" };
+        out.push_str(&wrap(
+            indent,
+            &format!("{indent}  "),
+            &format!("certificate {names}{cn}, from {}", presented.source),
+        ));
     }
-    out.push('\n');
-
-    out.push_str(
-        &style.paint("1", &format!("Hosts claimed by two servers: {}", plural(hosts.len(), "conflict", "conflicts"))),
-    );
-    out.push('\n');
-    if !hosts.is_empty() {
-        let mut rows = Vec::new();
-        for (n, conflict) in &hosts {
-            let (what, host) = match conflict {
-                Conflict::DuplicateHost { host, .. } => ("duplicate".to_owned(), host.clone()),
-                Conflict::WildcardOverlap { wildcard, host, .. } => (format!("{wildcard} covers"), host.clone()),
-                Conflict::SharedCredential { .. } => continue,
-            };
-            for i in conflict.servers() {
-                let s = &servers[i];
-                rows.push(vec![
-                    (n + 1).to_string(),
-                    conflict.workload().to_string(),
-                    conflict.port().to_string(),
-                    format!("{what} {host}"),
-                    format!("{}/{}", s.namespace, s.gateway),
-                    s.field.clone(),
-                    s.hosts.join(","),
-                ]);
-            }
-        }
-        out.push_str(&table(&["#", "WORKLOAD", "PORT", "HOST", "GATEWAY", "SERVER", "HOSTS"], &rows, style));
+    for unknown in &certificates.unknown {
+        out.push_str(&wrap(indent, &format!("{indent}  "), &format!("certificate unknown: {}", unknown.looked_for)));
     }
-    out.push('\n');
+    out
+}
 
-    out.push_str(&style.paint("1", &format!("Not at risk: {}", plural(report.not_at_risk.len(), "server", "servers"))));
-    out.push('\n');
-    if !report.not_at_risk.is_empty() {
-        let rows: Vec<Vec<String>> = report
-            .not_at_risk
-            .iter()
-            .map(|n| {
-                let s = &servers[n.server];
-                vec![
-                    s.workload.to_string(),
-                    s.port.number.to_string(),
-                    format!("{}/{}", s.namespace, s.gateway),
-                    s.field.clone(),
-                    s.tls_mode.map_or("none", |m| m.as_str()).to_owned(),
-                    s.hosts.join(","),
-                    n.reason.explain().to_owned(),
-                ]
-            })
-            .collect();
-        out.push_str(&table(&["WORKLOAD", "PORT", "GATEWAY", "SERVER", "TLS", "HOSTS", "WHY"], &rows, style));
-    }
-    out.push('\n');
-
-    let summary = format!(
-        "{} in {}, {}.",
-        plural(servers.len(), "server", "servers"),
-        plural(gateways, "Gateway", "Gateways"),
-        if report.conflicts.is_empty() {
-            "no conflict".to_owned()
-        } else {
-            plural(report.conflicts.len(), "conflict", "conflicts")
-        }
-    );
+pub fn text(findings: &Findings, style: Style) -> String {
+    let Findings { servers, report, .. } = findings;
+    let mut out = String::new();
     if report.conflicts.is_empty() {
-        out.push_str(&style.paint("32", &summary));
-    } else {
-        out.push_str(&style.paint("31", &summary));
-        out.push_str("\nFix: `sni-guard merge` prints merged Gateways; `sni-guard config --selector ...` writes sni-guard's configuration.");
+        out.push_str(&style.paint("1;32", "No conflict."));
+        out.push_str("\n\n");
     }
+    for (n, conflict) in report.conflicts.iter().enumerate() {
+        out.push_str(&conflict_text(findings, n, conflict, style));
+        out.push('\n');
+    }
+
+    if !report.clear.is_empty() {
+        out.push_str(
+            &style.paint("1", &format!("Not in a conflict: {}", plural(report.clear.len(), "server", "servers"))),
+        );
+        out.push('\n');
+        for &i in &report.clear {
+            let server = &servers[i];
+            out.push_str(&wrap("  ", "      ", &format!("{}: {}", server_name(server), hosts(server))));
+            out.push_str(&certificate_lines(findings.certificates(i), "    "));
+            if !findings.certificates(i).unknown.is_empty() {
+                out.push_str(&wrap(
+                    "    ",
+                    "      ",
+                    &format!(
+                        "checked instead: no other server on {} port {} names the same credential, and \
+                         no host overlaps",
+                        server.workload, server.port
+                    ),
+                ));
+            }
+        }
+        out.push('\n');
+    }
+
+    if !report.not_at_risk.is_empty() {
+        out.push_str(&style.paint(
+            "1",
+            &format!(
+                "Not at risk: {} (no 404 from a reused connection)",
+                plural(report.not_at_risk.len(), "server", "servers")
+            ),
+        ));
+        out.push('\n');
+        for n in &report.not_at_risk {
+            let server = &servers[n.server];
+            out.push_str(&wrap(
+                "  ",
+                "      ",
+                &format!("{}: {}, port {}: {}", server_name(server), hosts(server), server.port, n.reason.explain()),
+            ));
+        }
+        out.push('\n');
+    }
+
+    for (namespace, workloads) in &findings.resolution.assumed {
+        let workloads: Vec<&str> = workloads.iter().map(String::as_str).collect();
+        out.push_str(&wrap(
+            "",
+            "",
+            &format!(
+                "Istio credentialName Secrets were looked up in {namespace}, assumed to be the namespace of \
+                 the gateway pods ({}); --gateway-namespace sets it.",
+                workloads.join("; ")
+            ),
+        ));
+    }
+    let unknown =
+        (0..servers.len()).filter(|&i| servers[i].risk().is_ok() && !findings.certificates(i).known()).count();
+    let in_conflict: usize = report.conflicts.iter().map(|c| c.servers.len()).sum();
+    let mut summary = format!(
+        "{} in {}, {} read; ",
+        plural(servers.len(), "server", "servers"),
+        plural(findings.gateways, "Gateway", "Gateways"),
+        plural(findings.secrets, "Secret", "Secrets"),
+    );
+    summary.push_str(&match report.conflicts.len() {
+        0 => "no conflict".to_owned(),
+        n => format!("{} ({})", plural(n, "conflict", "conflicts"), plural(in_conflict, "server", "servers")),
+    });
+    if unknown > 0 {
+        summary.push_str(&format!("; {} unknown", plural(unknown, "server's certificate", "servers' certificates")));
+    }
+    summary.push('.');
+    let colour = if report.conflicts.is_empty() { "32" } else { "31" };
+    let summary = wrap("", "", &summary);
+    out.push_str(&style.paint(colour, summary.trim_end()));
     out.push('\n');
     out
 }
 
+fn conflict_text(findings: &Findings, n: usize, conflict: &Conflict, style: Style) -> String {
+    let servers = findings.servers;
+    let tag = |i: usize| format!("[{}]", conflict.servers.iter().position(|&s| s == i).map_or(0, |p| p + 1));
+    let mut out = String::new();
+    let title = format!(
+        "Conflict {}: {}, {} port {}, {}",
+        n + 1,
+        conflict.reason.as_str(),
+        conflict.workload,
+        conflict.port,
+        plural(conflict.servers.len(), "server", "servers")
+    );
+    out.push_str(&style.paint("1;31", wrap("", "  ", &title).trim_end()));
+    out.push('\n');
+    for &i in &conflict.servers {
+        let server = &servers[i];
+        let first = format!("  {} ", tag(i));
+        out.push_str(&wrap(&first, "      ", &format!("{}: {}", server_name(server), hosts(server))));
+        out.push_str(&certificate_lines(findings.certificates(i), "      "));
+    }
+    for evidence in &conflict.evidence {
+        let line = format!("{}: {}", evidence.reason().as_str(), explain(evidence, &tag));
+        out.push_str(&wrap("  ", "    ", &line));
+    }
+    let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
+    for &i in &conflict.servers {
+        if let Some(condition) = listener_condition(servers, findings.report, i) {
+            let name = servers[i].listener.clone().unwrap_or_else(|| servers[i].field.clone());
+            by_reason.entry(condition.reason).or_default().push(format!("{name}{KEEP}{}", tag(i)));
+        }
+    }
+    for (reason, listeners) in by_reason {
+        out.push_str(&wrap(
+            "  ",
+            "    ",
+            &format!(
+                "Gateway API: {} {} should carry the condition OverlappingTLSConfig, status True, reason {}.",
+                if listeners.len() == 1 { "listener" } else { "listeners" },
+                listeners.join(", "),
+                reason.as_str()
+            ),
+        ));
+    }
+    let sentences = findings.advice(conflict).sentences(&tag);
+    out.push_str(&wrap("  Fix: ", "    ", &sentences.join(" ")));
+    out
+}
+
+/// One piece of evidence in a sentence, naming servers with `tag`.
+fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
+    let list = |servers: &[usize]| servers.iter().map(|&s| tag(s)).collect::<Vec<_>>().join(" ");
+    let covered = |covered: &[Covered]| {
+        covered
+            .iter()
+            .map(|c| {
+                if c.name == c.host {
+                    format!("{}{KEEP}{}", c.name, tag(c.server))
+                } else {
+                    format!("{} ({}'s{KEEP}{})", c.name, tag(c.server), c.host)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match evidence {
+        Evidence::CertificateCovers { name, presenters, covered: hosts, .. } => format!(
+            "the certificate of {} has the name {name}, which covers {} (a certificate wildcard covers one label)",
+            list(presenters),
+            covered(hosts)
+        ),
+        Evidence::SameCertificate { sha256, sources, servers } => {
+            let sources: Vec<String> = sources.iter().map(Source::to_string).collect();
+            format!(
+                "{} present one certificate (SHA-256 {}), from {}",
+                list(servers),
+                short_sha256(sha256),
+                sources.join(" and ")
+            )
+        }
+        Evidence::SameCredential { credential, servers } => {
+            format!("{} use {credential}: one certificate, whatever it covers (it is not in the input)", list(servers))
+        }
+        Evidence::SameHost { host, servers } => format!("host {host} is in {}", list(servers)),
+        Evidence::HostWildcard { wildcard, server, covered: hosts } => format!(
+            "host {wildcard} of {} also matches {} (a host wildcard matches any depth)",
+            tag(*server),
+            covered(hosts)
+        ),
+    }
+}
+
+/// The first 8 bytes of a fingerprint: enough to tell certificates apart in text.
+fn short_sha256(sha256: &str) -> String {
+    sha256.chars().take(23).collect::<String>() + "…"
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    /// One entry per conflict: every server at risk with the others in it.
     conflicts: Vec<JsonConflict<'a>>,
+    /// Every Gateway API listener, and the `OverlappingTLSConfig` condition it should carry
+    /// (`null`: none; the condition is never set to False).
+    listener_conditions: Vec<JsonListener<'a>>,
+    not_in_conflict: Vec<JsonServer<'a>>,
     not_at_risk: Vec<JsonSafe<'a>>,
+    /// Namespaces assumed for Istio gateway pods (where credentialName Secrets were looked up).
+    assumed_gateway_namespaces: &'a BTreeMap<String, std::collections::BTreeSet<String>>,
+    warnings: &'a [String],
     summary: JsonSummary,
 }
 
 #[derive(Serialize)]
+struct JsonServer<'a> {
+    #[serde(flatten)]
+    server: &'a Server,
+    certificate_known: bool,
+    certificates: &'a ServerCertificates,
+}
+
+#[derive(Serialize)]
+struct JsonConflict<'a> {
+    reason: Reason,
+    workload: &'a Workload,
+    port: u32,
+    servers: Vec<JsonServer<'a>>,
+    /// Why; servers are indexes into this conflict's `servers`.
+    evidence: Vec<JsonEvidence<'a>>,
+    fix: Vec<String>,
+}
+
+#[derive(Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum JsonConflict<'a> {
-    SharedCredential { workload: &'a Workload, port: u32, credential: &'a Credential, servers: Vec<&'a Server> },
-    DuplicateHost { workload: &'a Workload, port: u32, host: &'a str, servers: Vec<&'a Server> },
-    WildcardOverlap { workload: &'a Workload, port: u32, wildcard: &'a str, host: &'a str, servers: Vec<&'a Server> },
+enum JsonEvidence<'a> {
+    CertificateCoversHost {
+        reason: Reason,
+        certificate_name: &'a str,
+        sha256: &'a str,
+        presented_by: Vec<usize>,
+        covers: Vec<JsonCovered<'a>>,
+    },
+    SameCertificate {
+        reason: Reason,
+        sha256: &'a str,
+        sources: &'a [Source],
+        servers: Vec<usize>,
+    },
+    SameCredential {
+        reason: Reason,
+        credential: &'a Credential,
+        servers: Vec<usize>,
+    },
+    SameHost {
+        reason: Reason,
+        host: &'a str,
+        servers: Vec<usize>,
+    },
+    HostWildcard {
+        reason: Reason,
+        wildcard: &'a str,
+        server: usize,
+        matches: Vec<JsonCovered<'a>>,
+    },
+}
+
+#[derive(Serialize)]
+struct JsonCovered<'a> {
+    server: usize,
+    name: &'a str,
+    host: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonListener<'a> {
+    gateway: String,
+    listener: Option<&'a str>,
+    field: &'a str,
+    condition: Option<ListenerCondition>,
 }
 
 #[derive(Serialize)]
@@ -187,42 +406,101 @@ struct JsonSafe<'a> {
 struct JsonSummary {
     gateways: usize,
     servers: usize,
+    secrets: usize,
     conflicts: usize,
+    certificate_unknown: usize,
 }
 
-pub fn json(servers: &[Server], gateways: usize, report: &Report) -> String {
-    let pick = |ids: &[usize]| ids.iter().map(|&i| &servers[i]).collect::<Vec<_>>();
+fn covered_json<'a>(list: &'a [Covered], at: &dyn Fn(usize) -> usize) -> Vec<JsonCovered<'a>> {
+    list.iter().map(|c| JsonCovered { server: at(c.server), name: &c.name, host: &c.host }).collect()
+}
+
+pub fn json(findings: &Findings) -> String {
+    let Findings { servers, report, .. } = findings;
+    let server = |i: usize| JsonServer {
+        server: &servers[i],
+        certificate_known: findings.certificates(i).known(),
+        certificates: findings.certificates(i),
+    };
     let conflicts = report
         .conflicts
         .iter()
-        .map(|c| match c {
-            Conflict::SharedCredential { workload, port, credential, servers: ids } => {
-                JsonConflict::SharedCredential { workload, port: *port, credential, servers: pick(ids) }
-            }
-            Conflict::DuplicateHost { workload, port, host, servers: ids } => {
-                JsonConflict::DuplicateHost { workload, port: *port, host, servers: pick(ids) }
-            }
-            Conflict::WildcardOverlap { workload, port, wildcard, host, wildcard_server, host_server } => {
-                // Wildcard server first, then the server whose host it covers.
-                JsonConflict::WildcardOverlap {
-                    workload,
-                    port: *port,
-                    wildcard,
-                    host,
-                    servers: pick(&[*wildcard_server, *host_server]),
-                }
+        .map(|conflict| {
+            let at = |i: usize| conflict.servers.iter().position(|&s| s == i).unwrap_or(usize::MAX);
+            let all = |list: &[usize]| list.iter().map(|&s| at(s)).collect::<Vec<_>>();
+            let evidence = conflict
+                .evidence
+                .iter()
+                .map(|e| {
+                    let reason = e.reason();
+                    match e {
+                        Evidence::CertificateCovers { name, sha256, presenters, covered: list } => {
+                            JsonEvidence::CertificateCoversHost {
+                                reason,
+                                certificate_name: name,
+                                sha256,
+                                presented_by: all(presenters),
+                                covers: covered_json(list, &at),
+                            }
+                        }
+                        Evidence::SameCertificate { sha256, sources, servers } => {
+                            JsonEvidence::SameCertificate { reason, sha256, sources, servers: all(servers) }
+                        }
+                        Evidence::SameCredential { credential, servers } => {
+                            JsonEvidence::SameCredential { reason, credential, servers: all(servers) }
+                        }
+                        Evidence::SameHost { host, servers } => {
+                            JsonEvidence::SameHost { reason, host, servers: all(servers) }
+                        }
+                        Evidence::HostWildcard { wildcard, server, covered: list } => JsonEvidence::HostWildcard {
+                            reason,
+                            wildcard,
+                            server: at(*server),
+                            matches: covered_json(list, &at),
+                        },
+                    }
+                })
+                .collect();
+            let label = |i: usize| servers[i].label();
+            JsonConflict {
+                reason: conflict.reason,
+                workload: &conflict.workload,
+                port: conflict.port,
+                servers: conflict.servers.iter().map(|&i| server(i)).collect(),
+                evidence,
+                fix: findings.advice(conflict).sentences(&label),
             }
         })
         .collect();
-    let not_at_risk = report
-        .not_at_risk
-        .iter()
-        .map(|n| JsonSafe { reason: n.reason, explanation: n.reason.explain(), server: &servers[n.server] })
+    let listener_conditions = (0..servers.len())
+        .filter(|&i| servers[i].api == Api::GatewayApi)
+        .map(|i| JsonListener {
+            gateway: format!("{}/{}", servers[i].namespace, servers[i].gateway),
+            listener: servers[i].listener.as_deref(),
+            field: &servers[i].field,
+            condition: listener_condition(servers, report, i),
+        })
         .collect();
+    let unknown =
+        (0..servers.len()).filter(|&i| servers[i].risk().is_ok() && !findings.certificates(i).known()).count();
     let doc = JsonReport {
         conflicts,
-        not_at_risk,
-        summary: JsonSummary { gateways, servers: servers.len(), conflicts: report.conflicts.len() },
+        listener_conditions,
+        not_in_conflict: report.clear.iter().map(|&i| server(i)).collect(),
+        not_at_risk: report
+            .not_at_risk
+            .iter()
+            .map(|n| JsonSafe { reason: n.reason, explanation: n.reason.explain(), server: &servers[n.server] })
+            .collect(),
+        assumed_gateway_namespaces: &findings.resolution.assumed,
+        warnings: &findings.resolution.warnings,
+        summary: JsonSummary {
+            gateways: findings.gateways,
+            servers: servers.len(),
+            secrets: findings.secrets,
+            conflicts: report.conflicts.len(),
+            certificate_unknown: unknown,
+        },
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()));
     text.push('\n');
@@ -234,12 +512,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_align_and_colour_only_when_asked() {
-        let rows = vec![vec!["1".into(), "long cell".into(), "x".into()], vec!["22".into(), "s".into(), "y".into()]];
-        let plain = table(&["#", "B", "C"], &rows, Style { colour: false });
-        assert_eq!(plain, "#   B          C\n1   long cell  x\n22  s          y\n");
-        assert!(!plain.contains('\x1b'));
-        let coloured = table(&["#", "B", "C"], &rows, Style { colour: true });
-        assert!(coloured.starts_with("\x1b[1m#"));
+    fn wrapping_keeps_lines_within_the_width() {
+        let words = vec!["host.example.com"; 30].join(" ");
+        let text = wrap("  Fix: ", "    ", &words);
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        assert!(text.starts_with("  Fix: host.example.com host"));
+        assert!(text.lines().skip(1).all(|l| l.starts_with("    host")));
+        // A word wider than a line is not split, and a kept space is a space.
+        let long = "x".repeat(120);
+        assert_eq!(wrap("", "", &format!("a {long} b")), format!("a\n{long}\nb\n"));
+        assert_eq!(wrap("", "", &format!("a{KEEP}[1]")), "a [1]\n");
+        let command = format!("{} `sni-guard config --selector istio=ingressgateway`.", "x".repeat(60));
+        assert_eq!(
+            wrap("", "", &command),
+            format!("{}\n`sni-guard config --selector istio=ingressgateway`.\n", "x".repeat(60))
+        );
     }
 }

@@ -20,9 +20,15 @@ fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
         .expect("the binary runs");
     {
         let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or_default()).unwrap();
+        // A process that exits before reading (a usage error) closes the pipe: not a failure.
+        let _ = input.write_all(stdin.unwrap_or_default());
     }
     child.wait_with_output().unwrap()
+}
+
+/// Text with its line breaks and indentation as single spaces: what a wrapped sentence says.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn audit(name: &str) -> (i32, String, String) {
@@ -36,22 +42,24 @@ fn two_gateways_sharing_a_secret_conflict_in_json_and_yaml() {
     for name in ["two-gateways.json", "two-gateways.yaml"] {
         let (code, out, err) = audit(name);
         assert_eq!(code, 1, "{name}: {out}{err}");
-        assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
-        let row = out.lines().find(|l| l.contains("team-blog/blog")).unwrap();
-        for cell in [
-            "istio=ingressgateway",
-            "443",
-            "credentialName wildcard-example-com",
-            "spec.servers[0]",
-            "blog.example.com",
-        ] {
-            assert!(row.contains(cell), "{row}");
-        }
-        assert!(out.contains("team-shop/shop"), "{out}");
+        assert!(
+            out.starts_with("Conflict 1: OverlappingCertificates, istio=ingressgateway port 443, 2 servers\n"),
+            "{out}"
+        );
+        assert!(out.contains("\n  [1] team-shop/shop spec.servers[0]: shop.example.com\n"), "{out}");
+        assert!(out.contains("\n  [2] team-blog/blog spec.servers[0]: blog.example.com\n"), "{out}");
+        // The Secret is not in the input: what was looked for, and what was checked instead.
+        assert!(
+            flat(&out).contains("certificate unknown: Secret istio-system/wildcard-example-com is not in the input"),
+            "{out}"
+        );
+        assert!(flat(&out).contains("[1] [2] use credentialName wildcard-example-com: one certificate"), "{out}");
+        assert!(err.contains("warning: the input holds no Secret, so 2 certificate(s) are unknown"), "{err}");
         // The port-80 redirect server has a tls block but no TLS.
         assert!(out.contains("Not at risk: 1 server"), "{out}");
-        // A pipe gets no colour.
+        // A pipe gets no colour, and lines fit 100 columns.
         assert!(!out.contains('\x1b'), "{out:?}");
+        assert!(out.lines().all(|l| l.chars().count() <= 100), "{out}");
     }
 }
 
@@ -68,17 +76,25 @@ fn stdin_works_like_a_file() {
 fn conflicts_within_one_gateway() {
     let (code, out, _) = audit("within-one-gateway.yaml");
     assert_eq!(code, 1);
-    assert!(out.contains("Shared credentials: 2 conflicts"), "{out}");
-    assert!(out.contains("credentialName example-com-san"), "{out}");
-    assert!(out.contains("files /etc/istio/certs/org.pem + /etc/istio/certs/org.key"), "{out}");
-    assert!(!out.contains("own.example.net"), "{out}");
+    assert!(out.contains("Conflict 2: OverlappingCertificates"), "{out}");
+    assert!(!out.contains("Conflict 3"), "{out}");
+    assert!(out.contains("[1] [2] use credentialName example-com-san"), "{out}");
+    assert!(flat(&out).contains("[1] [2] use files /etc/istio/certs/org.pem + /etc/istio/certs/org.key"), "{out}");
+    assert!(flat(&out).contains("--server-certificate /etc/istio/certs/org.pem=FILE"), "{out}");
+    let clear = &out[out.find("Not in a conflict: 1 server").expect(&out)..];
+    assert!(clear.contains("edge/public spec.servers[4]: own.example.net"), "{out}");
+    assert!(flat(clear).contains("checked instead: no other server on istio=ingressgateway port 443"), "{out}");
 }
 
 #[test]
 fn different_selectors_do_not_conflict() {
     let (code, out, _) = audit("different-selectors.yaml");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2 servers in 2 Gateways, no conflict."), "{out}");
+    assert!(out.starts_with("No conflict.\n"), "{out}");
+    assert!(
+        flat(&out).contains("2 servers in 2 Gateways, 0 Secrets read; no conflict; 2 servers' certificates unknown."),
+        "{out}"
+    );
 }
 
 #[test]
@@ -86,43 +102,56 @@ fn passthrough_and_mesh_servers_are_listed_as_not_at_risk() {
     let (code, out, _) = audit("passthrough.yaml");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("Not at risk: 4 servers"), "{out}");
-    assert_eq!(out.matches("TLS passthrough: forwarded by SNI as TCP").count(), 3, "{out}");
+    assert_eq!(flat(&out).matches("TLS passthrough: forwarded by SNI as TCP").count(), 3, "{out}");
     assert!(out.contains("ISTIO_MUTUAL: mesh-internal"), "{out}");
 }
 
 #[test]
-fn wildcard_covering_another_servers_host_conflicts() {
+fn a_host_wildcard_matching_another_servers_host_conflicts() {
     let (code, out, _) = audit("wildcard.yaml");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("*.example.com covers api.example.com"), "{out}");
+    assert!(out.contains("Conflict 1: OverlappingHostnames"), "{out}");
+    assert!(
+        flat(&out).contains(
+            "OverlappingHostnames: host *.example.com of [1] also matches api.example.com [2] (a host wildcard matches any depth)"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
 fn the_same_host_in_two_servers() {
     let (code, out, _) = audit("duplicate-host.yaml");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("duplicate shop.example.com"), "{out}");
-    assert_eq!(out.matches("duplicate shop.example.com").count(), 2, "{out}");
+    assert!(flat(&out).contains("OverlappingHostnames: host shop.example.com is in [1] [2]"), "{out}");
+    // The filter refuses a host in two servers: sni-guard is not offered as the fix.
+    assert!(out.contains("Keep shop.example.com in one server only"), "{out}");
+    assert!(!out.contains("sni-guard config"), "{out}");
 }
 
 #[test]
 fn gateway_api_listeners_sharing_a_certificate_ref() {
     let (code, out, _) = audit("gateway-api.yaml");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("Shared credentials: 1 conflict"), "{out}");
+    assert!(out.starts_with("Conflict 1: OverlappingCertificates, gateway web/edge port 443, 2 servers\n"), "{out}");
+    assert!(flat(&out).contains("[1] web/edge spec.listeners[0] (shop): shop.example.com"), "{out}");
+    assert!(out.contains("[1] [2] use Secret web/wildcard-example-com"), "{out}");
     assert!(
-        out.contains("gateway web/edge  443   Secret web/wildcard-example-com  web/edge  spec.listeners[1]"),
+        flat(&out)
+            .contains("Gateway API: listeners shop [1], blog [2] should carry the condition OverlappingTLSConfig"),
         "{out}"
     );
     // `solo` is its own workload: not part of the conflict.
-    assert!(!out.contains("web/solo"), "{out}");
+    assert!(!out.contains("Conflict 2"), "{out}");
+    let clear = &out[out.find("Not in a conflict: 1 server").expect(&out)..];
+    assert!(clear.contains("web/solo spec.listeners[0] (https): solo.example.com"), "{out}");
 }
 
 #[test]
 fn a_directory_of_manifests() {
     let (code, out, _) = audit("manifests");
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("2 servers in 2 Gateways, 1 conflict."), "{out}");
+    assert!(flat(&out).contains("2 servers in 2 Gateways, 0 Secrets read; 1 conflict (2 servers)"), "{out}");
 }
 
 #[test]
@@ -132,20 +161,30 @@ fn json_output_for_machines() {
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["summary"]["conflicts"], 1);
+    assert_eq!(doc["summary"]["certificate_unknown"], 2);
     let conflict = &doc["conflicts"][0];
-    assert_eq!(conflict["kind"], "shared_credential");
-    assert_eq!(conflict["credential"]["credential_name"], "wildcard-example-com");
+    assert_eq!(conflict["reason"], "OverlappingCertificates");
     assert_eq!(conflict["workload"]["selector"]["istio"], "ingressgateway");
+    assert_eq!(conflict["port"], 443);
+    let evidence = &conflict["evidence"][0];
+    assert_eq!(evidence["kind"], "same_credential");
+    assert_eq!(evidence["reason"], "OverlappingCertificates");
+    assert_eq!(evidence["credential"]["credential_name"], "wildcard-example-com");
+    assert_eq!(evidence["servers"], serde_json::json!([0, 1]));
     let gateways: Vec<&str> =
         conflict["servers"].as_array().unwrap().iter().map(|s| s["gateway"].as_str().unwrap()).collect();
     assert_eq!(gateways, ["shop", "blog"]);
+    assert_eq!(conflict["servers"][0]["certificate_known"], false);
+    assert!(conflict["fix"][0].as_str().unwrap().starts_with("Merge them into one server"), "{conflict}");
     assert_eq!(doc["not_at_risk"][0]["reason"], "plain_text");
+    assert_eq!(doc["assumed_gateway_namespaces"]["istio-system"], serde_json::json!(["istio=ingressgateway"]));
 
     let clean = fixture("different-selectors.yaml");
     let out = run(&["audit", "-o", "json", clean.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["conflicts"], serde_json::json!([]));
+    assert_eq!(doc["not_in_conflict"].as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -184,14 +223,132 @@ fn bad_input_exits_2_with_a_message_naming_object_and_field() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    for args in [&[][..], &["lint"], &["audit", "--output", "xml"], &["config"], &["config", "--selector", "oops"]] {
+    for args in [
+        &[][..],
+        &["lint"],
+        &["audit", "--output", "xml"],
+        &["audit", "--bogus"],
+        &["config"],
+        &["config", "--selector", "oops"],
+        &["config", "--selector", "a=b", "--port", "0"],
+        &["config", "--selector", "a=b", "--url", "oci://x"],
+        &["completions", "tcsh"],
+    ] {
         let out = run(args, None);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8(out.stderr).unwrap().contains("sni-guard --help"), "{args:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        // No subcommand at all: the help, on stderr; otherwise clap's one-line error.
+        let explained = if args.is_empty() {
+            err.contains("Usage: sni-guard <COMMAND>")
+        } else {
+            err.starts_with("error: ") && err.contains("--help")
+        };
+        assert!(explained, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
     }
     let out = run(&["--help"], None);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("Exit status: 0 no conflict"));
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Exit status: 0 no conflict"), "{help}");
+    for sub in ["audit", "config", "merge", "completions"] {
+        assert!(help.contains(&format!("  {sub} ")), "{help}");
+    }
+}
+
+#[test]
+fn each_subcommand_has_its_own_help() {
+    for args in [&["help", "audit"][..], &["audit", "--help"], &["audit", "-h"]] {
+        let out = run(args, None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(help.contains("Usage: sni-guard audit [OPTIONS] [FILE|DIR|-]..."), "{args:?}: {help}");
+        assert!(help.contains("--output <OUTPUT>"), "{help}");
+        assert!(!help.contains("--selector"), "{help}");
+    }
+    let help = String::from_utf8(run(&["config", "--help"], None).stdout).unwrap();
+    for option in ["--selector", "--namespace", "--port", "--mode", "--wasmplugin", "--url"] {
+        assert!(help.contains(option), "{option}: {help}");
+    }
+    assert!(help.lines().all(|l| l.chars().count() <= 100), "{help}");
+}
+
+#[test]
+fn version() {
+    let out = run(&["--version"], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("sni-guard {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn double_dash_ends_the_options() {
+    // A file whose name starts with '-' is reachable after `--`.
+    let dir = std::env::temp_dir().join(format!("sni-guard-dash-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let odd = dir.join("-gateways.yaml");
+    std::fs::copy(fixture("wildcard.yaml"), &odd).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .current_dir(&dir)
+        .args(["audit", "--", "-gateways.yaml"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // Without `--` it is an unknown option: a usage error.
+    let out = run(&["audit", "-gateways.yaml"], None);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_name_that_is_not_utf8_is_read_like_any_other() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let name = OsStr::from_bytes(b"\xff.yaml");
+    // Missing: a clear error naming the file, exit 2, no panic.
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_sni-guard")).arg("audit").arg(name).stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("sni-guard: bad input: \"\\xFF.yaml\": cannot read: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.stdout.is_empty());
+    // Present: read.
+    let dir = std::env::temp_dir().join(format!("sni-guard-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixture("wildcard.yaml"), dir.join(name)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .arg("audit")
+        .arg(dir.join(name))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn several_inputs_are_read_together() {
+    let (a, b) = (fixture("manifests/shop-gateway.yaml"), fixture("manifests/blog-gateway.json"));
+    let out = run(&["audit", a.to_str().unwrap(), b.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read(fixture("two-gateways.yaml")).unwrap();
+    let out = run(&["audit", "-", "-"], Some(&text));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn completions() {
+    let out = run(&["completions", "bash"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("complete -F _sni__guard"), "{script}");
+    assert!(script.contains("--output"), "{script}");
+}
+
+/// The `#` comment lines of a merge output, joined into one line.
+fn comments(text: &str) -> String {
+    text.lines().filter_map(|l| l.strip_prefix("# ")).collect::<Vec<_>>().join(" ")
 }
 
 #[test]
@@ -200,7 +357,13 @@ fn merge_prints_one_server_with_all_hosts() {
     let out = run(&["merge", path.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("# Replaces: team-shop/shop spec.servers[0] (shop.example.com), team-blog/blog spec.servers[0] (blog.example.com)."), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+    assert!(
+        comments(&text).contains(
+            "Replaces: team-shop/shop spec.servers[0] (shop.example.com), team-blog/blog spec.servers[0] (blog.example.com)."
+        ),
+        "{text}"
+    );
     let docs: Vec<serde_json::Value> =
         text.split("---\n").filter_map(|d| serde_yaml_ng::from_str::<Option<serde_json::Value>>(d).unwrap()).collect();
     assert_eq!(docs.len(), 1, "{text}");
@@ -211,11 +374,31 @@ fn merge_prints_one_server_with_all_hosts() {
     // The merged Gateway is itself conflict-free.
     let out = run(&["audit", "-"], Some(text.as_bytes()));
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}
 
+#[test]
+fn merge_prints_the_whole_gateway_api_gateway() {
     let api = fixture("gateway-api.yaml");
     let text = String::from_utf8(run(&["merge", api.to_str().unwrap()], None).stdout).unwrap();
-    assert!(text.contains("hostname: '*.example.com'"), "{text}");
-    assert!(text.contains("sectionName: merged"), "{text}");
+    assert!(comments(&text).contains("must name merged-443 instead"), "{text}");
+    assert!(comments(&text).contains("*.example.com also matches db.example.com of listener db"), "{text}");
+    let docs: Vec<serde_json::Value> =
+        text.split("---\n").filter_map(|d| serde_yaml_ng::from_str::<Option<serde_json::Value>>(d).unwrap()).collect();
+    assert_eq!(docs.len(), 1, "{text}");
+    let gateway = &docs[0];
+    // Applyable as it is: the class, the untouched listeners, the merged one where shop was.
+    assert_eq!(gateway["metadata"], serde_json::json!({"name": "edge", "namespace": "web"}));
+    assert_eq!(gateway["spec"]["gatewayClassName"], "istio");
+    let names: Vec<&str> =
+        gateway["spec"]["listeners"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["merged-443", "db", "http"]);
+    let merged = &gateway["spec"]["listeners"][0];
+    assert_eq!(merged["hostname"], "*.example.com");
+    assert_eq!(merged["tls"]["certificateRefs"][0]["name"], "wildcard-example-com");
+    assert_eq!(merged["allowedRoutes"]["namespaces"]["from"], "All");
+    // Audited again: no conflict.
+    let out = run(&["audit", "-"], Some(text.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]

@@ -1,0 +1,154 @@
+//! What fixes a conflict: one server for all its hosts (with a certificate valid for every
+//! one), certificates that cover only their own server's hosts, or sni-guard.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sni_guard::server_table::HostPattern;
+
+use crate::audit::{Conflict, Evidence, Reason};
+use crate::credentials::ServerCertificates;
+use crate::model::{join_labels, Api, Credential, Server, Workload};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advice {
+    /// A server whose every certificate is valid for every host of the conflict: the one to
+    /// merge the others onto.
+    pub merge_onto: Option<usize>,
+    /// When no certificate is known to do that: the credential all the servers name, whose
+    /// certificate is not in the input.
+    pub shared_credential: Option<Credential>,
+    /// Some server's certificate is unknown, so no certificate could be checked for all hosts.
+    pub certificates_unknown: bool,
+    /// Certificate names that cover other servers' hosts, by the server presenting them;
+    /// filled only when certificates alone make the conflict (no host overlaps).
+    pub narrow: BTreeMap<usize, BTreeSet<String>>,
+    /// Hosts in two or more servers: Envoy picks one server for them by SNI, and sni-guard's
+    /// configuration refuses them.
+    pub duplicate_hosts: Vec<String>,
+    /// The `sni-guard config` command for the conflict's workload.
+    pub config_command: String,
+    /// Gateway API listeners, rather than Istio servers.
+    pub listeners: bool,
+    /// Some host is a wildcard: a certificate name covers one label of it, no more.
+    pub wildcard_hosts: bool,
+}
+
+pub fn advise(servers: &[Server], certificates: &[ServerCertificates], conflict: &Conflict) -> Advice {
+    let members = &conflict.servers;
+    let merge_onto = members.iter().copied().find(|&k| {
+        certificates[k].known()
+            && certificates[k]
+                .presented
+                .iter()
+                .all(|p| members.iter().flat_map(|&m| &servers[m].patterns).all(|host| p.certificate.serves(host)))
+    });
+    // Only a credential whose certificate is unknown: a known one was checked above.
+    let shared_credential = match merge_onto {
+        Some(_) => None,
+        None => certificates[members[0]]
+            .unknown
+            .iter()
+            .filter_map(|u| u.credential.as_ref())
+            .find(|c| members.iter().all(|&m| servers[m].credentials.contains(c)))
+            .cloned(),
+    };
+    let mut narrow: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    let mut duplicate_hosts = Vec::new();
+    let hosts_overlap = conflict.evidence.iter().any(|e| e.reason() == Reason::OverlappingHostnames);
+    for evidence in &conflict.evidence {
+        match evidence {
+            Evidence::CertificateCovers { name, presenters, .. } if !hosts_overlap => {
+                for &p in presenters {
+                    narrow.entry(p).or_default().insert(name.clone());
+                }
+            }
+            Evidence::SameHost { host, .. } => duplicate_hosts.push(host.clone()),
+            _ => {}
+        }
+    }
+    Advice {
+        merge_onto,
+        shared_credential,
+        certificates_unknown: members.iter().any(|&m| !certificates[m].known()),
+        narrow,
+        duplicate_hosts,
+        config_command: config_command(servers, conflict),
+        listeners: servers[members[0]].api == Api::GatewayApi,
+        wildcard_hosts: members.iter().flat_map(|&m| &servers[m].patterns).any(|p| !matches!(p, HostPattern::Exact(_))),
+    }
+}
+
+/// `sni-guard config` for the conflict's workload, with `--port` when that workload has
+/// servers to guard on other ports too.
+fn config_command(servers: &[Server], conflict: &Conflict) -> String {
+    let mut command = match &conflict.workload {
+        Workload::Selector(labels) if labels.is_empty() => "sni-guard config --selector KEY=VALUE".to_owned(),
+        Workload::Selector(labels) => format!("sni-guard config --selector {}", join_labels(labels)),
+        Workload::Gateway { namespace, name } => {
+            format!("sni-guard config --selector {}={name} --namespace {namespace}", crate::model::GATEWAY_NAME_LABEL)
+        }
+    };
+    let other_ports =
+        servers.iter().any(|s| s.workload == conflict.workload && s.risk().is_ok() && s.port.number != conflict.port);
+    if other_ports {
+        command.push_str(&format!(" --port {}", conflict.port));
+    }
+    command
+}
+
+impl Advice {
+    /// The advice in sentences, naming servers with `name` (`[2]` in text, labels in JSON).
+    pub fn sentences(&self, name: &dyn Fn(usize) -> String) -> Vec<String> {
+        let mut out = Vec::new();
+        let what = if self.listeners { "listener" } else { "server" };
+        // A certificate name covers one label below a host wildcard, never deeper names.
+        let here =
+            if self.wildcard_hosts { "every host here (one label deep under a wildcard)" } else { "every host here" };
+        match (self.merge_onto, &self.shared_credential) {
+            (Some(k), _) => out.push(format!(
+                "Merge them into one {what} with the certificate of {}, valid for {here} \
+                 (`sni-guard merge` prints it).",
+                name(k)
+            )),
+            (None, Some(credential)) => out.push(format!(
+                "Merge them into one {what} with {credential}, which they all use (`sni-guard merge` prints it)."
+            )),
+            (None, None) if self.certificates_unknown => out.push(format!(
+                "To merge them into one {what}, use a certificate valid for {here} (not all of \
+                 theirs are in the input)."
+            )),
+            (None, None) => out
+                .push(format!("To merge them into one {what}, get a certificate valid for {here}: none of theirs is.")),
+        }
+        // Servers presenting the same names (one certificate, say) get one sentence.
+        let mut by_names: BTreeMap<&BTreeSet<String>, Vec<usize>> = BTreeMap::new();
+        for (&server, names) in &self.narrow {
+            by_names.entry(names).or_default().push(server);
+        }
+        for (names, presenters) in by_names {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            let presenters: Vec<String> = presenters.iter().map(|&p| name(p)).collect();
+            out.push(format!(
+                "Or give {} {} without {}, for {} own hosts only.",
+                presenters.join(" and "),
+                if presenters.len() == 1 { "a certificate" } else { "certificates" },
+                names.join(", "),
+                if presenters.len() == 1 { "its" } else { "their" }
+            ));
+        }
+        if self.duplicate_hosts.is_empty() {
+            out.push(format!(
+                "Or deploy sni-guard, which answers 421 so that the browser retries on a new connection: \
+                 `{}`.",
+                self.config_command
+            ));
+        } else {
+            out.push(format!(
+                "Keep {} in one {what} only: Envoy gives a host to one {what} by SNI, and sni-guard's \
+                 configuration refuses a host in two.",
+                self.duplicate_hosts.join(", ")
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,337 @@
+//! Which certificate each server presents: its credentials resolved the way Istio and Gateway
+//! API resolve them, against the Secrets in the input and the PEM files given on the command
+//! line.
+//!
+//! - Istio `credentialName`: the Secret of that name in the gateway workload's namespace. A
+//!   Gateway's selector does not say where its pods run, so that namespace is assumed
+//!   (istio-system, where Istio installs its gateway) unless `--gateway-namespace` sets it.
+//! - Istio `serverCertificate`: a file in the gateway pod, read from the copy that
+//!   `--server-certificate PATH=FILE` names.
+//! - Gateway API `certificateRefs`: a Secret, its namespace defaulting to the Gateway's.
+//!
+//! A credential that cannot be resolved leaves the server's certificate unknown: said, never
+//! taken as safe.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::args::{GatewayNamespace, ServerCertificateFile};
+use crate::certificate::{self, Certificate};
+use crate::input::{shown, InputError};
+use crate::model::{Credential, Server, Workload};
+use crate::secrets::{Secret, SecretContent};
+
+/// Where Istio installs its ingress gateway, and so where its Secrets usually are.
+pub const DEFAULT_GATEWAY_NAMESPACE: &str = "istio-system";
+
+/// Where a certificate was read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    Secret {
+        namespace: String,
+        name: String,
+    },
+    /// `path` as the server names it, read from the local `file`.
+    File {
+        path: String,
+        file: String,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Secret { namespace, name } => write!(f, "Secret {namespace}/{name}"),
+            Source::File { path, .. } => write!(f, "file {path}"),
+        }
+    }
+}
+
+/// A certificate a server presents, and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Presented {
+    pub source: Source,
+    pub certificate: Certificate,
+}
+
+/// A credential whose certificate is not known.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unknown {
+    /// `None`: the server names no credential at all.
+    pub credential: Option<Credential>,
+    /// What was looked for, and why it was not found.
+    pub looked_for: String,
+}
+
+/// The certificates one server presents (a client gets one of them).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServerCertificates {
+    pub presented: Vec<Presented>,
+    pub unknown: Vec<Unknown>,
+}
+
+impl ServerCertificates {
+    /// Every certificate the server may present is known.
+    pub fn known(&self) -> bool {
+        self.unknown.is_empty() && !self.presented.is_empty()
+    }
+}
+
+/// The certificates of every server, in the servers' order, and what the person running the
+/// audit should know about how they were found.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    pub servers: Vec<ServerCertificates>,
+    pub warnings: Vec<String>,
+    /// Namespaces assumed (not given) for Istio gateway workloads, with the workloads.
+    pub assumed: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Where the Istio gateway pods run: `--gateway-namespace` values, most specific first.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    given: Vec<GatewayNamespace>,
+}
+
+impl Namespaces {
+    pub fn new(given: &[GatewayNamespace]) -> Namespaces {
+        let mut given = given.to_vec();
+        // Label-scoped values before the general one; among equals, the later one wins.
+        given.reverse();
+        given.sort_by_key(|g| g.labels.is_empty());
+        Namespaces { given }
+    }
+
+    /// The namespace of `workload`'s pods, and whether it was assumed rather than given.
+    pub fn of(&self, workload: &Workload) -> (String, bool) {
+        for given in &self.given {
+            if given.labels.is_empty() || workload.runs_on(&given.labels, None) {
+                return (given.namespace.clone(), false);
+            }
+        }
+        (DEFAULT_GATEWAY_NAMESPACE.to_owned(), true)
+    }
+}
+
+/// Resolves every server's credentials. Only servers that terminate TLS and route HTTP get
+/// warnings about what is missing: the others cannot coalesce anyway.
+pub fn resolve(
+    servers: &[Server],
+    secrets: &[Secret],
+    files: &[ServerCertificateFile],
+    namespaces: &Namespaces,
+) -> Result<Resolution, InputError> {
+    let resolver = Resolver {
+        secrets,
+        by_name: secrets.iter().map(|s| ((s.namespace.as_str(), s.name.as_str()), s)).collect(),
+        files: read_files(files)?,
+        namespaces,
+    };
+    let mut resolution = Resolution::default();
+    let mut missing_with_no_secrets = 0;
+    for server in servers {
+        let mut found = ServerCertificates::default();
+        let at_risk = server.risk().is_ok();
+        for credential in &server.credentials {
+            match resolver.lookup(server, credential, &mut resolution.assumed)? {
+                Lookup::Found(presented) => found.presented.push(presented),
+                Lookup::Missing { looked_for, warning, secret } => {
+                    // With no Secret in the input at all, one warning says it for all of them.
+                    if at_risk && secret && secrets.is_empty() {
+                        missing_with_no_secrets += 1;
+                    } else if at_risk {
+                        let field = credential_field(credential);
+                        resolution.warnings.push(format!("{} ({field}): {warning}", server.label()));
+                    }
+                    found.unknown.push(Unknown { credential: Some(credential.clone()), looked_for });
+                }
+            }
+        }
+        if server.credentials.is_empty() && at_risk {
+            let looked_for = "no credential in its tls block".to_owned();
+            resolution.warnings.push(format!("{} (tls): {looked_for}", server.label()));
+            found.unknown.push(Unknown { credential: None, looked_for });
+        }
+        resolution.servers.push(found);
+    }
+    if missing_with_no_secrets > 0 {
+        resolution.warnings.push(format!(
+            "the input holds no Secret, so {missing_with_no_secrets} certificate(s) are unknown: add secrets to \
+             `kubectl get` (see README) to check what the certificates cover"
+        ));
+    }
+    for path in resolver.files.keys() {
+        let named = servers
+            .iter()
+            .flat_map(|s| &s.credentials)
+            .any(|c| matches!(c, Credential::Files { server_certificate, .. } if server_certificate == path));
+        if !named {
+            resolution.warnings.push(format!("--server-certificate {path}: no server names this file"));
+        }
+    }
+    Ok(resolution)
+}
+
+/// What looking one credential up gave.
+enum Lookup {
+    Found(Presented),
+    /// Not found: what was looked for (the report's words), the warning for stderr (which,
+    /// standing alone, says more), and whether a Secret was looked for.
+    Missing {
+        looked_for: String,
+        warning: String,
+        secret: bool,
+    },
+}
+
+impl Lookup {
+    fn missing(looked_for: String) -> Lookup {
+        Lookup::Missing { warning: looked_for.clone(), looked_for, secret: false }
+    }
+}
+
+/// The certificates in the input, found as Istio and Gateway API find them.
+struct Resolver<'a> {
+    secrets: &'a [Secret],
+    by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
+    /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
+    files: BTreeMap<String, (String, Certificate)>,
+    namespaces: &'a Namespaces,
+}
+
+impl Resolver<'_> {
+    /// Records in `assumed` the namespace assumed for an Istio workload.
+    fn lookup(
+        &self,
+        server: &Server,
+        credential: &Credential,
+        assumed: &mut BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<Lookup, InputError> {
+        match credential {
+            Credential::Files { server_certificate, .. } => Ok(match self.files.get(server_certificate) {
+                Some((file, certificate)) => Lookup::Found(Presented {
+                    source: Source::File { path: server_certificate.clone(), file: file.clone() },
+                    certificate: certificate.clone(),
+                }),
+                None => Lookup::missing(format!(
+                    "file {server_certificate} is in the gateway pod: give a copy with \
+                     --server-certificate {server_certificate}=FILE"
+                )),
+            }),
+            Credential::CertificateRef { kind, namespace, name } if kind == "Secret" => {
+                self.secret(server, namespace, name, None)
+            }
+            Credential::CertificateRef { kind, .. } => {
+                Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {kind}")))
+            }
+            Credential::CredentialName(name) => {
+                let (namespace, was_assumed) = self.namespaces.of(&server.workload);
+                if was_assumed {
+                    assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
+                }
+                self.secret(server, &namespace, name, Some(was_assumed))
+            }
+        }
+    }
+
+    /// The Secret `namespace/name`; `assumed` says, for Istio, whether the namespace was.
+    fn secret(
+        &self,
+        server: &Server,
+        namespace: &str,
+        name: &str,
+        assumed: Option<bool>,
+    ) -> Result<Lookup, InputError> {
+        let secret = self.by_name.get(&(namespace, name));
+        let looked_for = match secret.map(|s| (&s.content, &s.kind)) {
+            Some((SecretContent::Certificate(certificate), _)) => {
+                return Ok(Lookup::Found(Presented {
+                    source: Source::Secret { namespace: namespace.to_owned(), name: name.to_owned() },
+                    certificate: certificate.clone(),
+                }));
+            }
+            // A server uses it, so it has to hold a certificate.
+            Some((SecretContent::Unreadable(problem), _)) => {
+                return Err(InputError(format!("{problem} (the certificate of {})", server.label())));
+            }
+            Some((SecretContent::NoCertificate, kind)) => {
+                return Ok(Lookup::missing(format!("Secret {namespace}/{name} (type {kind}) holds no tls.crt")));
+            }
+            None => format!("Secret {namespace}/{name} is not in the input"),
+        };
+        let elsewhere: Vec<&str> = self
+            .secrets
+            .iter()
+            .filter(|s| s.name == name && s.namespace != namespace)
+            .map(|s| s.namespace.as_str())
+            .collect();
+        let elsewhere = match elsewhere.as_slice() {
+            [] => String::new(),
+            found => format!("; a Secret of that name is in {}, where it is not looked for", found.join(", ")),
+        };
+        Ok(match assumed {
+            Some(true) => Lookup::Missing {
+                looked_for: format!("{looked_for} (namespace assumed){elsewhere}"),
+                warning: format!(
+                    "{looked_for}{elsewhere}; {namespace} is assumed to be the namespace of the gateway pods \
+                     ({}): --gateway-namespace sets it",
+                    server.workload
+                ),
+                secret: true,
+            },
+            _ => Lookup::Missing {
+                looked_for: format!("{looked_for}{elsewhere}"),
+                warning: format!("{looked_for}{elsewhere}"),
+                secret: true,
+            },
+        })
+    }
+}
+
+fn credential_field(credential: &Credential) -> &'static str {
+    match credential {
+        Credential::CredentialName(_) => "tls.credentialName",
+        Credential::Files { .. } => "tls.serverCertificate",
+        Credential::CertificateRef { .. } => "tls.certificateRefs",
+    }
+}
+
+/// Reads each `--server-certificate` file: a file that cannot be read or holds no
+/// certificate is bad input.
+fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (String, Certificate)>, InputError> {
+    let mut out = BTreeMap::new();
+    for file in files {
+        let name = shown(&file.file);
+        let pem = std::fs::read(&file.file)
+            .map_err(|e| InputError(format!("--server-certificate {}: {name}: cannot read: {e}", file.path)))?;
+        let certificate = certificate::parse_pem(&pem)
+            .map_err(|e| InputError(format!("--server-certificate {}: {name}: {e}", file.path)))?;
+        out.insert(file.path.clone(), (name, certificate));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::parse_gateway_namespace;
+
+    fn selector(pairs: &[(&str, &str)]) -> Workload {
+        Workload::Selector(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn gateway_namespaces_most_specific_first() {
+        let ingress = selector(&[("istio", "ingressgateway")]);
+        let egress = selector(&[("istio", "egressgateway")]);
+        assert_eq!(Namespaces::new(&[]).of(&ingress), ("istio-system".to_owned(), true));
+        let given: Vec<GatewayNamespace> =
+            ["gateways", "istio=ingressgateway:ingress"].iter().map(|g| parse_gateway_namespace(g).unwrap()).collect();
+        let namespaces = Namespaces::new(&given);
+        assert_eq!(namespaces.of(&ingress), ("ingress".to_owned(), false));
+        assert_eq!(namespaces.of(&egress), ("gateways".to_owned(), false));
+    }
+}
