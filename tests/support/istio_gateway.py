@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support import envoy as envoy_support
+from tests.support import matcher as matcher_support
 
 WASM_FORM = "a"
 MATCHER_FORM = "b"
@@ -103,55 +104,26 @@ def _strip_namespace(host: str) -> str:
 
 # --- sni-guard's two forms --------------------------------------------------------------------
 
-SAME_NAME_TEXT = "request.host == connection.requested_server_name"
-SAME_NAME_NO_TRAILING_DOT_TEXT = (
-    "request.host == connection.requested_server_name && !request.host.endsWith('.')")
-SAME_NAME_WITH_SNI_TEXT = (
-    "connection.requested_server_name != '' && request.host == connection.requested_server_name"
-    " && !request.host.endsWith('.')")
+SAME_NAME_TEXT = matcher_support.PLAIN
+SAME_NAME_NO_TRAILING_DOT_TEXT = matcher_support.NO_TRAILING_DOT
+SAME_NAME_WITH_SNI_TEXT = matcher_support.WITH_SNI
 
 
 def same_name_matcher(catch_all: bool, on_missing_sni: str = "allow") -> tuple[str, dict]:
     """The CEL matcher that skips sni-guard, as (text, parsed expression for Envoy's
     `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there), for a configuration with or
-    without a `*` server and with this `on_missing_sni`.
+    without a `*` server and with this `on_missing_sni` (tests/support/matcher.py, which the
+    filter's `cel::SameNameTest::required` agrees with):
 
-    - No `*` server, `on_missing_sni: allow`: `:authority` exactly the SNI
-      (`SAME_NAME_TEXT`, the example's matcher).
+    - No `*` server, `on_missing_sni: allow`: `:authority` exactly the SNI (the example's).
     - A `*` server: an SNI with a trailing dot lands in the catch-all chain whatever its name
       (Envoy matches `server_names` literally), so an `:authority` equal to such an SNI may be
-      another server's: the matcher must not skip the module for it
-      (`SAME_NAME_NO_TRAILING_DOT_TEXT`, parsed
-      `_&&_(_==_(request.host, connection.requested_server_name), !_(request.host.endsWith(".")))`).
+      another server's: the matcher must not skip the module for it.
     - No `*` server, `on_missing_sni: reject`: a connection without SNI must reach the module
-      even with an empty `:authority` (HTTP/1.1 carries an empty Host to the filters), so the
-      SNI must not be empty either (`SAME_NAME_WITH_SNI_TEXT`).
-
-    Every node has its own id."""
-    ids = iter(range(1, 100))
-
-    def select(operand: str, name: str) -> dict:
-        return {"id": next(ids), "select_expr": {"operand": {"id": next(ids), "ident_expr": {"name": operand}},
-                                                 "field": name}}
-
-    def call(function: str, *args: dict, target: dict | None = None) -> dict:
-        node = {"id": next(ids), "call_expr": {"function": function, "args": list(args)}}
-        if target is not None:
-            node["call_expr"]["target"] = target
-        return node
-
-    def string(value: str) -> dict:
-        return {"id": next(ids), "const_expr": {"string_value": value}}
-
-    equal = call("_==_", select("request", "host"), select("connection", "requested_server_name"))
-    if not catch_all and on_missing_sni != "reject":
-        return SAME_NAME_TEXT, equal
-    no_trailing_dot = call("!_", call("endsWith", string("."), target=select("request", "host")))
-    if catch_all:
-        return SAME_NAME_NO_TRAILING_DOT_TEXT, call("_&&_", equal, no_trailing_dot)
-    has_sni = call("_!=_", select("connection", "requested_server_name"), string(""))
-    # CEL's && groups to the left: (has_sni && equal) && no_trailing_dot.
-    return SAME_NAME_WITH_SNI_TEXT, call("_&&_", call("_&&_", has_sni, equal), no_trailing_dot)
+      even with an empty `:authority` (HTTP/1.1 carries an empty Host to the filters)."""
+    config = {"servers": [{"hosts": [CATCH_ALL]}] if catch_all else [], "on_missing_sni": on_missing_sni}
+    text = matcher_support.required(config)
+    return text, matcher_support.parsed(text)["expr"]
 
 
 def has_catch_all(plugin_config: dict) -> bool:
