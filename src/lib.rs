@@ -12,6 +12,7 @@ pub mod host_name;
 pub mod json;
 pub mod log_limit;
 pub mod metrics;
+mod name_index;
 pub mod server_table;
 pub mod stream;
 #[doc(hidden)]

@@ -34,6 +34,9 @@ impl Counter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerPair<'a> {
     pub counter: Counter,
+    /// The pair by number, cheap to compare: (root context, connection's server, host's
+    /// server); the names below are built into a counter name only the first time.
+    pub key: (Option<u32>, Option<usize>, Option<usize>),
     /// The connection's server's name (`unknown` for a connection in no server's chain).
     pub connection_server: &'a str,
     /// The host's server's name (`unknown` for a host in no server, or a malformed one).
@@ -86,7 +89,12 @@ mod tests {
 
     #[test]
     fn pair_names_carry_istio_tags() {
-        let pair = ServerPair { counter: Counter::Rejected, connection_server: "a.example.com", host_server: "*" };
+        let pair = ServerPair {
+            counter: Counter::Rejected,
+            key: (None, Some(0), Some(1)),
+            connection_server: "a.example.com",
+            host_server: "*",
+        };
         assert_eq!(
             pair.metric_name(),
             "sni_guard.connection_server=.=a.example.com;.;host_server=.=*;.;rejected_by_server"

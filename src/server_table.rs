@@ -13,6 +13,7 @@
 use std::fmt;
 
 use crate::host_name::{check_host_name, HostKey};
+use crate::name_index::NameIndex;
 
 /// Index of a server in the plugin configuration's `servers` list.
 pub type ServerId = usize;
@@ -94,10 +95,9 @@ impl fmt::Display for HostPattern {
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ServerTable {
-    /// Sorted by name for binary search.
-    exact: Vec<(Vec<u8>, ServerId)>,
-    /// Sorted by suffix for binary search.
-    wildcard: Vec<(Vec<u8>, ServerId)>,
+    exact: NameIndex,
+    /// Wildcards by their suffix: `*.example.com` as `example.com`.
+    wildcard: NameIndex,
     any: Option<ServerId>,
 }
 
@@ -116,24 +116,19 @@ impl ServerTable {
     pub fn new(patterns: impl IntoIterator<Item = (HostPattern, ServerId)>) -> Result<ServerTable, DuplicateHost> {
         let mut table = ServerTable::default();
         for (pattern, server) in patterns {
-            let (list, key) = match &pattern {
-                HostPattern::Exact(name) => (&mut table.exact, name),
-                HostPattern::Wildcard(suffix) => (&mut table.wildcard, suffix),
+            let inserted = match &pattern {
+                HostPattern::Exact(name) => table.exact.insert(name, server),
+                HostPattern::Wildcard(suffix) => table.wildcard.insert(suffix, server),
                 HostPattern::Any => match table.any {
-                    Some(first) if first != server => return Err(DuplicateHost { pattern, first, second: server }),
+                    Some(first) if first != server => Err(first),
                     _ => {
                         table.any = Some(server);
-                        continue;
+                        Ok(())
                     }
                 },
             };
-            match list.binary_search_by(|(k, _)| k.as_slice().cmp(key)) {
-                Ok(at) if list[at].1 != server => {
-                    let first = list[at].1;
-                    return Err(DuplicateHost { pattern, first, second: server });
-                }
-                Ok(_) => {}
-                Err(at) => list.insert(at, (key.clone(), server)),
+            if let Err(first) = inserted {
+                return Err(DuplicateHost { pattern, first, second: server });
             }
         }
         Ok(table)
@@ -152,7 +147,7 @@ impl ServerTable {
     /// The server whose filter chain Envoy picks for a connection with this SNI (see the module
     /// comment). Any bytes: no allocation, no validation, as Envoy matches whatever it got.
     pub fn server_for_sni(&self, sni: &[u8]) -> Option<ServerId> {
-        if let Some(server) = find_folding(&self.exact, sni) {
+        if let Some(server) = self.exact.get(sni) {
             return Some(server);
         }
         // Envoy's wildcard loop: each '.' from index 1 on with something after it starts a
@@ -162,7 +157,7 @@ impl ServerTable {
             if dot + 1 >= sni.len() {
                 break;
             }
-            if let Some(server) = find_folding(&self.wildcard, &sni[dot + 1..]) {
+            if let Some(server) = self.wildcard.get(&sni[dot + 1..]) {
                 return Some(server);
             }
             from = dot + 1;
@@ -170,9 +165,9 @@ impl ServerTable {
         self.any
     }
 
-    /// The server serving the host `name` (lower case, no trailing dot), if any.
+    /// The server serving the host `name` (any case, no trailing dot), if any.
     pub fn server_of(&self, name: &[u8]) -> Option<ServerId> {
-        if let Some(server) = find(&self.exact, name) {
+        if let Some(server) = self.exact.get(name) {
             return Some(server);
         }
         // Suffixes after each dot, longest first: `x.a.example.com` tries `a.example.com`,
@@ -182,7 +177,7 @@ impl ServerTable {
         while let Some(dot) = rest.iter().position(|&b| b == b'.') {
             let suffix = &rest[dot + 1..];
             if dot > 0 {
-                if let Some(server) = find(&self.wildcard, suffix) {
+                if let Some(server) = self.wildcard.get(suffix) {
                     return Some(server);
                 }
             }
@@ -190,16 +185,6 @@ impl ServerTable {
         }
         self.any
     }
-}
-
-fn find(list: &[(Vec<u8>, ServerId)], key: &[u8]) -> Option<ServerId> {
-    list.binary_search_by(|(k, _)| k.as_slice().cmp(key)).ok().map(|at| list[at].1)
-}
-
-/// `find` for a key not yet lower-cased (the stored keys are), folding while comparing.
-fn find_folding(list: &[(Vec<u8>, ServerId)], key: &[u8]) -> Option<ServerId> {
-    let folded = || key.iter().map(u8::to_ascii_lowercase);
-    list.binary_search_by(|(k, _)| k.iter().copied().cmp(folded())).ok().map(|at| list[at].1)
 }
 
 #[cfg(test)]

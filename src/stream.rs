@@ -87,7 +87,8 @@ pub fn on_request_headers(configurations: &impl Configurations, host: &mut impl 
         Mode::Enforce => Counter::Rejected,
     };
     host.count(counter);
-    host.count_pair(&ServerPair { counter, connection_server, host_server });
+    let key = (root, decision.connection_server, decision.host_server);
+    host.count_pair(&ServerPair { counter, key, connection_server, host_server });
     match settings.mode {
         Mode::DryRun => {
             host.mark("dry_run_421");

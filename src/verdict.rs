@@ -6,7 +6,7 @@
 //! (421); a host no server serves is not, and goes on to the route table (404 there).
 
 use crate::config::{OnMissingSni, Settings};
-use crate::host_name::{authority_host, same_name, HostError, HostKey};
+use crate::host_name::{authority_host, same_name, HostError};
 use crate::server_table::ServerId;
 
 /// Why a request is misdirected; shown in the log line.
@@ -90,10 +90,9 @@ pub fn decide(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>)
         let verdict = if same_name(sni, host) { Ok(()) } else { Err(Misdirection::OtherServer) };
         return decision(verdict, None);
     }
-    let Some(key) = HostKey::fold(host) else {
-        return decision(Err(Misdirection::MalformedAuthority(HostError::BadCharacter)), None);
-    };
-    match servers.server_of(key.as_bytes()) {
+    // `host` passed `check_host_name`: only one trailing dot to drop; the lookup folds case.
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    match servers.server_of(host) {
         // A host no server serves belongs to no other server: the route table answers (404).
         None => decision(Ok(()), None),
         Some(host_server) if Some(host_server) == connection_server => decision(Ok(()), Some(host_server)),

@@ -1,7 +1,5 @@
 //! The HTTP stream: one export, `proxy_on_request_headers`, with no per-stream state.
 
-use std::rc::Rc;
-
 use crate::cel;
 use crate::log_limit::LogLimiter;
 use crate::metrics::{Counter, ServerPair};
@@ -18,14 +16,17 @@ const STOP_ITERATION: u32 = 1;
 /// one CEL value).
 pub enum Value {
     Whole(HostBytes),
-    Part(Rc<HostBytes>, usize, usize),
+    /// Bytes inside `EnvoyStream::answer`, which outlives every `Value` made from it: the
+    /// stream is dropped only after `on_request_headers` returns, and `answer` is set once.
+    Part(*const u8, usize),
 }
 
 impl AsRef<[u8]> for Value {
     fn as_ref(&self) -> &[u8] {
         match self {
             Value::Whole(bytes) => bytes.as_ref(),
-            Value::Part(bytes, start, end) => AsRef::<[u8]>::as_ref(&**bytes).get(*start..*end).unwrap_or_default(),
+            // SAFETY: see `Value::Part`: the bytes are alive and not written while it exists.
+            Value::Part(data, size) => unsafe { std::slice::from_raw_parts(*data, *size) },
         }
     }
 }
@@ -34,25 +35,29 @@ struct EnvoyStream<'a> {
     cel: Cel,
     counters: &'a mut Counters,
     dry_run_log: &'a mut LogLimiter,
+    /// The CEL value `names` parts point into.
+    answer: Option<HostBytes>,
 }
 
 impl EnvoyStream<'_> {
     /// The names from one evaluation of the root's expression; `None` when Envoy could not
     /// give them (no `:authority`, no CEL).
-    fn names_from_cel(&self, request: u32) -> Option<Names<Value>> {
+    fn names_from_cel(&mut self, request: u32) -> Option<Names<Value>> {
         let value = match hostcalls::evaluate_expression(request) {
-            Ok(value) => Rc::new(value),
+            Ok(value) => value,
             Err(hostcalls::SERIALIZATION_FAILURE) => return Some(Names::Same),
             Err(_) => return None,
         };
-        let (root, sni, authority) = cel::parse_names(value.as_ref().as_ref())?;
-        // Offsets into the value: the parts end where `parse_names` found them.
-        let whole = value.as_ref().as_ref().len();
-        let (sni_len, authority_len) = (sni.len(), authority.len());
-        let sni_start = whole - authority_len - 1 - sni_len;
-        let sni = (sni_len > 0).then(|| Value::Part(value.clone(), sni_start, sni_start + sni_len));
-        let authority = Some(Value::Part(value, whole - authority_len, whole));
-        Some(Names::Read { root: Some(root), sni, authority })
+        let (root, sni, authority) = cel::parse_names(value.as_ref())?;
+        let part = |bytes: &[u8]| Value::Part(bytes.as_ptr(), bytes.len());
+        let names = Names::Read {
+            root: Some(root),
+            sni: (!sni.is_empty()).then(|| part(sni)),
+            authority: Some(part(authority)),
+        };
+        // Moving the handle does not move the bytes the parts point into.
+        self.answer = Some(value);
+        Some(names)
     }
 
     /// The names read one by one, and the root if Envoy's CEL can say.
@@ -120,7 +125,8 @@ impl StreamHost for EnvoyStream<'_> {
 // undefined behaviour as a Rust bool.
 pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
     let action = with_vm(|vm| {
-        let mut stream = EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log };
+        let mut stream =
+            EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log, answer: None };
         // The names land in the scratch area: no heap allocation on the fast path.
         super::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
     });

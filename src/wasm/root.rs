@@ -76,10 +76,14 @@ impl Configurations for Roots {
 pub struct Counters {
     ids: [u32; Counter::ALL.len()],
     pending: Counts,
-    /// The per-pair counters defined so far, by name (at most `MAX_SERVER_PAIRS`, then one more
-    /// for every other pair).
-    pairs: Vec<(String, u32)>,
+    /// The per-pair counters defined so far, by the pair's key (at most `MAX_SERVER_PAIRS`,
+    /// then every other pair shares one more).
+    pairs: Vec<(PairKey, u32)>,
+    other: [Option<u32>; 2],
 }
+
+/// Which total, and `ServerPair::key`.
+type PairKey = (Counter, (Option<u32>, Option<usize>, Option<usize>));
 
 impl Counters {
     pub fn count(&mut self, counter: Counter) {
@@ -90,21 +94,28 @@ impl Counters {
     }
 
     pub fn count_pair(&mut self, pair: &ServerPair<'_>) {
-        let mut name = pair.metric_name();
-        if self.pairs.len() >= MAX_SERVER_PAIRS && !self.pairs.iter().any(|(n, _)| *n == name) {
-            name = ServerPair { connection_server: OTHER_SERVERS, host_server: OTHER_SERVERS, ..*pair }.metric_name();
-        }
-        let id = match self.pairs.iter().find(|(n, _)| *n == name) {
-            Some((_, id)) => *id,
-            None => match hostcalls::define_counter(&name) {
-                Some(id) => {
-                    self.pairs.push((name, id));
-                    id
+        let key = (pair.counter, pair.key);
+        let id = match self.pairs.iter().find(|(k, _)| *k == key) {
+            Some((_, id)) => Some(*id),
+            None if self.pairs.len() < MAX_SERVER_PAIRS => {
+                let id = hostcalls::define_counter(&pair.metric_name());
+                if let Some(id) = id {
+                    self.pairs.push((key, id));
                 }
-                None => return,
-            },
+                id
+            }
+            None => {
+                let slot = &mut self.other[(pair.counter == Counter::DryRunMismatch) as usize];
+                if slot.is_none() {
+                    let other = ServerPair { connection_server: OTHER_SERVERS, host_server: OTHER_SERVERS, ..*pair };
+                    *slot = hostcalls::define_counter(&other.metric_name());
+                }
+                *slot
+            }
         };
-        hostcalls::increment_metric(id, 1);
+        if let Some(id) = id {
+            hostcalls::increment_metric(id, 1);
+        }
     }
 
     pub fn flush(&mut self) {
@@ -159,7 +170,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
         let mut vm = vm.borrow_mut();
         if vm.is_none() {
             let ids = define_counters().ok_or("Envoy refused to define the sni_guard counters")?;
-            let counters = Counters { ids, pending: Counts::default(), pairs: Vec::new() };
+            let counters = Counters { ids, pending: Counts::default(), pairs: Vec::new(), other: [None; 2] };
             *vm = Some(Vm {
                 roots: Roots::default(),
                 cel: Cel::Unknown,
