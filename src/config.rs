@@ -70,21 +70,143 @@ pub enum OnMissingSni {
 /// A refused configuration: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// A path such as `servers[1].hosts[0]`, or `configuration` for the document as a whole.
-    pub field: String,
-    pub problem: String,
+    /// Where: `servers[1].hosts[0]`, or the empty path (shown as `configuration`) for the
+    /// document as a whole.
+    pub field: FieldPath,
+    pub problem: Problem,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// In words, e.g. `"a.*.com": a wildcard is allowed only as the whole first label, ...`.
+    Invalid(String),
+    /// The field (a server's `hosts`) lists `host`, which the server at `first` (`servers[0]`)
+    /// listed before: a host belongs to one server.
+    HostListedTwice { host: String, first: FieldPath },
+}
+
+impl ConfigError {
+    /// The message, with each server it points at followed by `name(index)` in parentheses
+    /// where that gives one: `servers[1] (a/gw spec.servers[2]).hosts: ...`. For tools that
+    /// built the configuration from servers of their own (the CLI); `Display` names none.
+    pub fn naming_servers(&self, name: impl Fn(usize) -> Option<String>) -> String {
+        let mut out = String::from("invalid configuration: ");
+        self.field.write_naming(&mut out, &name);
+        out.push_str(": ");
+        match &self.problem {
+            Problem::Invalid(problem) => out.push_str(problem),
+            Problem::HostListedTwice { host, first } => {
+                out.push_str(&format!("host {host:?} is already listed by "));
+                first.write_naming(&mut out, &name);
+                out.push_str("; a host belongs to one server");
+            }
+        }
+        out
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.field, self.problem)
+        f.write_str(&self.naming_servers(|_| None))
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-fn refuse(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), problem: problem.into() }
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Invalid(problem) => f.write_str(problem),
+            Problem::HostListedTwice { host, first } => {
+                write!(f, "host {host:?} is already listed by {first}; a host belongs to one server")
+            }
+        }
+    }
+}
+
+/// A place in the configuration, from the document's top: field names and list indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(Vec<Segment>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A member of an object: `servers`.
+    Field(String),
+    /// An item of a list: `[1]`.
+    Index(usize),
+}
+
+impl FieldPath {
+    /// The document as a whole.
+    pub fn root() -> FieldPath {
+        FieldPath::default()
+    }
+
+    /// This path, then the member `name`.
+    pub fn field(&self, name: &str) -> FieldPath {
+        self.with(Segment::Field(name.to_string()))
+    }
+
+    /// This path, then the list item `index`.
+    pub fn index(&self, index: usize) -> FieldPath {
+        self.with(Segment::Index(index))
+    }
+
+    fn with(&self, segment: Segment) -> FieldPath {
+        let mut segments = self.0.clone();
+        segments.push(segment);
+        FieldPath(segments)
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The N of a path in `servers[N]`: which server the problem is in.
+    pub fn server_index(&self) -> Option<usize> {
+        match self.0.as_slice() {
+            [Segment::Field(servers), Segment::Index(n), ..] if servers == "servers" => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// `servers[1].hosts[0]`, `configuration` for the root; after `servers[N]`, `name(N)` in
+    /// parentheses when it gives one.
+    fn write_naming(&self, out: &mut String, name: &dyn Fn(usize) -> Option<String>) {
+        if self.0.is_empty() {
+            out.push_str("configuration");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Field(field) if i == 0 => out.push_str(field),
+                Segment::Field(field) => {
+                    out.push('.');
+                    out.push_str(field);
+                }
+                Segment::Index(n) => {
+                    out.push_str(&format!("[{n}]"));
+                    if i == 1 && self.server_index() == Some(*n) {
+                        if let Some(name) = name(*n) {
+                            out.push_str(&format!(" ({name})"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write_naming(&mut out, &|_| None);
+        f.write_str(&out)
+    }
+}
+
+fn refuse(field: FieldPath, problem: impl Into<String>) -> ConfigError {
+    ConfigError { field, problem: Problem::Invalid(problem.into()) }
 }
 
 /// What the filter runs with.
@@ -127,33 +249,36 @@ impl PluginConfig {
         if json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
             return Ok(PluginConfig::default());
         }
-        let value = json::parse(json).map_err(|e| refuse("configuration", e.to_string()))?;
+        let value = json::parse(json).map_err(|e| refuse(FieldPath::root(), e.to_string()))?;
         let Value::Object(members) = value else {
-            return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
+            return Err(refuse(FieldPath::root(), "expected a JSON object, such as {\"servers\": [...]}"));
         };
         let mut config = PluginConfig::default();
         for (key, value) in members {
+            let path = FieldPath::root().field(&key);
             match key.as_str() {
-                "servers" => config.servers = list(&key, value, server)?,
-                "mode" => config.mode = variant(&key, value, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])?,
+                "servers" => config.servers = list(&path, value, server)?,
+                "mode" => {
+                    config.mode = variant(&path, value, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])?
+                }
                 "on_missing_sni" => {
                     config.on_missing_sni =
-                        variant(&key, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
+                        variant(&path, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
                 }
-                "exempt_paths" => config.exempt_paths = list(&key, value, string)?,
+                "exempt_paths" => config.exempt_paths = list(&path, value, string)?,
                 "same_name_matcher" => {
                     config.same_name_matcher = match value {
                         Value::Null => None,
-                        value => Some(string(&key, value)?),
+                        value => Some(string(&path, value)?),
                     }
                 }
                 "response_body" => {
                     config.response_body = match value {
                         Value::Null => None,
-                        value => Some(string(&key, value)?),
+                        value => Some(string(&path, value)?),
                     }
                 }
-                _ => return Err(unknown_field(&key, &key, FIELDS)),
+                _ => return Err(unknown_field(path, &key, FIELDS)),
             }
         }
         Ok(config)
@@ -162,33 +287,36 @@ impl PluginConfig {
     /// Checks every field and builds the settings the filter runs with.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let mut patterns = Vec::new();
+        let server_path = |s: usize| FieldPath::root().field("servers").index(s);
         for (s, server) in self.servers.iter().enumerate() {
             if server.hosts.is_empty() {
-                return Err(refuse(format!("servers[{s}].hosts"), "a server needs at least one host"));
+                return Err(refuse(server_path(s).field("hosts"), "a server needs at least one host"));
             }
             for (h, host) in server.hosts.iter().enumerate() {
-                let pattern = parse_host_pattern(host)
-                    .map_err(|problem| refuse(format!("servers[{s}].hosts[{h}]"), format!("{host:?}: {problem}")))?;
+                let pattern = parse_host_pattern(host).map_err(|problem| {
+                    refuse(server_path(s).field("hosts").index(h), format!("{host:?}: {problem}"))
+                })?;
                 patterns.push((pattern, s));
             }
         }
-        let servers = ServerTable::new(patterns).map_err(|dup| {
-            let shown = dup.pattern.to_string();
-            refuse(
-                format!("servers[{}].hosts", dup.second),
-                format!("host {shown:?} is already listed by servers[{}]; a host belongs to one server", dup.first),
-            )
+        let servers = ServerTable::new(patterns).map_err(|dup| ConfigError {
+            field: server_path(dup.second).field("hosts"),
+            problem: Problem::HostListedTwice { host: dup.pattern.to_string(), first: server_path(dup.first) },
         })?;
 
         for (i, prefix) in self.exempt_paths.iter().enumerate() {
-            ExemptPaths::check_prefix(prefix)
-                .map_err(|problem| refuse(format!("exempt_paths[{i}]"), format!("{prefix:?}: {problem}")))?;
+            ExemptPaths::check_prefix(prefix).map_err(|problem| {
+                refuse(FieldPath::root().field("exempt_paths").index(i), format!("{prefix:?}: {problem}"))
+            })?;
         }
         let exempt_paths = ExemptPaths::new(self.exempt_paths.iter().cloned());
 
         let response_body = match &self.response_body {
             Some(body) if body.len() > MAX_RESPONSE_BODY => {
-                return Err(refuse("response_body", format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len())))
+                return Err(refuse(
+                    FieldPath::root().field("response_body"),
+                    format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len()),
+                ))
             }
             Some(body) => body.as_bytes().to_vec(),
             None => DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
@@ -234,7 +362,10 @@ const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "
 fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
     let known: Vec<String> = SameNameTest::ALL.iter().map(|t| format!("{:?}", t.text())).collect();
     let test = SameNameTest::from_text(text).ok_or_else(|| {
-        refuse("same_name_matcher", format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")))
+        refuse(
+            FieldPath::root().field("same_name_matcher"),
+            format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")),
+        )
     })?;
     let required = SameNameTest::required(has_catch_all, on_missing_sni);
     if test < required {
@@ -246,7 +377,7 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
              empty :authority"
         };
         return Err(refuse(
-            "same_name_matcher",
+            FieldPath::root().field("same_name_matcher"),
             format!(
                 "{text:?} is too weak for this configuration: {why}; use {:?} in the matcher and here",
                 required.text()
@@ -256,53 +387,57 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
     Ok(test)
 }
 
-fn unknown_field(path: &str, key: &str, expected: &[&str]) -> ConfigError {
+fn unknown_field(path: FieldPath, key: &str, expected: &[&str]) -> ConfigError {
     let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
     refuse(path, format!("unknown field `{key}`, expected one of {}", expected.join(", ")))
 }
 
-fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
-    refuse(path, format!("invalid type: {}, expected {expected}", value.describe()))
+fn invalid_type(path: &FieldPath, value: &Value, expected: &str) -> ConfigError {
+    refuse(path.clone(), format!("invalid type: {}, expected {expected}", value.describe()))
 }
 
-fn string(path: &str, value: Value) -> Result<String, ConfigError> {
+fn string(path: &FieldPath, value: Value) -> Result<String, ConfigError> {
     match value {
         Value::String(s) => Ok(s),
         other => Err(invalid_type(path, &other, "a string")),
     }
 }
 
-fn list<T>(path: &str, value: Value, item: fn(&str, Value) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
+fn list<T>(
+    path: &FieldPath,
+    value: Value,
+    item: fn(&FieldPath, Value) -> Result<T, ConfigError>,
+) -> Result<Vec<T>, ConfigError> {
     match value {
-        Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| item(&format!("{path}[{i}]"), v)).collect(),
+        Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| item(&path.index(i), v)).collect(),
         other => Err(invalid_type(path, &other, "a list")),
     }
 }
 
-fn variant<T: Copy>(path: &str, value: Value, variants: &[(&str, T)]) -> Result<T, ConfigError> {
+fn variant<T: Copy>(path: &FieldPath, value: Value, variants: &[(&str, T)]) -> Result<T, ConfigError> {
     let name = string(path, value)?;
     match variants.iter().find(|(n, _)| *n == name) {
         Some((_, v)) => Ok(*v),
         None => {
             let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
-            Err(refuse(path, format!("unknown variant `{name}`, expected one of {}", expected.join(", "))))
+            Err(refuse(path.clone(), format!("unknown variant `{name}`, expected one of {}", expected.join(", "))))
         }
     }
 }
 
-fn server(path: &str, value: Value) -> Result<ServerConfig, ConfigError> {
+fn server(path: &FieldPath, value: Value) -> Result<ServerConfig, ConfigError> {
     let Value::Object(members) = value else {
         return Err(invalid_type(path, &value, "an object such as {\"hosts\": [...]}"));
     };
     let mut hosts = None;
     for (key, value) in members {
-        let field = format!("{path}.{key}");
+        let field = path.field(&key);
         match key.as_str() {
             "hosts" => hosts = Some(list(&field, value, string)?),
-            _ => return Err(unknown_field(&field, &key, &["hosts"])),
+            _ => return Err(unknown_field(field, &key, &["hosts"])),
         }
     }
-    let hosts = hosts.ok_or_else(|| refuse(path, "missing field `hosts`"))?;
+    let hosts = hosts.ok_or_else(|| refuse(path.clone(), "missing field `hosts`"))?;
     Ok(ServerConfig { hosts })
 }
 
@@ -350,49 +485,81 @@ mod tests {
     #[test]
     fn bad_configurations_name_the_field() {
         let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
-        assert!(e.problem.contains("wildcard"), "{e}");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
+        assert!(e.problem.to_string().contains("wildcard"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#);
-        assert_eq!(e.field, "servers[1].hosts");
-        assert!(e.problem.contains("servers[0]"), "{e}");
+        assert_eq!(e.field.to_string(), "servers[1].hosts");
+        assert!(e.problem.to_string().contains("servers[0]"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["not a host"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"servers":[{"hosts":[]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts");
+        assert_eq!(e.field.to_string(), "servers[0].hosts");
         let e = refused(r#"{"servers":[{"hosts":["*example.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"servers":[{"hosts":["a/b/c.example.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"exempt_paths":["well-known"]}"#);
-        assert_eq!(e.field, "exempt_paths[0]");
+        assert_eq!(e.field.to_string(), "exempt_paths[0]");
         let e = refused(r#"{"exempt_paths":["/ok/","/a/../b"]}"#);
-        assert_eq!(e.field, "exempt_paths[1]");
+        assert_eq!(e.field.to_string(), "exempt_paths[1]");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com."]}]}"#);
-        assert!(e.problem.contains("trailing dot"), "{e}");
+        assert!(e.problem.to_string().contains("trailing dot"), "{e}");
         let e = refused(r#"{"mode":"enforcing"}"#);
         assert!(e.to_string().contains("enforcing"), "{e}");
         let e = refused(r#"{"exempt_paths":"/x"}"#);
-        assert_eq!(e.field, "exempt_paths");
-        assert!(e.problem.contains("invalid type"), "{e}");
+        assert_eq!(e.field.to_string(), "exempt_paths");
+        assert!(e.problem.to_string().contains("invalid type"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com", 7]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[1]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[1]");
         let e = refused(r#"{"response_body":42}"#);
-        assert_eq!(e.field, "response_body");
+        assert_eq!(e.field.to_string(), "response_body");
         let e = refused(r#"{"mode":"dry_run"} trailing"#);
-        assert_eq!(e.field, "configuration");
+        assert_eq!(e.field.to_string(), "configuration");
         let e = refused(r#"{"sever":[]}"#);
-        assert!(e.problem.contains("unknown field `sever`"), "{e}");
+        assert!(e.problem.to_string().contains("unknown field `sever`"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#);
-        assert!(e.problem.contains("unknown field `port`"), "{e}");
+        assert!(e.problem.to_string().contains("unknown field `port`"), "{e}");
         let e = refused("not json");
-        assert_eq!(e.field, "configuration");
+        assert_eq!(e.field.to_string(), "configuration");
         for not_object in ["[]", "[[]]", "null", "\"servers\"", "1"] {
             let e = refused(not_object);
-            assert_eq!(e.field, "configuration", "{not_object}");
-            assert!(e.problem.contains("JSON object"), "{e}");
+            assert_eq!(e.field.to_string(), "configuration", "{not_object}");
+            assert!(e.problem.to_string().contains("JSON object"), "{e}");
         }
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
-        assert_eq!(refused(&body).field, "response_body");
+        assert_eq!(refused(&body).field.to_string(), "response_body");
+    }
+
+    #[test]
+    fn the_field_is_a_path_of_segments() {
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#);
+        let servers = FieldPath::root().field("servers");
+        assert_eq!(e.field.segments(), servers.index(1).field("hosts").segments());
+        assert_eq!(
+            e.field.segments(),
+            [Segment::Field("servers".into()), Segment::Index(1), Segment::Field("hosts".into())]
+        );
+        assert_eq!(e.field.server_index(), Some(1));
+        assert_eq!(e.problem, Problem::HostListedTwice { host: "a.example.com".into(), first: servers.index(0) });
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: servers[1].hosts: host \"a.example.com\" is already listed by servers[0]; \
+             a host belongs to one server"
+        );
+        let named = e.naming_servers(|n| (n == 0).then(|| "gw/a".to_string()));
+        assert_eq!(
+            named,
+            "invalid configuration: servers[1].hosts: host \"a.example.com\" is already listed by servers[0] (gw/a); \
+             a host belongs to one server"
+        );
+        let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
+        assert!(e
+            .naming_servers(|n| Some(format!("#{n}")))
+            .starts_with("invalid configuration: servers[0] (#0).hosts[0]: "));
+        let e = refused("[]");
+        assert_eq!((e.field.clone(), e.field.server_index()), (FieldPath::root(), None));
+        assert_eq!(e.naming_servers(|_| Some("x".into())), e.to_string());
+        assert_eq!(refused(r#"{"exempt_paths":["x"]}"#).field.server_index(), None);
     }
 
     #[test]
@@ -406,12 +573,12 @@ mod tests {
             Some(SameNameTest::NoTrailingDot)
         );
         let e = refused(&format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{plain}"}}"#));
-        assert_eq!(e.field, "same_name_matcher");
-        assert!(e.problem.contains("catch-all") && e.problem.contains("endsWith"), "{e}");
+        assert_eq!(e.field.to_string(), "same_name_matcher");
+        assert!(e.problem.to_string().contains("catch-all") && e.problem.to_string().contains("endsWith"), "{e}");
         let e = refused(&format!(r#"{{"on_missing_sni":"reject","same_name_matcher":"{no_dot}"}}"#));
-        assert!(e.problem.contains("reject"), "{e}");
+        assert!(e.problem.to_string().contains("reject"), "{e}");
         let e = refused(r#"{"same_name_matcher":"true"}"#);
-        assert!(e.problem.contains("not a matcher sni-guard knows"), "{e}");
+        assert!(e.problem.to_string().contains("not a matcher sni-guard knows"), "{e}");
     }
 
     #[test]
