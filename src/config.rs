@@ -1,6 +1,8 @@
-//! The plugin configuration: JSON as users write it (`PluginConfig`), and the validated form
-//! the filter runs with (`Settings`). Parsing happens once, when Envoy configures the plugin;
-//! a configuration is either accepted whole or refused with one message naming the field.
+//! The plugin configuration: its fields as users write them (`PluginConfig`), the validated
+//! form the filter runs with (`Settings`), and the refusal naming the field (`ConfigError`,
+//! with its `FieldPath`). Reading the JSON text into `PluginConfig` is `config_json`'s job.
+//! Validation happens once, when Envoy configures the plugin; a configuration is either
+//! accepted whole or refused with one message naming the field.
 
 use std::fmt;
 
@@ -8,7 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::cel::SameNameTest;
 use crate::exempt::ExemptPaths;
-use crate::json::{self, Value};
 use crate::server_table::{HostPattern, ServerTable};
 
 /// The 421 body when `response_body` is not set.
@@ -87,6 +88,11 @@ pub enum Problem {
 }
 
 impl ConfigError {
+    /// A field with something wrong with it, said in words.
+    pub fn invalid(field: FieldPath, problem: impl Into<String>) -> ConfigError {
+        ConfigError { field, problem: Problem::Invalid(problem.into()) }
+    }
+
     /// The message, with each server it points at followed by `name(index)` in parentheses
     /// where that gives one: `servers[1] (a/gw spec.servers[2]).hosts: ...`. For tools that
     /// built the configuration from servers of their own (the CLI); `Display` names none.
@@ -205,10 +211,6 @@ impl fmt::Display for FieldPath {
     }
 }
 
-fn refuse(field: FieldPath, problem: impl Into<String>) -> ConfigError {
-    ConfigError { field, problem: Problem::Invalid(problem.into()) }
-}
-
 /// What the filter runs with.
 #[derive(Debug, PartialEq)]
 pub struct Settings {
@@ -237,64 +239,17 @@ impl Default for Settings {
 }
 
 impl PluginConfig {
-    /// Parses the JSON bytes Envoy hands the plugin. Empty (or blank) means the defaults.
-    ///
-    /// The reader is `json.rs`, not serde_json: it keeps the module small, and its errors name
-    /// the field (`servers[0].hosts[1]: invalid type: ...`). The serde derives above stay for
-    /// writing configurations (the CLI), and a test checks both readers agree. This reader is
-    /// the stricter one: serde also reads a struct from a list (`[["a"]]` for a server) and a
-    /// unit variant from a map (`{"dry_run": null}` for a mode); this one refuses both.
-    pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-        // JSON's white space only (RFC 8259): a form feed is not blank here.
-        if json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-            return Ok(PluginConfig::default());
-        }
-        let value = json::parse(json).map_err(|e| refuse(FieldPath::root(), e.to_string()))?;
-        let Value::Object(members) = value else {
-            return Err(refuse(FieldPath::root(), "expected a JSON object, such as {\"servers\": [...]}"));
-        };
-        let mut config = PluginConfig::default();
-        for (key, value) in members {
-            let path = FieldPath::root().field(&key);
-            match key.as_str() {
-                "servers" => config.servers = list(&path, value, server)?,
-                "mode" => {
-                    config.mode = variant(&path, value, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])?
-                }
-                "on_missing_sni" => {
-                    config.on_missing_sni =
-                        variant(&path, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
-                }
-                "exempt_paths" => config.exempt_paths = list(&path, value, string)?,
-                "same_name_matcher" => {
-                    config.same_name_matcher = match value {
-                        Value::Null => None,
-                        value => Some(string(&path, value)?),
-                    }
-                }
-                "response_body" => {
-                    config.response_body = match value {
-                        Value::Null => None,
-                        value => Some(string(&path, value)?),
-                    }
-                }
-                _ => return Err(unknown_field(path, &key, FIELDS)),
-            }
-        }
-        Ok(config)
-    }
-
     /// Checks every field and builds the settings the filter runs with.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let mut patterns = Vec::new();
         let server_path = |s: usize| FieldPath::root().field("servers").index(s);
         for (s, server) in self.servers.iter().enumerate() {
             if server.hosts.is_empty() {
-                return Err(refuse(server_path(s).field("hosts"), "a server needs at least one host"));
+                return Err(ConfigError::invalid(server_path(s).field("hosts"), "a server needs at least one host"));
             }
             for (h, host) in server.hosts.iter().enumerate() {
-                let pattern = parse_host_pattern(host).map_err(|problem| {
-                    refuse(server_path(s).field("hosts").index(h), format!("{host:?}: {problem}"))
+                let pattern = HostPattern::parse(host).map_err(|problem| {
+                    ConfigError::invalid(server_path(s).field("hosts").index(h), format!("{host:?}: {problem}"))
                 })?;
                 patterns.push((pattern, s));
             }
@@ -306,14 +261,14 @@ impl PluginConfig {
 
         for (i, prefix) in self.exempt_paths.iter().enumerate() {
             ExemptPaths::check_prefix(prefix).map_err(|problem| {
-                refuse(FieldPath::root().field("exempt_paths").index(i), format!("{prefix:?}: {problem}"))
+                ConfigError::invalid(FieldPath::root().field("exempt_paths").index(i), format!("{prefix:?}: {problem}"))
             })?;
         }
         let exempt_paths = ExemptPaths::new(self.exempt_paths.iter().cloned());
 
         let response_body = match &self.response_body {
             Some(body) if body.len() > MAX_RESPONSE_BODY => {
-                return Err(refuse(
+                return Err(ConfigError::invalid(
                     FieldPath::root().field("response_body"),
                     format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len()),
                 ))
@@ -348,21 +303,12 @@ impl PluginConfig {
     }
 }
 
-impl Settings {
-    /// Parses and validates in one step: what `proxy_on_configure` does.
-    pub fn from_json(json: &[u8]) -> Result<Settings, ConfigError> {
-        PluginConfig::parse(json)?.validate()
-    }
-}
-
-const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "response_body", "same_name_matcher"];
-
 /// The matcher's test, if it is one sni-guard knows and strong enough for this configuration:
 /// a weaker one would let Envoy skip the filter for a request the full check refuses.
 fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
     let known: Vec<String> = SameNameTest::ALL.iter().map(|t| format!("{:?}", t.text())).collect();
     let test = SameNameTest::from_text(text).ok_or_else(|| {
-        refuse(
+        ConfigError::invalid(
             FieldPath::root().field("same_name_matcher"),
             format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")),
         )
@@ -376,7 +322,7 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
             "with on_missing_sni: reject, the matcher would skip the filter for a connection without SNI and an \
              empty :authority"
         };
-        return Err(refuse(
+        return Err(ConfigError::invalid(
             FieldPath::root().field("same_name_matcher"),
             format!(
                 "{text:?} is too weak for this configuration: {why}; use {:?} in the matcher and here",
@@ -387,99 +333,12 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
     Ok(test)
 }
 
-fn unknown_field(path: FieldPath, key: &str, expected: &[&str]) -> ConfigError {
-    let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
-    refuse(path, format!("unknown field `{key}`, expected one of {}", expected.join(", ")))
-}
-
-fn invalid_type(path: &FieldPath, value: &Value, expected: &str) -> ConfigError {
-    refuse(path.clone(), format!("invalid type: {}, expected {expected}", value.describe()))
-}
-
-fn string(path: &FieldPath, value: Value) -> Result<String, ConfigError> {
-    match value {
-        Value::String(s) => Ok(s),
-        other => Err(invalid_type(path, &other, "a string")),
-    }
-}
-
-fn list<T>(
-    path: &FieldPath,
-    value: Value,
-    item: fn(&FieldPath, Value) -> Result<T, ConfigError>,
-) -> Result<Vec<T>, ConfigError> {
-    match value {
-        Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| item(&path.index(i), v)).collect(),
-        other => Err(invalid_type(path, &other, "a list")),
-    }
-}
-
-fn variant<T: Copy>(path: &FieldPath, value: Value, variants: &[(&str, T)]) -> Result<T, ConfigError> {
-    let name = string(path, value)?;
-    match variants.iter().find(|(n, _)| *n == name) {
-        Some((_, v)) => Ok(*v),
-        None => {
-            let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
-            Err(refuse(path.clone(), format!("unknown variant `{name}`, expected one of {}", expected.join(", "))))
-        }
-    }
-}
-
-fn server(path: &FieldPath, value: Value) -> Result<ServerConfig, ConfigError> {
-    let Value::Object(members) = value else {
-        return Err(invalid_type(path, &value, "an object such as {\"hosts\": [...]}"));
-    };
-    let mut hosts = None;
-    for (key, value) in members {
-        let field = path.field(&key);
-        match key.as_str() {
-            "hosts" => hosts = Some(list(&field, value, string)?),
-            _ => return Err(unknown_field(field, &key, &["hosts"])),
-        }
-    }
-    let hosts = hosts.ok_or_else(|| refuse(path.clone(), "missing field `hosts`"))?;
-    Ok(ServerConfig { hosts })
-}
-
-/// Reads one entry of `servers[].hosts`; see `HostPattern::parse`.
-pub fn parse_host_pattern(host: &str) -> Result<HostPattern, String> {
-    HostPattern::parse(host)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn refused(json: &str) -> ConfigError {
         Settings::from_json(json.as_bytes()).expect_err(json)
-    }
-
-    #[test]
-    fn empty_means_defaults() {
-        for json in ["", "  \n", "{}"] {
-            let settings = Settings::from_json(json.as_bytes()).unwrap();
-            assert!(settings.servers.is_empty());
-            assert_eq!(settings.mode, Mode::Enforce);
-            assert_eq!(settings.on_missing_sni, OnMissingSni::Allow);
-            assert_eq!(settings.response_body, DEFAULT_RESPONSE_BODY.as_bytes());
-        }
-    }
-
-    #[test]
-    fn every_field_parses() {
-        let settings = Settings::from_json(
-            br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["istio-system/*.b.example.com","./C.example.com"]}],
-                "mode":"dry_run","on_missing_sni":"reject","exempt_paths":["/.well-known/acme-challenge/"],
-                "response_body":"go away"}"#,
-        )
-        .unwrap();
-        assert_eq!(settings.servers.server_of(b"a.example.com"), Some(0));
-        assert_eq!(settings.servers.server_of(b"x.b.example.com"), Some(1));
-        assert_eq!(settings.servers.server_of(b"c.example.com"), Some(1));
-        assert_eq!(settings.mode, Mode::DryRun);
-        assert_eq!(settings.on_missing_sni, OnMissingSni::Reject);
-        assert!(settings.exempt_paths.contains(b"/.well-known/acme-challenge/x"));
-        assert_eq!(settings.response_body, b"go away");
     }
 
     #[test]
@@ -504,28 +363,6 @@ mod tests {
         assert_eq!(e.field.to_string(), "exempt_paths[1]");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com."]}]}"#);
         assert!(e.problem.to_string().contains("trailing dot"), "{e}");
-        let e = refused(r#"{"mode":"enforcing"}"#);
-        assert!(e.to_string().contains("enforcing"), "{e}");
-        let e = refused(r#"{"exempt_paths":"/x"}"#);
-        assert_eq!(e.field.to_string(), "exempt_paths");
-        assert!(e.problem.to_string().contains("invalid type"), "{e}");
-        let e = refused(r#"{"servers":[{"hosts":["a.example.com", 7]}]}"#);
-        assert_eq!(e.field.to_string(), "servers[0].hosts[1]");
-        let e = refused(r#"{"response_body":42}"#);
-        assert_eq!(e.field.to_string(), "response_body");
-        let e = refused(r#"{"mode":"dry_run"} trailing"#);
-        assert_eq!(e.field.to_string(), "configuration");
-        let e = refused(r#"{"sever":[]}"#);
-        assert!(e.problem.to_string().contains("unknown field `sever`"), "{e}");
-        let e = refused(r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#);
-        assert!(e.problem.to_string().contains("unknown field `port`"), "{e}");
-        let e = refused("not json");
-        assert_eq!(e.field.to_string(), "configuration");
-        for not_object in ["[]", "[[]]", "null", "\"servers\"", "1"] {
-            let e = refused(not_object);
-            assert_eq!(e.field.to_string(), "configuration", "{not_object}");
-            assert!(e.problem.to_string().contains("JSON object"), "{e}");
-        }
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
         assert_eq!(refused(&body).field.to_string(), "response_body");
     }
@@ -579,16 +416,5 @@ mod tests {
         assert!(e.problem.to_string().contains("reject"), "{e}");
         let e = refused(r#"{"same_name_matcher":"true"}"#);
         assert!(e.problem.to_string().contains("not a matcher sni-guard knows"), "{e}");
-    }
-
-    #[test]
-    fn round_trips_through_json() {
-        let config = PluginConfig {
-            servers: vec![ServerConfig { hosts: vec!["a.example.com".into(), "*.b.example.com".into()] }],
-            mode: Mode::DryRun,
-            ..PluginConfig::default()
-        };
-        let json = serde_json::to_vec(&config).unwrap();
-        assert_eq!(PluginConfig::parse(&json).unwrap(), config);
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod cel;
 pub mod config;
+pub mod config_json;
 pub mod exempt;
 pub mod host_name;
 pub mod json;
