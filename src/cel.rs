@@ -96,7 +96,8 @@ pub fn identity_expression(root: u32) -> String {
     format!("'{root}'")
 }
 
-/// What Envoy's `expr_evaluate` answers for one request.
+/// What Envoy's `expr_evaluate` answers for one request (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// The same-name test held (status SerializationFailure, nothing returned).
@@ -108,7 +109,8 @@ pub enum Answer {
 }
 
 /// How Envoy evaluates an expression from `request_expression`; `None` for any other text.
-/// The fake hosts of the tests answer with this.
+/// The fake hosts of the tests answer with this (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn evaluate(expression: &str, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Option<Answer> {
     if let Some(root) = expression.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
         let root: u32 = root.parse().ok()?;

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::cel::SameNameTest;
 use crate::exempt::ExemptPaths;
 use crate::server_table::{HostPattern, ServerTable};
@@ -19,37 +17,37 @@ pub const DEFAULT_RESPONSE_BODY: &str =
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// The configuration as written in WasmPlugin `pluginConfig` or Envoy's `configuration`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct PluginConfig {
     /// The gateway's servers, as in an Istio Gateway's `servers[].hosts`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub servers: Vec<ServerConfig>,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub mode: Mode,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub on_missing_sni: OnMissingSni,
     /// Path prefixes never answered 421.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub exempt_paths: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub response_body: Option<String>,
     /// The CEL text of Envoy's same-name matcher in front of the filter, where one is
     /// (`envoyfilter/envoy.yaml`, `envoyfilter.yaml`): requests it matches never reach the
     /// module, so the module does not test the same name again. Written by sni-guard's own
     /// manifests and CLI; one of `cel::SameNameTest`'s texts, strong enough for `servers`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub same_name_matcher: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct ServerConfig {
     pub hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Mode {
     /// Answer 421.
     #[default]
@@ -58,8 +56,8 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum OnMissingSni {
     /// Plain-text listeners and clients that send no SNI pass.
     #[default]

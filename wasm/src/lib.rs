@@ -1,4 +1,7 @@
-//! The proxy-wasm ABI (v0.2.1) glue, compiled only for WebAssembly.
+//! sni-guard's proxy-wasm module: the ABI (v0.2.1) glue around the decision logic of the
+//! `sni-guard` crate, built as a `cdylib` for `wasm32-wasip1` (`make build` writes it to
+//! `dist/sni-guard.wasm`). Natively this crate is empty: the glue imports Envoy's host
+//! functions, which only a proxy-wasm host provides.
 //!
 //! sni-guard exports its own entry points instead of linking the proxy-wasm SDK's dispatcher:
 //! Envoy calls every `proxy_on_*` callback a module exports on every stream, and each call is
@@ -7,18 +10,24 @@
 //! `proxy_on_request_headers` and nothing else per stream, and keeps no per-stream state, so
 //! it needs neither `proxy_on_context_create` nor `proxy_on_delete`.
 
+#[cfg(target_arch = "wasm32")]
 mod hostcalls;
+#[cfg(target_arch = "wasm32")]
 mod http;
+#[cfg(target_arch = "wasm32")]
 mod logger;
+#[cfg(target_arch = "wasm32")]
 mod root;
 
 /// Tells the host which ABI this module speaks.
+#[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn proxy_abi_version_0_2_1() {}
 
 /// The host allocates here the values it returns (header values, properties, configuration).
 /// During a request, small values come from a per-request scratch area (no heap allocation on
 /// the fast path); anything else from the heap, freed by `hostcalls::HostBytes`.
+#[cfg(target_arch = "wasm32")]
 #[no_mangle]
 pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
     if let Some(p) = scratch::alloc(size) {
@@ -36,6 +45,7 @@ pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
 /// A bump area for the values the host returns during one `proxy_on_request_headers`: the SNI
 /// and `:authority` (at most 255 bytes each as sni-guard reads them) fit, and are handed out
 /// without touching the allocator. Open only while a request is handled; reset after it.
+#[cfg(target_arch = "wasm32")]
 pub(crate) mod scratch {
     use std::cell::{Cell, UnsafeCell};
 

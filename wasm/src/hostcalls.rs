@@ -83,7 +83,7 @@ impl AsRef<[u8]> for HostBytes {
 
 impl Drop for HostBytes {
     fn drop(&mut self) {
-        if !self.data.is_null() && !super::scratch::contains(self.data) {
+        if !self.data.is_null() && !crate::scratch::contains(self.data) {
             // SAFETY: allocated by `proxy_on_memory_allocate` as a Vec<u8> of capacity `size`.
             drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
         }

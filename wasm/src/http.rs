@@ -2,13 +2,13 @@
 
 use std::rc::Rc;
 
-use crate::cel;
-use crate::log_limit::LogLimiter;
-use crate::metrics::{Counter, ServerPair};
-use crate::stream::{on_request_headers, Action, Names, StreamHost};
+use sni_guard::cel;
+use sni_guard::log_limit::LogLimiter;
+use sni_guard::metrics::{Counter, ServerPair};
+use sni_guard::stream::{on_request_headers, Action, Names, StreamHost};
 
-use super::hostcalls::{self, HostBytes};
-use super::root::{dry_run_summary, with_vm, Cel, Counters};
+use crate::hostcalls::{self, HostBytes};
+use crate::root::{dry_run_summary, with_vm, Cel, Counters};
 
 /// proxy-wasm `FilterHeadersStatus`: Continue 0, StopIteration 1.
 const CONTINUE: u32 = 0;
@@ -122,7 +122,7 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize
     let action = with_vm(|vm| {
         let mut stream = EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log };
         // The names land in the scratch area: no heap allocation on the fast path.
-        super::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
+        crate::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
     });
     match action {
         Some(Action::Pause) => STOP_ITERATION,

@@ -1,6 +1,6 @@
 //! `log` records to Envoy's log through `proxy_log`.
 
-use super::hostcalls;
+use crate::hostcalls;
 
 /// proxy-wasm log levels: trace 0, debug 1, info 2, warn 3, error 4, critical 5.
 fn abi_level(level: log::Level) -> u32 {
