@@ -7,12 +7,9 @@ use sni_guard::log_limit::LogLimiter;
 use sni_guard::metrics::{Counter, ServerPair};
 use sni_guard::stream::{on_request_headers, Action, Names, StreamHost};
 
+use crate::abi::{action, status};
 use crate::hostcalls::{self, HostBytes};
 use crate::root::{dry_run_summary, with_vm, Cel, Counters};
-
-/// proxy-wasm `FilterHeadersStatus`: Continue 0, StopIteration 1.
-const CONTINUE: u32 = 0;
-const STOP_ITERATION: u32 = 1;
 
 /// A value the host returned, whole or a part of one (the SNI and `:authority` come back in
 /// one CEL value).
@@ -42,7 +39,7 @@ impl EnvoyStream<'_> {
     fn names_from_cel(&self, request: u32) -> Option<Names<Value>> {
         let value = match hostcalls::evaluate_expression(request) {
             Ok(value) => Rc::new(value),
-            Err(hostcalls::SERIALIZATION_FAILURE) => return Some(Names::Same),
+            Err(status::SERIALIZATION_FAILURE) => return Some(Names::Same),
             Err(_) => return None,
         };
         let (root, sni, authority) = cel::parse_names(value.as_ref().as_ref())?;
@@ -122,12 +119,12 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize
     let action = with_vm(|vm| {
         let mut stream = EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log };
         // The names land in the scratch area: no heap allocation on the fast path.
-        crate::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
+        crate::allocator::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
     });
     match action {
-        Some(Action::Pause) => STOP_ITERATION,
+        Some(Action::Pause) => action::PAUSE,
         // Not configured: Envoy does not run a plugin whose configuration failed, so this is
         // only reachable by a host that skips proxy_on_configure; pass rather than guess.
-        Some(Action::Continue) | None => CONTINUE,
+        Some(Action::Continue) | None => action::CONTINUE,
     }
 }
