@@ -230,9 +230,19 @@ impl Settings {
     }
 }
 
+/// What an empty configuration (`PluginConfig::default()`) validates to, built directly: no
+/// validation to fail (a test checks the two agree).
 impl Default for Settings {
     fn default() -> Self {
-        PluginConfig::default().validate().expect("the default configuration is valid")
+        Settings {
+            servers: ServerTable::default(),
+            mode: Mode::default(),
+            on_missing_sni: OnMissingSni::default(),
+            exempt_paths: ExemptPaths::default(),
+            response_body: DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
+            same_name_matcher: None,
+            server_names: Vec::new(),
+        }
     }
 }
 
@@ -376,6 +386,11 @@ mod tests {
         assert!(e.problem.to_string().contains("trailing dot"), "{e}");
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
         assert_eq!(refused(&body).field.to_string(), "response_body");
+    }
+
+    #[test]
+    fn the_default_settings_are_the_empty_configurations() {
+        assert_eq!(Settings::default(), PluginConfig::default().validate().unwrap());
     }
 
     #[test]

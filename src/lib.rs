@@ -10,6 +10,10 @@
 //! configuration types (the CLI writes configurations, tests compare readers); `testing` adds
 //! the test doubles (`testing::FakeHost`, `cel::evaluate`).
 
+// A panic in the module aborts the VM for every request on that worker: the filter's own code
+// has no unwrap, expect or panic (tests may).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod cel;
 pub mod config;
 pub mod config_json;

@@ -11,6 +11,10 @@
 //! `proxy_on_request_headers` and nothing else per stream, and keeps no per-stream state, so
 //! it needs neither `proxy_on_context_create` nor `proxy_on_delete`.
 
+// A panic in the module aborts the VM for every request on that worker: the filter's own code
+// has no unwrap, expect or panic (tests may).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod abi;
 #[cfg(target_arch = "wasm32")]
 mod allocator;
