@@ -24,16 +24,18 @@ deps:
 ## build: the optimised filter, dist/sni-guard.wasm
 build: $(WASM)
 
-$(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
+# The module is the sni-guard-wasm crate (wasm/: the ABI glue) around the sni-guard crate (src/:
+# the logic), built without the logic's features (ARCHITECTURE.md).
+$(WASM): $(shell find src wasm/src -name '*.rs') Cargo.toml wasm/Cargo.toml $(wildcard Cargo.lock)
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	$(CARGO) build --target $(WASM_TARGET) --release -p sni-guard
+	$(CARGO) build --target $(WASM_TARGET) --release -p sni-guard-wasm
 	@mkdir -p dist
 	@if command -v wasm-opt >/dev/null; then \
-	  echo "wasm-opt -Oz target/$(WASM_TARGET)/release/sni_guard.wasm -o $@"; \
-	  wasm-opt $(WASM_OPT_FEATURES) -Oz target/$(WASM_TARGET)/release/sni_guard.wasm -o $@; \
+	  echo "wasm-opt -Oz target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@"; \
+	  wasm-opt $(WASM_OPT_FEATURES) -Oz target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@; \
 	else \
 	  echo "wasm-opt (Debian binaryen, from make deps) not found: the module is left larger"; \
-	  cp target/$(WASM_TARGET)/release/sni_guard.wasm $@; \
+	  cp target/$(WASM_TARGET)/release/sni_guard_wasm.wasm $@; \
 	fi
 	@echo "built $@: $$(stat -c %s $@) bytes"
 
@@ -41,8 +43,8 @@ $(WASM): $(shell find src -name '*.rs') Cargo.toml $(wildcard Cargo.lock)
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) -- -D warnings
-	$(CARGO) clippy -p sni-guard --target $(WASM_TARGET) --release -- -D warnings
+	$(CARGO) clippy -p sni-guard-wasm --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy -p sni-guard-wasm --target $(WASM_TARGET) --release -- -D warnings
 	$(VENV)/bin/ruff check .
 
 ## test: the lint, then every test, installing what they need first

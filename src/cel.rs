@@ -28,11 +28,10 @@
 //! The separator is NUL: BoringSSL refuses an SNI containing one, and Envoy's codecs refuse it
 //! in a header value, so neither name can hold it.
 
-use crate::config::OnMissingSni;
-
 /// Envoy's test "this request is for the name its connection was opened with", in the three
 /// strengths sni-guard uses; each succeeds only where the full check (`verdict::check`) passes
-/// the request for the configurations it is `required` for.
+/// the request for the configurations it is `required` for (`SameNameTest::required`, in
+/// `config`: which test a configuration needs is read off the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SameNameTest {
     /// `:authority` is the SNI, byte for byte.
@@ -66,17 +65,6 @@ impl SameNameTest {
         SameNameTest::ALL.into_iter().find(|t| t.text() == text)
     }
 
-    /// The weakest test that may settle requests for a configuration with these properties.
-    /// Each extra condition costs Envoy about 2,500 instructions per request (callgrind), so
-    /// none is added where it changes no answer.
-    pub fn required(has_catch_all: bool, on_missing_sni: OnMissingSni) -> SameNameTest {
-        match (has_catch_all, on_missing_sni) {
-            (true, _) => SameNameTest::NoTrailingDot,
-            (false, OnMissingSni::Reject) => SameNameTest::WithSni,
-            (false, OnMissingSni::Allow) => SameNameTest::Plain,
-        }
-    }
-
     /// Whether Envoy's evaluation succeeds for this request. `request.host` is the `:authority`
     /// (an error when absent: the test fails); `connection.requested_server_name` is "" without
     /// SNI.
@@ -108,7 +96,8 @@ pub fn identity_expression(root: u32) -> String {
     format!("'{root}'")
 }
 
-/// What Envoy's `expr_evaluate` answers for one request.
+/// What Envoy's `expr_evaluate` answers for one request (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// The same-name test held (status SerializationFailure, nothing returned).
@@ -120,7 +109,8 @@ pub enum Answer {
 }
 
 /// How Envoy evaluates an expression from `request_expression`; `None` for any other text.
-/// The fake hosts of the tests answer with this.
+/// The fake hosts of the tests answer with this (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn evaluate(expression: &str, sni: Option<&[u8]>, authority: Option<&[u8]>) -> Option<Answer> {
     if let Some(root) = expression.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
         let root: u32 = root.parse().ok()?;
@@ -162,68 +152,6 @@ pub fn parse_names(value: &[u8]) -> Option<(u32, &[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Settings;
-    use crate::verdict::check;
-
-    const NAMES: [Option<&str>; 14] = [
-        None,
-        Some(""),
-        Some("a.example.com"),
-        Some("a.example.com."),
-        Some("A.EXAMPLE.COM"),
-        Some("b.example.com"),
-        Some("b.example.com."),
-        Some("example.org"),
-        Some("::1"),
-        Some("[::1]:8443"),
-        Some("a b"),
-        Some("a.example.com:443"),
-        Some("é.example"),
-        Some("."),
-    ];
-
-    /// Whenever the test a configuration requires holds, the full check passes the request
-    /// too: settling it early changes no answer.
-    #[test]
-    fn the_required_test_implies_the_full_check_passes() {
-        for config in [
-            r#"{}"#,
-            r#"{"on_missing_sni":"reject"}"#,
-            r#"{"servers":[{"hosts":["b.example.com"]}]}"#,
-            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}],"on_missing_sni":"reject"}"#,
-            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#,
-            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#,
-            r#"{"servers":[{"hosts":["*.example.com"]},{"hosts":["*"]}]}"#,
-        ] {
-            let settings = Settings::from_json(config.as_bytes()).unwrap();
-            let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
-            for stronger in SameNameTest::ALL.into_iter().filter(|t| *t >= test) {
-                for sni in NAMES {
-                    for authority in NAMES {
-                        let (sni, authority) = (sni.map(str::as_bytes), authority.map(str::as_bytes));
-                        if stronger.holds(sni, authority) {
-                            assert_eq!(
-                                check(&settings, sni, authority),
-                                Ok(()),
-                                "{config} {stronger:?} {sni:?} {authority:?}"
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_weaker_test_would_change_answers() {
-        let catch_all = Settings::from_json(br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#).unwrap();
-        let dot = Some(&b"a.example.com."[..]);
-        assert!(SameNameTest::Plain.holds(dot, dot));
-        assert!(check(&catch_all, dot, dot).is_err(), "so Plain is not enough with a catch-all");
-        let reject = Settings::from_json(br#"{"on_missing_sni":"reject"}"#).unwrap();
-        assert!(SameNameTest::NoTrailingDot.holds(None, Some(b"")));
-        assert!(check(&reject, None, Some(b"")).is_err(), "so NoTrailingDot is not enough for reject");
-    }
 
     #[test]
     fn envoy_answers_same_name_or_the_names_of_the_root() {

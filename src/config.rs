@@ -1,14 +1,13 @@
-//! The plugin configuration: JSON as users write it (`PluginConfig`), and the validated form
-//! the filter runs with (`Settings`). Parsing happens once, when Envoy configures the plugin;
-//! a configuration is either accepted whole or refused with one message naming the field.
+//! The plugin configuration: its fields as users write them (`PluginConfig`), the validated
+//! form the filter runs with (`Settings`), and the refusal naming the field (`ConfigError`,
+//! with its `FieldPath`). Reading the JSON text into `PluginConfig` is `config_json`'s job.
+//! Validation happens once, when Envoy configures the plugin; a configuration is either
+//! accepted whole or refused with one message naming the field.
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::cel::SameNameTest;
 use crate::exempt::ExemptPaths;
-use crate::json::{self, Value};
 use crate::server_table::{HostPattern, ServerTable};
 
 /// The 421 body when `response_body` is not set.
@@ -18,37 +17,37 @@ pub const DEFAULT_RESPONSE_BODY: &str =
 pub const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// The configuration as written in WasmPlugin `pluginConfig` or Envoy's `configuration`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct PluginConfig {
     /// The gateway's servers, as in an Istio Gateway's `servers[].hosts`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub servers: Vec<ServerConfig>,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub mode: Mode,
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub on_missing_sni: OnMissingSni,
     /// Path prefixes never answered 421.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub exempt_paths: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub response_body: Option<String>,
     /// The CEL text of Envoy's same-name matcher in front of the filter, where one is
     /// (`envoyfilter/envoy.yaml`, `envoyfilter.yaml`): requests it matches never reach the
     /// module, so the module does not test the same name again. Written by sni-guard's own
     /// manifests and CLI; one of `cel::SameNameTest`'s texts, strong enough for `servers`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub same_name_matcher: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(deny_unknown_fields))]
 pub struct ServerConfig {
     pub hosts: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum Mode {
     /// Answer 421.
     #[default]
@@ -57,8 +56,8 @@ pub enum Mode {
     DryRun,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum OnMissingSni {
     /// Plain-text listeners and clients that send no SNI pass.
     #[default]
@@ -70,21 +69,144 @@ pub enum OnMissingSni {
 /// A refused configuration: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    /// A path such as `servers[1].hosts[0]`, or `configuration` for the document as a whole.
-    pub field: String,
-    pub problem: String,
+    /// Where: `servers[1].hosts[0]`, or the empty path (shown as `configuration`) for the
+    /// document as a whole.
+    pub field: FieldPath,
+    pub problem: Problem,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// In words, e.g. `"a.*.com": a wildcard is allowed only as the whole first label, ...`.
+    Invalid(String),
+    /// The field (a server's `hosts`) lists `host`, which the server at `first` (`servers[0]`)
+    /// listed before: a host belongs to one server.
+    HostListedTwice { host: String, first: FieldPath },
+}
+
+impl ConfigError {
+    /// A field with something wrong with it, said in words.
+    pub fn invalid(field: FieldPath, problem: impl Into<String>) -> ConfigError {
+        ConfigError { field, problem: Problem::Invalid(problem.into()) }
+    }
+
+    /// The message, with each server it points at followed by `name(index)` in parentheses
+    /// where that gives one: `servers[1] (a/gw spec.servers[2]).hosts: ...`. For tools that
+    /// built the configuration from servers of their own (the CLI); `Display` names none.
+    pub fn naming_servers(&self, name: impl Fn(usize) -> Option<String>) -> String {
+        let mut out = String::from("invalid configuration: ");
+        self.field.write_naming(&mut out, &name);
+        out.push_str(": ");
+        match &self.problem {
+            Problem::Invalid(problem) => out.push_str(problem),
+            Problem::HostListedTwice { host, first } => {
+                out.push_str(&format!("host {host:?} is already listed by "));
+                first.write_naming(&mut out, &name);
+                out.push_str("; a host belongs to one server");
+            }
+        }
+        out
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.field, self.problem)
+        f.write_str(&self.naming_servers(|_| None))
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-fn refuse(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), problem: problem.into() }
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Invalid(problem) => f.write_str(problem),
+            Problem::HostListedTwice { host, first } => {
+                write!(f, "host {host:?} is already listed by {first}; a host belongs to one server")
+            }
+        }
+    }
+}
+
+/// A place in the configuration, from the document's top: field names and list indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(Vec<Segment>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// A member of an object: `servers`.
+    Field(String),
+    /// An item of a list: `[1]`.
+    Index(usize),
+}
+
+impl FieldPath {
+    /// The document as a whole.
+    pub fn root() -> FieldPath {
+        FieldPath::default()
+    }
+
+    /// This path, then the member `name`.
+    pub fn field(&self, name: &str) -> FieldPath {
+        self.with(Segment::Field(name.to_string()))
+    }
+
+    /// This path, then the list item `index`.
+    pub fn index(&self, index: usize) -> FieldPath {
+        self.with(Segment::Index(index))
+    }
+
+    fn with(&self, segment: Segment) -> FieldPath {
+        let mut segments = self.0.clone();
+        segments.push(segment);
+        FieldPath(segments)
+    }
+
+    pub fn segments(&self) -> &[Segment] {
+        &self.0
+    }
+
+    /// The N of a path in `servers[N]`: which server the problem is in.
+    pub fn server_index(&self) -> Option<usize> {
+        match self.0.as_slice() {
+            [Segment::Field(servers), Segment::Index(n), ..] if servers == "servers" => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// `servers[1].hosts[0]`, `configuration` for the root; after `servers[N]`, `name(N)` in
+    /// parentheses when it gives one.
+    fn write_naming(&self, out: &mut String, name: &dyn Fn(usize) -> Option<String>) {
+        if self.0.is_empty() {
+            out.push_str("configuration");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Field(field) if i == 0 => out.push_str(field),
+                Segment::Field(field) => {
+                    out.push('.');
+                    out.push_str(field);
+                }
+                Segment::Index(n) => {
+                    out.push_str(&format!("[{n}]"));
+                    if i == 1 && self.server_index() == Some(*n) {
+                        if let Some(name) = name(*n) {
+                            out.push_str(&format!(" ({name})"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        self.write_naming(&mut out, &|_| None);
+        f.write_str(&out)
+    }
 }
 
 /// What the filter runs with.
@@ -108,87 +230,56 @@ impl Settings {
     }
 }
 
+/// What an empty configuration (`PluginConfig::default()`) validates to, built directly: no
+/// validation to fail (a test checks the two agree).
 impl Default for Settings {
     fn default() -> Self {
-        PluginConfig::default().validate().expect("the default configuration is valid")
+        Settings {
+            servers: ServerTable::default(),
+            mode: Mode::default(),
+            on_missing_sni: OnMissingSni::default(),
+            exempt_paths: ExemptPaths::default(),
+            response_body: DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
+            same_name_matcher: None,
+            server_names: Vec::new(),
+        }
     }
 }
 
 impl PluginConfig {
-    /// Parses the JSON bytes Envoy hands the plugin. Empty (or blank) means the defaults.
-    ///
-    /// The reader is `json.rs`, not serde_json: it keeps the module small, and its errors name
-    /// the field (`servers[0].hosts[1]: invalid type: ...`). The serde derives above stay for
-    /// writing configurations (the CLI), and a test checks both readers agree. This reader is
-    /// the stricter one: serde also reads a struct from a list (`[["a"]]` for a server) and a
-    /// unit variant from a map (`{"dry_run": null}` for a mode); this one refuses both.
-    pub fn parse(json: &[u8]) -> Result<PluginConfig, ConfigError> {
-        // JSON's white space only (RFC 8259): a form feed is not blank here.
-        if json.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
-            return Ok(PluginConfig::default());
-        }
-        let value = json::parse(json).map_err(|e| refuse("configuration", e.to_string()))?;
-        let Value::Object(members) = value else {
-            return Err(refuse("configuration", "expected a JSON object, such as {\"servers\": [...]}"));
-        };
-        let mut config = PluginConfig::default();
-        for (key, value) in members {
-            match key.as_str() {
-                "servers" => config.servers = list(&key, value, server)?,
-                "mode" => config.mode = variant(&key, value, &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)])?,
-                "on_missing_sni" => {
-                    config.on_missing_sni =
-                        variant(&key, value, &[("allow", OnMissingSni::Allow), ("reject", OnMissingSni::Reject)])?
-                }
-                "exempt_paths" => config.exempt_paths = list(&key, value, string)?,
-                "same_name_matcher" => {
-                    config.same_name_matcher = match value {
-                        Value::Null => None,
-                        value => Some(string(&key, value)?),
-                    }
-                }
-                "response_body" => {
-                    config.response_body = match value {
-                        Value::Null => None,
-                        value => Some(string(&key, value)?),
-                    }
-                }
-                _ => return Err(unknown_field(&key, &key, FIELDS)),
-            }
-        }
-        Ok(config)
-    }
-
     /// Checks every field and builds the settings the filter runs with.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let mut patterns = Vec::new();
+        let server_path = |s: usize| FieldPath::root().field("servers").index(s);
         for (s, server) in self.servers.iter().enumerate() {
             if server.hosts.is_empty() {
-                return Err(refuse(format!("servers[{s}].hosts"), "a server needs at least one host"));
+                return Err(ConfigError::invalid(server_path(s).field("hosts"), "a server needs at least one host"));
             }
             for (h, host) in server.hosts.iter().enumerate() {
-                let pattern = parse_host_pattern(host)
-                    .map_err(|problem| refuse(format!("servers[{s}].hosts[{h}]"), format!("{host:?}: {problem}")))?;
+                let pattern = HostPattern::parse(host).map_err(|problem| {
+                    ConfigError::invalid(server_path(s).field("hosts").index(h), format!("{host:?}: {problem}"))
+                })?;
                 patterns.push((pattern, s));
             }
         }
-        let servers = ServerTable::new(patterns).map_err(|dup| {
-            let shown = dup.pattern.to_string();
-            refuse(
-                format!("servers[{}].hosts", dup.second),
-                format!("host {shown:?} is already listed by servers[{}]; a host belongs to one server", dup.first),
-            )
+        let servers = ServerTable::new(patterns).map_err(|dup| ConfigError {
+            field: server_path(dup.second).field("hosts"),
+            problem: Problem::HostListedTwice { host: dup.pattern.to_string(), first: server_path(dup.first) },
         })?;
 
         for (i, prefix) in self.exempt_paths.iter().enumerate() {
-            ExemptPaths::check_prefix(prefix)
-                .map_err(|problem| refuse(format!("exempt_paths[{i}]"), format!("{prefix:?}: {problem}")))?;
+            ExemptPaths::check_prefix(prefix).map_err(|problem| {
+                ConfigError::invalid(FieldPath::root().field("exempt_paths").index(i), format!("{prefix:?}: {problem}"))
+            })?;
         }
         let exempt_paths = ExemptPaths::new(self.exempt_paths.iter().cloned());
 
         let response_body = match &self.response_body {
             Some(body) if body.len() > MAX_RESPONSE_BODY => {
-                return Err(refuse("response_body", format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len())))
+                return Err(ConfigError::invalid(
+                    FieldPath::root().field("response_body"),
+                    format!("{} bytes; at most {MAX_RESPONSE_BODY}", body.len()),
+                ))
             }
             Some(body) => body.as_bytes().to_vec(),
             None => DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
@@ -220,21 +311,28 @@ impl PluginConfig {
     }
 }
 
-impl Settings {
-    /// Parses and validates in one step: what `proxy_on_configure` does.
-    pub fn from_json(json: &[u8]) -> Result<Settings, ConfigError> {
-        PluginConfig::parse(json)?.validate()
+impl SameNameTest {
+    /// The weakest test that may settle requests for a configuration with these properties.
+    /// Each extra condition costs Envoy about 2,500 instructions per request (callgrind), so
+    /// none is added where it changes no answer.
+    pub fn required(has_catch_all: bool, on_missing_sni: OnMissingSni) -> SameNameTest {
+        match (has_catch_all, on_missing_sni) {
+            (true, _) => SameNameTest::NoTrailingDot,
+            (false, OnMissingSni::Reject) => SameNameTest::WithSni,
+            (false, OnMissingSni::Allow) => SameNameTest::Plain,
+        }
     }
 }
-
-const FIELDS: &[&str] = &["servers", "mode", "on_missing_sni", "exempt_paths", "response_body", "same_name_matcher"];
 
 /// The matcher's test, if it is one sni-guard knows and strong enough for this configuration:
 /// a weaker one would let Envoy skip the filter for a request the full check refuses.
 fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
     let known: Vec<String> = SameNameTest::ALL.iter().map(|t| format!("{:?}", t.text())).collect();
     let test = SameNameTest::from_text(text).ok_or_else(|| {
-        refuse("same_name_matcher", format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")))
+        ConfigError::invalid(
+            FieldPath::root().field("same_name_matcher"),
+            format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")),
+        )
     })?;
     let required = SameNameTest::required(has_catch_all, on_missing_sni);
     if test < required {
@@ -245,8 +343,8 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
             "with on_missing_sni: reject, the matcher would skip the filter for a connection without SNI and an \
              empty :authority"
         };
-        return Err(refuse(
-            "same_name_matcher",
+        return Err(ConfigError::invalid(
+            FieldPath::root().field("same_name_matcher"),
             format!(
                 "{text:?} is too weak for this configuration: {why}; use {:?} in the matcher and here",
                 required.text()
@@ -254,61 +352,6 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
         ));
     }
     Ok(test)
-}
-
-fn unknown_field(path: &str, key: &str, expected: &[&str]) -> ConfigError {
-    let expected: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
-    refuse(path, format!("unknown field `{key}`, expected one of {}", expected.join(", ")))
-}
-
-fn invalid_type(path: &str, value: &Value, expected: &str) -> ConfigError {
-    refuse(path, format!("invalid type: {}, expected {expected}", value.describe()))
-}
-
-fn string(path: &str, value: Value) -> Result<String, ConfigError> {
-    match value {
-        Value::String(s) => Ok(s),
-        other => Err(invalid_type(path, &other, "a string")),
-    }
-}
-
-fn list<T>(path: &str, value: Value, item: fn(&str, Value) -> Result<T, ConfigError>) -> Result<Vec<T>, ConfigError> {
-    match value {
-        Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| item(&format!("{path}[{i}]"), v)).collect(),
-        other => Err(invalid_type(path, &other, "a list")),
-    }
-}
-
-fn variant<T: Copy>(path: &str, value: Value, variants: &[(&str, T)]) -> Result<T, ConfigError> {
-    let name = string(path, value)?;
-    match variants.iter().find(|(n, _)| *n == name) {
-        Some((_, v)) => Ok(*v),
-        None => {
-            let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
-            Err(refuse(path, format!("unknown variant `{name}`, expected one of {}", expected.join(", "))))
-        }
-    }
-}
-
-fn server(path: &str, value: Value) -> Result<ServerConfig, ConfigError> {
-    let Value::Object(members) = value else {
-        return Err(invalid_type(path, &value, "an object such as {\"hosts\": [...]}"));
-    };
-    let mut hosts = None;
-    for (key, value) in members {
-        let field = format!("{path}.{key}");
-        match key.as_str() {
-            "hosts" => hosts = Some(list(&field, value, string)?),
-            _ => return Err(unknown_field(&field, &key, &["hosts"])),
-        }
-    }
-    let hosts = hosts.ok_or_else(|| refuse(path, "missing field `hosts`"))?;
-    Ok(ServerConfig { hosts })
-}
-
-/// Reads one entry of `servers[].hosts`; see `HostPattern::parse`.
-pub fn parse_host_pattern(host: &str) -> Result<HostPattern, String> {
-    HostPattern::parse(host)
 }
 
 #[cfg(test)]
@@ -320,79 +363,66 @@ mod tests {
     }
 
     #[test]
-    fn empty_means_defaults() {
-        for json in ["", "  \n", "{}"] {
-            let settings = Settings::from_json(json.as_bytes()).unwrap();
-            assert!(settings.servers.is_empty());
-            assert_eq!(settings.mode, Mode::Enforce);
-            assert_eq!(settings.on_missing_sni, OnMissingSni::Allow);
-            assert_eq!(settings.response_body, DEFAULT_RESPONSE_BODY.as_bytes());
-        }
-    }
-
-    #[test]
-    fn every_field_parses() {
-        let settings = Settings::from_json(
-            br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["istio-system/*.b.example.com","./C.example.com"]}],
-                "mode":"dry_run","on_missing_sni":"reject","exempt_paths":["/.well-known/acme-challenge/"],
-                "response_body":"go away"}"#,
-        )
-        .unwrap();
-        assert_eq!(settings.servers.server_of(b"a.example.com"), Some(0));
-        assert_eq!(settings.servers.server_of(b"x.b.example.com"), Some(1));
-        assert_eq!(settings.servers.server_of(b"c.example.com"), Some(1));
-        assert_eq!(settings.mode, Mode::DryRun);
-        assert_eq!(settings.on_missing_sni, OnMissingSni::Reject);
-        assert!(settings.exempt_paths.contains(b"/.well-known/acme-challenge/x"));
-        assert_eq!(settings.response_body, b"go away");
-    }
-
-    #[test]
     fn bad_configurations_name_the_field() {
         let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
-        assert!(e.problem.contains("wildcard"), "{e}");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
+        assert!(e.problem.to_string().contains("wildcard"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#);
-        assert_eq!(e.field, "servers[1].hosts");
-        assert!(e.problem.contains("servers[0]"), "{e}");
+        assert_eq!(e.field.to_string(), "servers[1].hosts");
+        assert!(e.problem.to_string().contains("servers[0]"), "{e}");
         let e = refused(r#"{"servers":[{"hosts":["not a host"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"servers":[{"hosts":[]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts");
+        assert_eq!(e.field.to_string(), "servers[0].hosts");
         let e = refused(r#"{"servers":[{"hosts":["*example.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"servers":[{"hosts":["a/b/c.example.com"]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[0]");
+        assert_eq!(e.field.to_string(), "servers[0].hosts[0]");
         let e = refused(r#"{"exempt_paths":["well-known"]}"#);
-        assert_eq!(e.field, "exempt_paths[0]");
+        assert_eq!(e.field.to_string(), "exempt_paths[0]");
         let e = refused(r#"{"exempt_paths":["/ok/","/a/../b"]}"#);
-        assert_eq!(e.field, "exempt_paths[1]");
+        assert_eq!(e.field.to_string(), "exempt_paths[1]");
         let e = refused(r#"{"servers":[{"hosts":["a.example.com."]}]}"#);
-        assert!(e.problem.contains("trailing dot"), "{e}");
-        let e = refused(r#"{"mode":"enforcing"}"#);
-        assert!(e.to_string().contains("enforcing"), "{e}");
-        let e = refused(r#"{"exempt_paths":"/x"}"#);
-        assert_eq!(e.field, "exempt_paths");
-        assert!(e.problem.contains("invalid type"), "{e}");
-        let e = refused(r#"{"servers":[{"hosts":["a.example.com", 7]}]}"#);
-        assert_eq!(e.field, "servers[0].hosts[1]");
-        let e = refused(r#"{"response_body":42}"#);
-        assert_eq!(e.field, "response_body");
-        let e = refused(r#"{"mode":"dry_run"} trailing"#);
-        assert_eq!(e.field, "configuration");
-        let e = refused(r#"{"sever":[]}"#);
-        assert!(e.problem.contains("unknown field `sever`"), "{e}");
-        let e = refused(r#"{"servers":[{"hosts":["a.example.com"],"port":443}]}"#);
-        assert!(e.problem.contains("unknown field `port`"), "{e}");
-        let e = refused("not json");
-        assert_eq!(e.field, "configuration");
-        for not_object in ["[]", "[[]]", "null", "\"servers\"", "1"] {
-            let e = refused(not_object);
-            assert_eq!(e.field, "configuration", "{not_object}");
-            assert!(e.problem.contains("JSON object"), "{e}");
-        }
+        assert!(e.problem.to_string().contains("trailing dot"), "{e}");
         let body = format!(r#"{{"response_body":"{}"}}"#, "x".repeat(MAX_RESPONSE_BODY + 1));
-        assert_eq!(refused(&body).field, "response_body");
+        assert_eq!(refused(&body).field.to_string(), "response_body");
+    }
+
+    #[test]
+    fn the_default_settings_are_the_empty_configurations() {
+        assert_eq!(Settings::default(), PluginConfig::default().validate().unwrap());
+    }
+
+    #[test]
+    fn the_field_is_a_path_of_segments() {
+        let e = refused(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com","A.example.com"]}]}"#);
+        let servers = FieldPath::root().field("servers");
+        assert_eq!(e.field.segments(), servers.index(1).field("hosts").segments());
+        assert_eq!(
+            e.field.segments(),
+            [Segment::Field("servers".into()), Segment::Index(1), Segment::Field("hosts".into())]
+        );
+        assert_eq!(e.field.server_index(), Some(1));
+        assert_eq!(e.problem, Problem::HostListedTwice { host: "a.example.com".into(), first: servers.index(0) });
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: servers[1].hosts: host \"a.example.com\" is already listed by servers[0]; \
+             a host belongs to one server"
+        );
+        let named = e.naming_servers(|n| (n == 0).then(|| "gw/a".to_string()));
+        assert_eq!(
+            named,
+            "invalid configuration: servers[1].hosts: host \"a.example.com\" is already listed by servers[0] (gw/a); \
+             a host belongs to one server"
+        );
+        let e = refused(r#"{"servers":[{"hosts":["a.*.com"]}]}"#);
+        assert!(e
+            .naming_servers(|n| Some(format!("#{n}")))
+            .starts_with("invalid configuration: servers[0] (#0).hosts[0]: "));
+        let e = refused("[]");
+        assert_eq!((e.field.clone(), e.field.server_index()), (FieldPath::root(), None));
+        assert_eq!(e.naming_servers(|_| Some("x".into())), e.to_string());
+        assert_eq!(refused(r#"{"exempt_paths":["x"]}"#).field.server_index(), None);
     }
 
     #[test]
@@ -406,22 +436,11 @@ mod tests {
             Some(SameNameTest::NoTrailingDot)
         );
         let e = refused(&format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{plain}"}}"#));
-        assert_eq!(e.field, "same_name_matcher");
-        assert!(e.problem.contains("catch-all") && e.problem.contains("endsWith"), "{e}");
+        assert_eq!(e.field.to_string(), "same_name_matcher");
+        assert!(e.problem.to_string().contains("catch-all") && e.problem.to_string().contains("endsWith"), "{e}");
         let e = refused(&format!(r#"{{"on_missing_sni":"reject","same_name_matcher":"{no_dot}"}}"#));
-        assert!(e.problem.contains("reject"), "{e}");
+        assert!(e.problem.to_string().contains("reject"), "{e}");
         let e = refused(r#"{"same_name_matcher":"true"}"#);
-        assert!(e.problem.contains("not a matcher sni-guard knows"), "{e}");
-    }
-
-    #[test]
-    fn round_trips_through_json() {
-        let config = PluginConfig {
-            servers: vec![ServerConfig { hosts: vec!["a.example.com".into(), "*.b.example.com".into()] }],
-            mode: Mode::DryRun,
-            ..PluginConfig::default()
-        };
-        let json = serde_json::to_vec(&config).unwrap();
-        assert_eq!(PluginConfig::parse(&json).unwrap(), config);
+        assert!(e.problem.to_string().contains("not a matcher sni-guard knows"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 //! serde_json with serde's derived readers made up about 60% of the module (the module without
 //! them: 56 KB of 134 KB). The configuration is a handful of strings and lists read once per
 //! plugin, so this reader trades generality for size: it builds a `Value` tree (RFC 8259, with
-//! numbers kept as their text since no field takes one) and `config.rs` maps it to fields with
+//! numbers kept as their text since no field takes one) and `config_json.rs` maps it to fields with
 //! errors that name the field. Never panics; nesting is bounded.
 
 use std::fmt;

@@ -103,6 +103,7 @@ pub fn decide(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cel::SameNameTest;
 
     fn settings(json: &str) -> Settings {
         Settings::from_json(json.as_bytes()).unwrap()
@@ -254,5 +255,65 @@ mod tests {
         assert_eq!((d.connection_server, d.host_server), (Some(0), Some(1)));
         let d = decide(&s, Some(b"a.example.com"), Some(b"a.example.com"));
         assert_eq!((d.verdict, d.connection_server, d.host_server), (Ok(()), Some(0), Some(0)));
+    }
+
+    const NAMES: [Option<&str>; 14] = [
+        None,
+        Some(""),
+        Some("a.example.com"),
+        Some("a.example.com."),
+        Some("A.EXAMPLE.COM"),
+        Some("b.example.com"),
+        Some("b.example.com."),
+        Some("example.org"),
+        Some("::1"),
+        Some("[::1]:8443"),
+        Some("a b"),
+        Some("a.example.com:443"),
+        Some("é.example"),
+        Some("."),
+    ];
+
+    /// Whenever the test a configuration requires holds, the full check passes the request
+    /// too: settling it early changes no answer.
+    #[test]
+    fn the_required_test_implies_the_full_check_passes() {
+        for config in [
+            r#"{}"#,
+            r#"{"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["b.example.com"]}]}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}],"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#,
+            r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#,
+            r#"{"servers":[{"hosts":["*.example.com"]},{"hosts":["*"]}]}"#,
+        ] {
+            let settings = Settings::from_json(config.as_bytes()).unwrap();
+            let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
+            for stronger in SameNameTest::ALL.into_iter().filter(|t| *t >= test) {
+                for sni in NAMES {
+                    for authority in NAMES {
+                        let (sni, authority) = (sni.map(str::as_bytes), authority.map(str::as_bytes));
+                        if stronger.holds(sni, authority) {
+                            assert_eq!(
+                                check(&settings, sni, authority),
+                                Ok(()),
+                                "{config} {stronger:?} {sni:?} {authority:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_weaker_test_would_change_answers() {
+        let catch_all = Settings::from_json(br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#).unwrap();
+        let dot = Some(&b"a.example.com."[..]);
+        assert!(SameNameTest::Plain.holds(dot, dot));
+        assert!(check(&catch_all, dot, dot).is_err(), "so Plain is not enough with a catch-all");
+        let reject = Settings::from_json(br#"{"on_missing_sni":"reject"}"#).unwrap();
+        assert!(SameNameTest::NoTrailingDot.holds(None, Some(b"")));
+        assert!(check(&reject, None, Some(b"")).is_err(), "so NoTrailingDot is not enough for reject");
     }
 }

@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(n("*.*.acme.test"), CertName::Unusable);
         assert_eq!(n("*"), CertName::Unusable);
         // A host wildcard (any depth) is a different rule.
-        let host = sni_guard::config::parse_host_pattern("*.acme.test").unwrap();
+        let host = sni_guard::server_table::HostPattern::parse("*.acme.test").unwrap();
         assert!(host.matches(b"a.b.acme.test"));
     }
 
@@ -192,7 +192,7 @@ mod tests {
             subject: String::new(),
             sha256: String::new(),
         };
-        let p = |h: &str| sni_guard::config::parse_host_pattern(h).unwrap();
+        let p = |h: &str| sni_guard::server_table::HostPattern::parse(h).unwrap();
         assert!(cert.serves(&p("api.acme.test")));
         assert!(cert.serves(&p("acme.test")));
         assert!(cert.serves(&p("*.acme.test")));

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use sni_guard::config::parse_host_pattern;
+use sni_guard::server_table::HostPattern;
 
 use crate::model::{Api, Credential, Port, Server, TlsMode, Workload};
 use crate::secrets::{self, Secret};
@@ -294,8 +294,8 @@ impl GatewayReader {
 
     /// Checks a host with the filter's own parser, so whatever the audit accepts the filter's
     /// configuration accepts too.
-    fn host(&self, host: &str, field: &str) -> Result<sni_guard::server_table::HostPattern, InputError> {
-        parse_host_pattern(host).map_err(|problem| self.refuse(field, format!("{host:?}: {problem}")))
+    fn host(&self, host: &str, field: &str) -> Result<HostPattern, InputError> {
+        HostPattern::parse(host).map_err(|problem| self.refuse(field, format!("{host:?}: {problem}")))
     }
 
     fn istio_servers(&self, spec: &Map<String, Value>) -> Result<Vec<Server>, InputError> {

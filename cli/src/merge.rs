@@ -250,7 +250,7 @@ fn gateway_api(
             hostname.as_deref().unwrap_or("none (every host)"),
             hosts.join(", ")
         )));
-        if let Some(wide) = hostname.as_deref().and_then(|h| sni_guard::config::parse_host_pattern(h).ok()) {
+        if let Some(wide) = hostname.as_deref().and_then(|h| sni_guard::server_table::HostPattern::parse(h).ok()) {
             // Other listeners on the port whose hostnames the new wildcard also matches: they
             // keep them (a more specific hostname wins), but the person applying should know.
             let others: Vec<String> = (0..servers.len())

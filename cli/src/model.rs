@@ -258,11 +258,10 @@ pub fn covers(wide: &HostPattern, narrow: &HostPattern) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sni_guard::config::parse_host_pattern;
     use sni_guard::server_table::ServerTable;
 
     fn p(s: &str) -> HostPattern {
-        parse_host_pattern(s).unwrap()
+        HostPattern::parse(s).unwrap()
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
     // The filter's own validation: a configuration it would refuse is never printed.
     if let Err(e) = config.validate() {
         let labels: Vec<String> = included.iter().map(|&i| servers[i].label()).collect();
-        let mut message = name_servers(&e.to_string(), &labels);
+        let mut message = e.naming_servers(|n| labels.get(n).cloned());
         let mut ports: Vec<u32> = included.iter().map(|&i| servers[i].port.number).collect();
         ports.sort();
         ports.dedup();
@@ -137,28 +137,6 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         return Err(ConfigFailure::Conflict(message));
     }
     Ok(Generated { config, included, notes, target })
-}
-
-/// `servers[N]` in the filter's message means the N-th included server: append its name.
-/// One pass, so the names put in (which hold `spec.servers[M]`) are not rewritten again.
-fn name_servers(message: &str, labels: &[String]) -> String {
-    let mut out = String::new();
-    let mut rest = message;
-    while let Some(at) = rest.find("servers[") {
-        let after = &rest[at + "servers[".len()..];
-        let digits = after.chars().take_while(char::is_ascii_digit).count();
-        out.push_str(&rest[..at + "servers[".len() + digits]);
-        rest = &after[digits..];
-        if let (Some(tail), Ok(n)) = (rest.strip_prefix(']'), after[..digits].parse::<usize>()) {
-            out.push(']');
-            if let Some(label) = labels.get(n) {
-                out.push_str(&format!(" ({label})"));
-            }
-            rest = tail;
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// The configuration as pretty JSON; re-read by `Settings::from_json`, the filter's entry
@@ -308,15 +286,6 @@ spec:
         }
         let only_passthrough = Request { port: Some(8443), ..request("istio=ingressgateway") };
         assert!(matches!(generate(&servers(TWO), &only_passthrough), Err(ConfigFailure::Unusable(_))));
-    }
-
-    #[test]
-    fn names_servers_once() {
-        let labels = ["a/x spec.servers[1]".to_owned(), "b/y spec.servers[0]".to_owned()];
-        assert_eq!(
-            name_servers("servers[1].hosts: already listed by servers[0]; servers[9] servers[", &labels),
-            "servers[1] (b/y spec.servers[0]).hosts: already listed by servers[0] (a/x spec.servers[1]); servers[9] servers["
-        );
     }
 
     #[test]

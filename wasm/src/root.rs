@@ -9,13 +9,13 @@
 
 use std::cell::RefCell;
 
-use crate::cel::{self, SameNameTest};
-use crate::config::Settings;
-use crate::log_limit::LogLimiter;
-use crate::metrics::{Counter, Counts, ServerPair, MAX_SERVER_PAIRS, OTHER_SERVERS};
-use crate::stream::{Configurations, RootId};
+use sni_guard::cel::{self, SameNameTest};
+use sni_guard::config::Settings;
+use sni_guard::log_limit::LogLimiter;
+use sni_guard::metrics::{Counter, Counts, ServerPair, MAX_SERVER_PAIRS, OTHER_SERVERS};
+use sni_guard::stream::{Configurations, RootId};
 
-use super::{hostcalls, logger};
+use crate::{hostcalls, logger};
 
 /// How often pending counts reach Envoy's counters, and roots show they are alive.
 const TICK_PERIOD_MS: u32 = 1000;
@@ -269,7 +269,7 @@ pub fn dry_run_summary(suppressed: u64) -> String {
     format!(
         "sni-guard dry run: {suppressed} more would-be 421s not logged in the last {} s \
          (sni_guard.dry_run_mismatch counts them all)",
-        crate::log_limit::WINDOW_NS / 1_000_000_000
+        sni_guard::log_limit::WINDOW_NS / 1_000_000_000
     )
 }
 

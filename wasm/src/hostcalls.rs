@@ -2,18 +2,8 @@
 
 use std::ptr::null_mut;
 
-/// proxy-wasm `Status::Ok`.
-const OK: u32 = 0;
-/// proxy-wasm `Status::SerializationFailure`: what Envoy's `expr_evaluate` answers for a value
-/// it cannot hand over, such as CEL's `null`.
-pub const SERIALIZATION_FAILURE: u32 = 3;
-
-/// proxy-wasm `MapType::HttpRequestHeaders`.
-const REQUEST_HEADERS: u32 = 0;
-/// proxy-wasm `BufferType::PluginConfiguration`.
-const PLUGIN_CONFIGURATION: u32 = 7;
-/// proxy-wasm `MetricType::Counter`.
-const COUNTER: u32 = 0;
+use crate::abi::status::OK;
+use crate::abi::{buffer_type, map_type, metric_type, NO_GRPC_STATUS};
 
 extern "C" {
     fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
@@ -83,7 +73,7 @@ impl AsRef<[u8]> for HostBytes {
 
 impl Drop for HostBytes {
     fn drop(&mut self) {
-        if !self.data.is_null() && !super::scratch::contains(self.data) {
+        if !self.data.is_null() && !crate::allocator::scratch::contains(self.data) {
             // SAFETY: allocated by `proxy_on_memory_allocate` as a Vec<u8> of capacity `size`.
             drop(unsafe { Vec::from_raw_parts(self.data, self.size, self.size) });
         }
@@ -133,7 +123,7 @@ pub fn log_level() -> Option<u32> {
 
 pub fn plugin_configuration(size: usize) -> Option<HostBytes> {
     // SAFETY: the out-pointers outlive the call.
-    returned_bytes(|data, len| unsafe { proxy_get_buffer_bytes(PLUGIN_CONFIGURATION, 0, size, data, len) })
+    returned_bytes(|data, len| unsafe { proxy_get_buffer_bytes(buffer_type::PLUGIN_CONFIGURATION, 0, size, data, len) })
 }
 
 /// `path` in the ABI's form: each segment followed by a NUL, e.g. `b"request\0protocol\0"`.
@@ -145,7 +135,7 @@ pub fn property(path: &[u8]) -> Option<HostBytes> {
 pub fn request_header(name: &str) -> Option<HostBytes> {
     // SAFETY: as above.
     returned_bytes(|data, len| unsafe {
-        proxy_get_header_map_value(REQUEST_HEADERS, name.as_ptr(), name.len(), data, len)
+        proxy_get_header_map_value(map_type::HTTP_REQUEST_HEADERS, name.as_ptr(), name.len(), data, len)
     })
 }
 
@@ -161,7 +151,7 @@ pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)],
             body.len(),
             headers.as_ptr(),
             headers.len(),
-            -1,
+            NO_GRPC_STATUS,
         )
     };
 }
@@ -169,7 +159,7 @@ pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)],
 pub fn define_counter(name: &str) -> Option<u32> {
     let mut id = 0;
     // SAFETY: pointer and length of a live str; `id` outlives the call.
-    (unsafe { proxy_define_metric(COUNTER, name.as_ptr(), name.len(), &mut id) } == OK).then_some(id)
+    (unsafe { proxy_define_metric(metric_type::COUNTER, name.as_ptr(), name.len(), &mut id) } == OK).then_some(id)
 }
 
 pub fn increment_metric(id: u32, by: u64) {

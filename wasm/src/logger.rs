@@ -1,24 +1,25 @@
 //! `log` records to Envoy's log through `proxy_log`.
 
-use super::hostcalls;
+use crate::abi::log_level;
+use crate::hostcalls;
 
-/// proxy-wasm log levels: trace 0, debug 1, info 2, warn 3, error 4, critical 5.
 fn abi_level(level: log::Level) -> u32 {
     match level {
-        log::Level::Trace => 0,
-        log::Level::Debug => 1,
-        log::Level::Info => 2,
-        log::Level::Warn => 3,
-        log::Level::Error => 4,
+        log::Level::Trace => log_level::TRACE,
+        log::Level::Debug => log_level::DEBUG,
+        log::Level::Info => log_level::INFO,
+        log::Level::Warn => log_level::WARN,
+        log::Level::Error => log_level::ERROR,
     }
 }
 
+/// `critical` (no `log` level) and anything unknown count as `error`.
 fn filter_for(abi_level: u32) -> log::LevelFilter {
     match abi_level {
-        0 => log::LevelFilter::Trace,
-        1 => log::LevelFilter::Debug,
-        2 => log::LevelFilter::Info,
-        3 => log::LevelFilter::Warn,
+        log_level::TRACE => log::LevelFilter::Trace,
+        log_level::DEBUG => log::LevelFilter::Debug,
+        log_level::INFO => log::LevelFilter::Info,
+        log_level::WARN => log::LevelFilter::Warn,
         _ => log::LevelFilter::Error,
     }
 }

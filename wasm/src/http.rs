@@ -1,16 +1,13 @@
 //! The HTTP stream: one export, `proxy_on_request_headers`, with no per-stream state.
 
-use crate::cel;
-use crate::log_limit::LogLimiter;
-use crate::metrics::{Counter, ServerPair};
-use crate::stream::{on_request_headers, Action, Names, StreamHost};
+use sni_guard::cel;
+use sni_guard::log_limit::LogLimiter;
+use sni_guard::metrics::{Counter, ServerPair};
+use sni_guard::stream::{on_request_headers, Action, Names, StreamHost};
 
-use super::hostcalls::{self, HostBytes};
-use super::root::{dry_run_summary, with_vm, Cel, Counters};
-
-/// proxy-wasm `FilterHeadersStatus`: Continue 0, StopIteration 1.
-const CONTINUE: u32 = 0;
-const STOP_ITERATION: u32 = 1;
+use crate::abi::{action, status};
+use crate::hostcalls::{self, HostBytes};
+use crate::root::{dry_run_summary, with_vm, Cel, Counters};
 
 /// A value the host returned, whole or a part of one (the SNI and `:authority` come back in
 /// one CEL value).
@@ -45,7 +42,7 @@ impl EnvoyStream<'_> {
     fn names_from_cel(&mut self, request: u32) -> Option<Names<Value>> {
         let value = match hostcalls::evaluate_expression(request) {
             Ok(value) => value,
-            Err(hostcalls::SERIALIZATION_FAILURE) => return Some(Names::Same),
+            Err(status::SERIALIZATION_FAILURE) => return Some(Names::Same),
             Err(_) => return None,
         };
         let (root, sni, authority) = cel::parse_names(value.as_ref())?;
@@ -128,12 +125,12 @@ pub extern "C" fn proxy_on_request_headers(_context_id: u32, _num_headers: usize
         let mut stream =
             EnvoyStream { cel: vm.cel, counters: &mut vm.counters, dry_run_log: &mut vm.dry_run_log, answer: None };
         // The names land in the scratch area: no heap allocation on the fast path.
-        super::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
+        crate::allocator::scratch::during(|| on_request_headers(&vm.roots, &mut stream))
     });
     match action {
-        Some(Action::Pause) => STOP_ITERATION,
+        Some(Action::Pause) => action::PAUSE,
         // Not configured: Envoy does not run a plugin whose configuration failed, so this is
         // only reachable by a host that skips proxy_on_configure; pass rather than guess.
-        Some(Action::Continue) | None => CONTINUE,
+        Some(Action::Continue) | None => action::CONTINUE,
     }
 }
