@@ -107,13 +107,14 @@ manifests: image cli
 	@$(if $(WASM_URL),$(call config,$(MANIFESTS_OUT)/wasmplugin-http.yaml,--kind wasmplugin --image $(WASM_URL) --wasm $(WASM) --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS)),true)
 	@$(call config,$(MANIFESTS_OUT)/envoyfilter.yaml,--kind envoyfilter --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS))
 
-## examples: envoyfilter/*.yaml again, as `sni-guard config --example` writes them from envoyfilter/example-gateways.yaml (cli/tests/examples.rs checks they are)
+## examples: envoyfilter/*.yaml and the Kustomize base's WasmPlugin again, as `sni-guard config --example` writes them from envoyfilter/example-gateways.yaml (cli/tests/examples.rs checks they are)
 EXAMPLE_FLAGS := --selector istio=ingressgateway
 examples: cli
 	@$(call config,envoyfilter/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 	@$(call config,envoyfilter/wasmplugin-http.yaml,--kind wasmplugin --image https://downloads.example.com/sni-guard/0.1.0/sni-guard.wasm --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 	@$(call config,envoyfilter/trafficextension.yaml,--kind trafficextension --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 	@$(call config,envoyfilter/envoyfilter.yaml,--kind envoyfilter $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	@$(call config,envoyfilter/kustomize/base/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 
 ## push: the image to IMAGE=REGISTRY/REPO:TAG with skopeo, digests kept; prints the digest, fails unless it is the built one
 # SKOPEO_FLAGS go to skopeo copy, e.g. SKOPEO_FLAGS="--dest-creds USER:TOKEN" (or `skopeo login` first).

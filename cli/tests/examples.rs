@@ -1,6 +1,7 @@
-//! The manifests checked in under envoyfilter/ are `sni-guard config`'s output for
-//! envoyfilter/example-gateways.yaml, byte for byte: the commands of `make examples`, run again.
-//! Only they carry the placeholder digest, which only `--example` writes.
+//! The manifests checked in under envoyfilter/ (and the Kustomize base's WasmPlugin) are
+//! `sni-guard config`'s output for envoyfilter/example-gateways.yaml, byte for byte: the
+//! commands of `make examples`, run again. Only they carry the placeholder digest, which only
+//! `--example` writes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -38,6 +39,8 @@ fn examples() -> Vec<(&'static str, Vec<&'static str>)> {
         ("envoyfilter/wasmplugin-http.yaml", with(&["--kind", "wasmplugin", "--image", HTTPS, "--example"])),
         ("envoyfilter/trafficextension.yaml", with(&["--kind", "trafficextension", "--image", OCI, "--example"])),
         ("envoyfilter/envoyfilter.yaml", with(&["--kind", "envoyfilter"])),
+        // The Kustomize base's WasmPlugin (Kustomize reads no file outside the base's directory).
+        ("envoyfilter/kustomize/base/wasmplugin.yaml", with(&["--kind", "wasmplugin", "--image", OCI, "--example"])),
     ]
 }
 
