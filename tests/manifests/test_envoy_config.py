@@ -11,6 +11,7 @@ import subprocess
 import pytest
 import yaml
 
+from tests.support import cli
 from tests.support import envoy as envoy_support
 from tests.support import manifests as m
 from tests.support import matcher as matcher_support
@@ -101,3 +102,19 @@ def test_the_example_names_its_matcher():
                          if f["name"] == envoy_support.SNI_GUARD_FILTER]
     assert CANONICAL["same_name_matcher"] == matcher_support.text_of(example_filter["typed_config"])
     assert CANONICAL["same_name_matcher"] == matcher_support.required(CANONICAL)
+
+
+def test_config_writes_the_stronger_matcher_for_a_catch_all_server(envoy_bin, wasm, certs, tmp_path):
+    """A Gateway with a catch-all listener (Gateway API's conformance Gateway): the EnvoyFilter
+    `sni-guard config` writes carries the test excluding a trailing-dot SNI, names it in
+    same_name_matcher, and loads in the real Envoy."""
+    fixture = m.ROOT / "tests" / "e2e" / "fixtures" / "gateway-api-conformance.yaml"
+    text = cli.config("--kind", "envoyfilter", "--selector",
+                      "gateway.networking.k8s.io/gateway-name=same-namespace-with-https-listener", fixture)
+    (document,) = [d for d in yaml.safe_load_all(text) if d]
+    http_filter = m.envoy_filter_wasm(document)
+    assert matcher_support.text_of(http_filter["typed_config"]) == matcher_support.NO_TRAILING_DOT
+    assert json.loads(m.plugin_config_json(document))["same_name_matcher"] == matcher_support.NO_TRAILING_DOT
+    example = with_filter(envoy_support.load_example(), http_filter)
+    result = envoy_validate(envoy_bin, envoy_support.prepare(certs, wasm=wasm, example=example), tmp_path / "ca.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
