@@ -71,26 +71,52 @@ test-e2e: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
 # --- Istio manifests and the OCI image (envoyfilter/, README "Install in Istio") ---
-.PHONY: image manifests push test-manifests
+.PHONY: image manifests examples cli push test-manifests
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 # IMAGE, for push and manifests, with or without oci:// (a WasmPlugin URL has it, a registry
 # reference does not): `make push manifests IMAGE=REGISTRY/sni-guard:0.1.0` does both.
 IMAGE_REF = $(patsubst oci://%,%,$(IMAGE))
 MANIFESTS_OUT ?= dist/manifests
+# What `make manifests` writes the manifests from: your Gateways (and the Service in front of the
+# gateway, for its ports), the gateway pods' labels, the mode; CONFIG_FLAGS go to `sni-guard
+# config` as they are (e.g. --namespace istio-ingress, --match-port 8443).
+GATEWAYS ?= envoyfilter/example-gateways.yaml
+SELECTOR ?= istio=ingressgateway
+MODE ?= dry_run
+SNI_GUARD := target/debug/sni-guard
 ifneq ($(filter push,$(MAKECMDGOALS)),)
 ifeq ($(IMAGE),)
 $(error usage: make push IMAGE=REGISTRY/REPO:TAG, e.g. IMAGE=ghcr.io/you/sni-guard:$(VERSION))
 endif
 endif
+# $(call config,FILE,FLAGS,GATEWAYS): `sni-guard config FLAGS GATEWAYS` into FILE, whole or not at all.
+config = $(SNI_GUARD) config $(2) $(3) > $(1).tmp && mv $(1).tmp $(1) && echo "wrote $(1)" || { rm -f $(1).tmp; exit 1; }
+
+## cli: the sni-guard command (target/debug/sni-guard); `cargo install --path cli` installs it
+cli:
+	$(CARGO) build -q -p sni-guard-cli
 
 ## image: the module as a Wasm OCI image (compat variant) in dist/oci and dist/sni-guard-oci.tar; prints its digest
 image: $(WASM)
 	python3 scripts/oci_image.py $(WASM) --layout dist/oci --tar dist/sni-guard-oci.tar --tag $(VERSION)
 
-## manifests: envoyfilter/*.yaml with this build's digests into dist/manifests (IMAGE=oci://..., WASM_URL=https://...)
-manifests: image
-	python3 scripts/render_manifests.py --wasm $(WASM) --layout dist/oci --out $(MANIFESTS_OUT) \
-	  $(if $(IMAGE),--image oci://$(IMAGE_REF)) $(if $(WASM_URL),--wasm-url $(WASM_URL))
+## manifests: with `sni-guard config`, from GATEWAYS: the WasmPlugin and TrafficExtension for IMAGE (pinned to this build's image), the https:// WasmPlugin for WASM_URL, the EnvoyFilter; into dist/manifests
+manifests: image cli
+	@test -n "$(IMAGE)$(WASM_URL)" || { echo "usage: make manifests IMAGE=REGISTRY/REPO:TAG [WASM_URL=https://HOST/sni-guard.wasm] [GATEWAYS=FILE|DIR] [SELECTOR=$(SELECTOR)] [MODE=enforce] [CONFIG_FLAGS=...]" >&2; exit 2; }
+	@mkdir -p $(MANIFESTS_OUT)
+	@$(if $(IMAGE),$(call config,$(MANIFESTS_OUT)/wasmplugin.yaml,--kind wasmplugin --image oci://$(IMAGE_REF) --oci-layout dist/oci --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS)),true)
+	@$(if $(IMAGE),$(call config,$(MANIFESTS_OUT)/trafficextension.yaml,--kind trafficextension --image oci://$(IMAGE_REF) --oci-layout dist/oci --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS)),true)
+	@$(if $(WASM_URL),$(call config,$(MANIFESTS_OUT)/wasmplugin-http.yaml,--kind wasmplugin --image $(WASM_URL) --wasm $(WASM) --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS)),true)
+	@$(call config,$(MANIFESTS_OUT)/envoyfilter.yaml,--kind envoyfilter --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS))
+
+## examples: envoyfilter/*.yaml and the Kustomize base's WasmPlugin again, as `sni-guard config --example` writes them from envoyfilter/example-gateways.yaml (cli/tests/examples.rs checks they are)
+EXAMPLE_FLAGS := --selector istio=ingressgateway
+examples: cli
+	@$(call config,envoyfilter/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	@$(call config,envoyfilter/wasmplugin-http.yaml,--kind wasmplugin --image https://downloads.example.com/sni-guard/0.1.0/sni-guard.wasm --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	@$(call config,envoyfilter/trafficextension.yaml,--kind trafficextension --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	@$(call config,envoyfilter/envoyfilter.yaml,--kind envoyfilter $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	@$(call config,envoyfilter/kustomize/base/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 
 ## push: the image to IMAGE=REGISTRY/REPO:TAG with skopeo, digests kept; prints the digest, fails unless it is the built one
 # SKOPEO_FLAGS go to skopeo copy, e.g. SKOPEO_FLAGS="--dest-creds USER:TOKEN" (or `skopeo login` first).

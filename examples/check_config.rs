@@ -1,8 +1,9 @@
 //! Checks one sni-guard configuration with the filter's own parser, the one
 //! `proxy_on_configure` runs: `cargo run -q --example check_config [FILE]` (stdin without FILE).
 //! Prints `ok` and exits 0, or prints the refusal and exits 1; exit 2 when the file is unreadable.
-//! The manifest tests run it on every pluginConfig shipped under envoyfilter/, so a renamed
-//! field breaks a test here rather than a user's gateway.
+//! The smallest use of the parser from outside the module; for what users apply (WasmPlugin,
+//! TrafficExtension, EnvoyFilter, Envoy configuration or JSON) use `sni-guard check FILE`, which
+//! the manifest tests run on everything shipped under envoyfilter/.
 
 use std::io::Read;
 use std::process::ExitCode;

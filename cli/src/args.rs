@@ -10,7 +10,9 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sni_guard::config::Mode;
 
-use crate::plugin::{Request, DEFAULT_URL};
+use crate::image::DigestSource;
+use crate::manifest::{Kind, DEFAULT_MODULE_PATH};
+use crate::plugin::Request;
 
 const ABOUT: &str = "Find gateway servers a browser can coalesce onto one TLS connection (a 404 \
                      risk), and write sni-guard's configuration for them";
@@ -25,8 +27,9 @@ Istio and Gateway API Gateways and kubernetes.io/tls Secrets, as
 prints them, or a directory of manifests, from FILE|DIR arguments or standard input.";
 
 const EXIT_STATUS: &str = "\
-Exit status: 0 no conflict (or output written), 1 conflicts found (audit) or a
-configuration the filter would refuse (config), 2 bad input or usage.";
+Exit status: 0 no conflict (or output written), 1 conflicts found (audit), drift
+(audit --deployed), a configuration the filter would refuse (config, check), 2 bad
+input or usage.";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,16 +60,31 @@ pub enum Command {
         after_help = EXIT_STATUS
     )]
     Audit(AuditArgs),
-    /// sni-guard's plugin configuration (JSON) for the gateway pods with these labels
+    /// sni-guard's configuration for the gateway pods with these labels: JSON, or a whole
+    /// WasmPlugin, TrafficExtension or EnvoyFilter
     #[command(
-        long_about = "sni-guard's plugin configuration (JSON) for the gateway pods with these \
-                      labels. --wasmplugin prints a whole WasmPlugin (YAML): for Istio Gateways it \
-                      selects the pods by label, in --namespace (default istio-system); for a \
-                      Gateway API Gateway (select gateway.networking.k8s.io/gateway-name=NAME) it \
-                      targets the Gateway itself, in the Gateway's namespace.",
+        long_about = "sni-guard's configuration for the gateway pods with these labels, from their \
+                      Gateways: the JSON alone (--kind json, the default), or a whole WasmPlugin, \
+                      TrafficExtension or EnvoyFilter ready to apply (YAML, with comments saying what \
+                      was decided). For Istio Gateways the object selects the pods by label, in \
+                      --namespace (default istio-system); for a Gateway API Gateway (select \
+                      gateway.networking.k8s.io/gateway-name=NAME) it targets the Gateway itself, in \
+                      the Gateway's namespace. The mode is dry_run unless --mode enforce is given.",
         after_help = EXIT_STATUS
     )]
     Config(ConfigArgs),
+    /// Read the sni-guard configuration in what you apply with the filter's own parser
+    #[command(
+        long_about = "Reads every sni-guard configuration in WasmPlugins, TrafficExtensions, \
+                      EnvoyFilters, plain Envoy configurations or raw JSON with the filter's own \
+                      parser and validator (what Envoy runs when it loads the filter), and checks that \
+                      same_name_matcher is set exactly where Envoy's same-name matcher is in front of \
+                      the filter, naming the test that matcher's parsed expression is. One line per \
+                      configuration.",
+        after_help = "Exit status: 0 every configuration accepted, 1 one refused, 2 bad input (or \
+                      no sni-guard configuration in it) or usage."
+    )]
+    Check(CheckArgs),
     /// For each conflict, the merged Gateway: one server, all the hosts, one certificate
     #[command(after_help = EXIT_STATUS)]
     Merge(MergeArgs),
@@ -120,6 +138,14 @@ pub struct AuditArgs {
     /// Output format
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Instead of the audit: compare the sni-guard configuration deployed in FILE (a
+    /// WasmPlugin, TrafficExtension, EnvoyFilter, or JSON) with the Gateways; exit 1 on drift
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf))]
+    pub deployed: Vec<PathBuf>,
+    /// With --deployed: the gateway pods' labels, for a configuration that does not name its
+    /// gateway (JSON); overrides what the deployed object selects
+    #[arg(short = 'l', long, requires = "deployed", value_name = "KEY=VALUE[,KEY=VALUE]", value_parser = parse_labels)]
+    pub selector: Vec<BTreeMap<String, String>>,
     #[command(flatten)]
     pub certificates: CertificateArgs,
     #[command(flatten)]
@@ -136,6 +162,25 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files holding sni-guard configurations (YAML or JSON), directories, or - for standard input
+    #[arg(value_name = "FILE|DIR|-", value_parser = clap::value_parser!(PathBuf))]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// The configuration alone (JSON)
+    Json,
+    /// An Istio WasmPlugin (needs --image)
+    Wasmplugin,
+    /// An Istio TrafficExtension, Istio 1.31 and later (needs --image)
+    Trafficextension,
+    /// An Istio EnvoyFilter: the filter behind Envoy's same-name matcher, the module a file in the pod
+    Envoyfilter,
+}
+
+#[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// The gateway pods' labels, as kubectl -l takes them (e.g. istio=ingressgateway); for a
     /// Gateway API Gateway, gateway.networking.k8s.io/gateway-name=NAME
@@ -148,20 +193,67 @@ pub struct ConfigArgs {
     /// Only the servers on this port
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub port: Option<u32>,
-    /// What the filter does with a misdirected request
-    #[arg(long, value_enum, default_value_t = ModeArg::Enforce)]
+    /// What the filter does with a misdirected request: dry_run (count and log) for a first
+    /// rollout, enforce (421) once the dry run shows what you expect
+    #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
     pub mode: ModeArg,
-    /// Print a whole WasmPlugin (YAML) instead of the configuration alone
-    #[arg(long)]
-    pub wasmplugin: bool,
-    /// The module's URL in the WasmPlugin
-    #[arg(long, value_name = "URL", requires = "wasmplugin", default_value = DEFAULT_URL)]
-    pub url: String,
+    /// What to print
+    #[arg(long, value_enum, default_value_t = KindArg::Json)]
+    pub kind: KindArg,
+    /// Where Istio fetches the module (wasmplugin, trafficextension): oci://REGISTRY/REPO:TAG,
+    /// https://HOST/PATH.wasm or file:///PATH.wasm
+    #[arg(long, value_name = "URL")]
+    pub image: Option<String>,
+    /// For an oci:// image: the OCI image layout `make image` wrote (dist/oci), whose manifest
+    /// digest becomes sha256
+    #[arg(long, value_name = "DIR", value_parser = clap::value_parser!(PathBuf), group = "digest")]
+    pub oci_layout: Option<PathBuf>,
+    /// For an https:// (or file://) module: the .wasm file, whose sha256 is written
+    #[arg(long, value_name = "FILE", value_parser = clap::value_parser!(PathBuf), group = "digest")]
+    pub wasm: Option<PathBuf>,
+    /// The digest itself (sha256:HEX or HEX): an oci:// image's manifest digest, as `make push`
+    /// prints it, or an https:// module's sha256
+    #[arg(long, value_name = "DIGEST", group = "digest")]
+    pub sha256: Option<String>,
+    /// Write the placeholder digest (64 zeros, which no module matches) instead: only for the
+    /// examples checked in under envoyfilter/
+    #[arg(long, group = "digest")]
+    pub example: bool,
+    /// The ports the plugin is matched on, instead of those derived from the Gateways and their
+    /// Service (repeat for several)
+    #[arg(long = "match-port", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub match_ports: Vec<u32>,
+    /// Where the EnvoyFilter's Envoy reads the module in the gateway pod
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_MODULE_PATH)]
+    pub module_path: String,
     #[command(flatten)]
     pub inputs: Inputs,
 }
 
 impl ConfigArgs {
+    pub fn kind(&self) -> Kind {
+        match self.kind {
+            KindArg::Json => Kind::Json,
+            KindArg::Wasmplugin => Kind::WasmPlugin,
+            KindArg::Trafficextension => Kind::TrafficExtension,
+            KindArg::Envoyfilter => Kind::EnvoyFilter,
+        }
+    }
+
+    /// Where the digest comes from, if an option says.
+    pub fn digest_source(&self) -> Option<DigestSource> {
+        if self.example {
+            return Some(DigestSource::Example);
+        }
+        if let Some(layout) = &self.oci_layout {
+            return Some(DigestSource::OciLayout(layout.clone()));
+        }
+        if let Some(wasm) = &self.wasm {
+            return Some(DigestSource::Wasm(wasm.clone()));
+        }
+        self.sha256.clone().map(DigestSource::Given)
+    }
+
     pub fn request(&self) -> Request {
         Request {
             labels: self.selector.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -290,7 +382,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse(
-            "config --selector istio=ingressgateway,app=gw -l x=y --port 443 --mode dry_run --wasmplugin --url oci://x dir",
+            "config --selector istio=ingressgateway,app=gw -l x=y --port 443 --mode enforce --kind wasmplugin --image oci://x/y:1 --oci-layout dist/oci --match-port 8443 dir",
         )
         .unwrap()
         .command
@@ -299,11 +391,32 @@ mod tests {
                 let request = c.request();
                 assert_eq!(request.labels.len(), 3);
                 assert_eq!(request.port, Some(443));
-                assert_eq!(request.mode, Mode::DryRun);
-                assert!(c.wasmplugin);
-                assert_eq!(c.url, "oci://x");
+                assert_eq!(request.mode, Mode::Enforce);
+                assert_eq!(c.kind(), Kind::WasmPlugin);
+                assert_eq!(c.image.as_deref(), Some("oci://x/y:1"));
+                assert_eq!(c.digest_source(), Some(DigestSource::OciLayout("dist/oci".into())));
+                assert_eq!(c.match_ports, [8443]);
+                assert_eq!(c.module_path, DEFAULT_MODULE_PATH);
                 assert_eq!(c.inputs.paths.len(), 1);
             }
+            other => panic!("{other:?}"),
+        }
+        match parse("config -l a=b gw.yaml").unwrap().command {
+            Command::Config(c) => {
+                assert_eq!(c.request().mode, Mode::DryRun, "a first rollout is a dry run");
+                assert_eq!(c.kind(), Kind::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("audit --deployed wp.yaml -l istio=ingressgateway gw.yaml").unwrap().command {
+            Command::Audit(a) => {
+                assert_eq!(a.deployed, [PathBuf::from("wp.yaml")]);
+                assert_eq!(a.selector.len(), 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse("check a.yaml -").unwrap().command {
+            Command::Check(c) => assert_eq!(c.paths, [PathBuf::from("a.yaml"), "-".into()]),
             other => panic!("{other:?}"),
         }
         match parse("merge x.json --gateway-namespace istio=ingressgateway:istio-ingress --server-certificate /a=b")
@@ -325,12 +438,15 @@ mod tests {
             "",
             "lint",
             "audit --output yaml",
-            "audit --selector a=b",
             "config",
             "config --selector nope",
             "config --selector a=b --port x",
             "config --selector a=b --port 70000",
-            "config --selector a=b --url u",
+            "config --selector a=b --kind yaml",
+            "config --selector a=b --oci-layout d --sha256 ab",
+            "config --selector a=b --example --wasm w",
+            "config --selector a=b --match-port 0",
+            "audit --selector a=b",
             "merge --bogus",
             "audit --output",
             "audit --gateway-namespace Bad_NS",

@@ -1,6 +1,7 @@
 //! Reading the input: `kubectl get gateways...,secrets -A -o json|yaml` output (a `List`),
 //! single objects, multi-document YAML, or a directory of manifests; Istio and Gateway API
-//! Gateways alike, and Secrets (read by `secrets`). Other kinds are skipped.
+//! Gateways alike, Secrets (read by `secrets`) and Services (which port a gateway listens on).
+//! Other kinds are skipped.
 //!
 //! Every refusal names where it happened (file, object, field), because the person reading it
 //! has to find that spot in a cluster dump of hundreds of objects.
@@ -36,6 +37,9 @@ pub struct Inventory {
     pub servers: Vec<Server>,
     /// Every Secret, in input order; what each holds is read by `secrets`.
     pub secrets: Vec<Secret>,
+    /// Every Service, in input order: `config` reads the port a gateway listens on from the
+    /// Service in front of it.
+    pub services: Vec<Service>,
     /// Gateway API Gateways as written, by namespace and name: `merge` prints them whole.
     pub gateway_api_objects: BTreeMap<(String, String), Value>,
     /// Objects of other kinds, skipped (a directory of manifests holds more than Gateways).
@@ -89,7 +93,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Inventory, InputError> {
 }
 
 /// `*.yaml`, `*.yml` and `*.json` under `dir`, in name order so that output is reproducible.
-fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+pub(crate) fn manifest_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let entries = fs::read_dir(dir).map_err(|e| InputError(format!("{}: cannot read directory: {e}", shown(dir))))?;
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
@@ -130,7 +134,7 @@ pub fn read_text(text: &str, source: &str, inventory: &mut Inventory) -> Result<
     Ok(documents.len())
 }
 
-fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputError> {
+pub(crate) fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputError> {
     // JSON first when it looks like JSON, for serde_json's clearer messages; YAML is a
     // superset, so everything else goes to the YAML parser.
     if text.trim_start().starts_with(['{', '[']) {
@@ -150,7 +154,7 @@ fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputError> {
     Ok(documents)
 }
 
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -194,6 +198,11 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         inventory.secrets.push(secret);
         return Ok(());
     }
+    if (kind, api_version) == ("Service", "v1") {
+        let service = read_service(object, &format!("{at}: Service {namespace}/{name}"), namespace, name)?;
+        inventory.services.push(service);
+        return Ok(());
+    }
     let api = match (kind, api_version.split('/').next().unwrap_or("")) {
         ("Gateway", "networking.istio.io") => Api::Istio,
         ("Gateway", "gateway.networking.k8s.io") => Api::GatewayApi,
@@ -220,6 +229,87 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         inventory.gateway_api_objects.insert((gateway.namespace, gateway.name), value.clone());
     }
     Ok(())
+}
+
+/// A Kubernetes Service, as far as `config` cares: which pods it sends to, and which port of
+/// theirs each of its ports goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    /// `spec.selector`; empty for a Service without one (its endpoints are managed by hand).
+    pub selector: BTreeMap<String, String>,
+    pub ports: Vec<ServicePort>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub port: u32,
+    pub target: TargetPort,
+}
+
+/// `spec.ports[].targetPort`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetPort {
+    /// A number, or absent (Kubernetes then uses `port`).
+    Number(u32),
+    /// A container port's name: which number it is, only the pod spec says.
+    Named(String),
+}
+
+fn read_service(object: &Map<String, Value>, at: &str, namespace: String, name: String) -> Result<Service, InputError> {
+    let refuse = |field: &str, problem: String| InputError(format!("{at}: {field}: {problem}"));
+    let spec = match object.get("spec") {
+        None | Some(Value::Null) => {
+            return Ok(Service { namespace, name, selector: BTreeMap::new(), ports: Vec::new() })
+        }
+        Some(Value::Object(spec)) => spec,
+        Some(other) => return Err(refuse("spec", format!("expected a mapping, found {}", type_name(other)))),
+    };
+    let mut selector = BTreeMap::new();
+    match spec.get("selector") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(labels)) => {
+            for (key, value) in labels {
+                let Value::String(value) = value else {
+                    return Err(refuse(
+                        &format!("spec.selector.{key}"),
+                        format!("expected a string, found {}", type_name(value)),
+                    ));
+                };
+                selector.insert(key.clone(), value.clone());
+            }
+        }
+        Some(other) => return Err(refuse("spec.selector", format!("expected a mapping, found {}", type_name(other)))),
+    }
+    let mut ports = Vec::new();
+    let items = match spec.get("ports") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(other) => return Err(refuse("spec.ports", format!("expected a list, found {}", type_name(other)))),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("spec.ports[{i}]");
+        let number = |value: &Value, field: &str| match value.as_u64() {
+            Some(n @ 1..=65535) => Ok(n as u32),
+            _ => Err(refuse(field, format!("{value} is not a port number (1 to 65535)"))),
+        };
+        let Some(item) = item.as_object() else {
+            return Err(refuse(&field, format!("expected a mapping, found {}", type_name(item))));
+        };
+        let port_field = format!("{field}.port");
+        let port = number(item.get("port").ok_or_else(|| refuse(&port_field, "missing".into()))?, &port_field)?;
+        let target = match item.get("targetPort") {
+            None | Some(Value::Null) => TargetPort::Number(port),
+            Some(Value::String(name)) => match name.parse::<u32>() {
+                Ok(n) if (1..=65535).contains(&n) => TargetPort::Number(n),
+                _ => TargetPort::Named(name.clone()),
+            },
+            Some(value) => TargetPort::Number(number(value, &format!("{field}.targetPort"))?),
+        };
+        ports.push(ServicePort { port, target });
+    }
+    Ok(Service { namespace, name, selector, ports })
 }
 
 /// Istio's HTTP-family protocols: served without TLS even when the server has a `tls` block.
@@ -641,11 +731,45 @@ data: {release: H4sI}
             serde_json::to_string(&serde_yaml_ng::from_str::<Value>(ISTIO).unwrap()).unwrap()
         );
         assert_eq!(read(&list).unwrap().servers.len(), 2);
-        let multi = format!("{ISTIO}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: s}}\n---\n");
+        let multi = format!("{ISTIO}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: s}}\n---\n");
         let inv = read(&multi).unwrap();
         assert_eq!(inv.gateways, 1);
-        assert_eq!(inv.skipped, ["Service default/s (v1)"]);
+        assert_eq!(inv.skipped, ["ConfigMap default/s (v1)"]);
         assert_eq!(read(r#"{"apiVersion":"v1","kind":"List","items":[]}"#).unwrap().gateways, 0);
+    }
+
+    #[test]
+    fn reads_services() {
+        let inv = read(
+            r#"
+apiVersion: v1
+kind: Service
+metadata: {name: istio-ingressgateway, namespace: istio-system}
+spec:
+  selector: {app: istio-ingressgateway, istio: ingressgateway}
+  ports:
+  - {name: http2, port: 80, targetPort: 8080}
+  - {name: https, port: 443, targetPort: "8443"}
+  - {name: named, port: 444, targetPort: https}
+  - {name: same, port: 15443}
+"#,
+        )
+        .unwrap();
+        let service = &inv.services[0];
+        assert_eq!((service.namespace.as_str(), service.name.as_str()), ("istio-system", "istio-ingressgateway"));
+        assert_eq!(service.selector.len(), 2);
+        let targets: Vec<(u32, TargetPort)> = service.ports.iter().map(|p| (p.port, p.target.clone())).collect();
+        assert_eq!(
+            targets,
+            [
+                (80, TargetPort::Number(8080)),
+                (443, TargetPort::Number(8443)),
+                (444, TargetPort::Named("https".into())),
+                (15443, TargetPort::Number(15443))
+            ]
+        );
+        let bad = "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n";
+        assert!(read(bad).unwrap_err().0.contains("Service default/s: spec.ports[0].port: 0 is not a port number"));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! - `advice`: what fixes a conflict.
 //! - `render`: the audit report as text or JSON.
 //! - `plugin`: the filter configuration for one workload, made with the filter's own types.
+//! - `manifest`: that configuration in a WasmPlugin, TrafficExtension or EnvoyFilter, with the
+//!   module pinned (`image`) and Envoy's same-name matcher in front (`matcher`).
+//! - `deployed`: the configurations inside what a user applies, read back; `check` reports
+//!   the filter's verdict on each, `drift` compares them with the Gateways.
 //! - `merge`: merged Gateways for each conflict.
 //! - `args`: the command line.
 
@@ -16,8 +20,14 @@ pub mod advice;
 pub mod args;
 pub mod audit;
 pub mod certificate;
+pub mod check;
 pub mod credentials;
+pub mod deployed;
+pub mod drift;
+pub mod image;
 pub mod input;
+pub mod manifest;
+pub mod matcher;
 pub mod merge;
 pub mod model;
 pub mod plugin;

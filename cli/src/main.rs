@@ -1,17 +1,21 @@
 //! The `sni-guard` command: parse arguments, read the Gateways, run one subcommand, print,
-//! and exit 0 (no conflict), 1 (conflicts) or 2 (bad input or usage).
+//! and exit 0 (no conflict), 1 (conflicts, drift, a configuration the filter refuses) or 2 (bad
+//! input or usage).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use sni_guard_cli::args::{CertificateArgs, Cli, Command, Output};
+use sni_guard_cli::args::{AuditArgs, CertificateArgs, Cli, Command, ConfigArgs, Output};
 use sni_guard_cli::credentials::{self, Namespaces, Resolution};
+use sni_guard_cli::deployed::{self, Applies};
 use sni_guard_cli::input::{self, Inventory};
+use sni_guard_cli::manifest::{self, Kind, Manifest};
+use sni_guard_cli::model::join_labels;
 use sni_guard_cli::plugin::{self, ConfigFailure};
 use sni_guard_cli::render::{self, Style};
-use sni_guard_cli::{audit, merge};
+use sni_guard_cli::{audit, check, drift, image, merge};
 
 const NO_CONFLICT: u8 = 0;
 const CONFLICT: u8 = 1;
@@ -31,6 +35,7 @@ fn run(command: Command) -> u8 {
             clap_complete::generate(shell, &mut Cli::command(), "sni-guard", &mut script);
             emit(&String::from_utf8_lossy(&script), NO_CONFLICT)
         }
+        Command::Audit(args) if !args.deployed.is_empty() => deployed_audit(&args),
         Command::Audit(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
             let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
@@ -48,35 +53,26 @@ fn run(command: Command) -> u8 {
             };
             emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
         }
-        Command::Config(args) => {
-            let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let (request, wasmplugin, url) = (args.request(), args.wasmplugin, &args.url);
-            let generated = plugin::generate(&inventory.servers, &request).and_then(|g| {
-                let text = if wasmplugin {
-                    // Checked like the JSON: the manifest embeds the same validated value.
-                    plugin::to_json(&g.config)?;
-                    plugin::wasm_plugin_yaml(&g, &request, url)
-                } else {
-                    plugin::to_json(&g.config)? + "\n"
-                };
-                Ok((g, text))
-            });
-            match generated {
-                Ok((g, text)) => {
-                    for note in &g.notes {
-                        eprint!("{}", render::wrap("sni-guard: note: ", "    ", note));
-                    }
-                    emit(&text, NO_CONFLICT)
-                }
-                Err(ConfigFailure::Unusable(m)) => {
-                    eprintln!("sni-guard: config: {m}");
-                    BAD_INPUT
-                }
-                Err(ConfigFailure::Conflict(m)) => {
-                    eprintln!("sni-guard: config: {m}");
-                    CONFLICT
-                }
+        Command::Config(args) => config(&args),
+        Command::Check(args) => {
+            if args.paths.is_empty() && std::io::stdin().is_terminal() {
+                eprintln!("sni-guard: check: no input: give the files you apply (WasmPlugin, TrafficExtension, EnvoyFilter, JSON), or pipe them in");
+                return BAD_INPUT;
             }
+            let reading = match deployed::read(&args.paths) {
+                Ok(reading) => reading,
+                Err(e) => {
+                    eprintln!("sni-guard: bad input: {e}");
+                    return BAD_INPUT;
+                }
+            };
+            let checked = check::check(&reading);
+            if checked.accepted + checked.refused == 0 {
+                eprint!("{}", checked.report);
+                eprintln!("sni-guard: bad input: no sni-guard configuration in it");
+                return BAD_INPUT;
+            }
+            emit(&checked.report, if checked.refused == 0 { NO_CONFLICT } else { CONFLICT })
         }
         Command::Merge(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
@@ -86,6 +82,149 @@ fn run(command: Command) -> u8 {
             emit(&text, NO_CONFLICT)
         }
     }
+}
+
+fn config(args: &ConfigArgs) -> u8 {
+    let kind = args.kind();
+    let digest = args.digest_source();
+    let usage = |message: &str| {
+        eprintln!("sni-guard: config: {message}");
+        BAD_INPUT
+    };
+    match kind {
+        Kind::Json | Kind::EnvoyFilter if args.image.is_some() || digest.is_some() => {
+            return usage(
+                "--image and its digest (--oci-layout, --wasm, --sha256, --example) are for --kind wasmplugin and \
+                 trafficextension; an EnvoyFilter reads the module from a file in the pod (--module-path)",
+            )
+        }
+        Kind::Json if !args.match_ports.is_empty() => {
+            return usage("--match-port is for --kind wasmplugin, trafficextension and envoyfilter")
+        }
+        Kind::WasmPlugin | Kind::TrafficExtension if args.image.is_none() => {
+            return usage(
+                "this kind needs the module's location: --image oci://REGISTRY/REPO:TAG with --oci-layout dist/oci \
+                 (the image `make image` built) or --sha256 DIGEST, or --image https://HOST/sni-guard.wasm with --wasm \
+                 FILE",
+            )
+        }
+        _ => {}
+    }
+    let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
+    let request = args.request();
+    let image = match &args.image {
+        Some(url) => match image::resolve(url, digest.as_ref()) {
+            Ok(image) => Some(image),
+            Err(e) => return usage(&e.to_string()),
+        },
+        None => None,
+    };
+    let generated = plugin::generate(&inventory.servers, &request).and_then(|g| {
+        let text = if kind == Kind::Json {
+            plugin::to_json(&g.config)? + "\n"
+        } else {
+            let ports = manifest::match_ports(&inventory.servers, &g, &request, &inventory.services, &args.match_ports);
+            let mut gateways: Vec<String> = g
+                .included
+                .iter()
+                .map(|&i| format!("{}/{}", inventory.servers[i].namespace, inventory.servers[i].gateway))
+                .collect();
+            gateways.sort();
+            gateways.dedup();
+            let servers = g.config.servers.len();
+            let summary = format!(
+                "{servers} {} from {} {} ({})",
+                if servers == 1 { "server" } else { "servers" },
+                gateways.len(),
+                if gateways.len() == 1 { "Gateway" } else { "Gateways" },
+                gateways.join(", ")
+            );
+            manifest::yaml(&Manifest {
+                kind,
+                generated: &g,
+                request: &request,
+                image: image.as_ref(),
+                module_path: &args.module_path,
+                ports: &ports,
+                summary,
+            })?
+        };
+        Ok((g, text))
+    });
+    match generated {
+        Ok((g, text)) => {
+            for note in &g.notes {
+                eprint!("{}", render::wrap("sni-guard: note: ", "    ", note));
+            }
+            if kind == Kind::Json && g.config.mode == sni_guard::config::Mode::DryRun {
+                eprint!(
+                    "{}",
+                    render::wrap(
+                        "sni-guard: note: ",
+                        "    ",
+                        "mode dry_run, the default for a first rollout: misdirected requests are counted and \
+                         logged, not answered 421; --mode enforce once the dry run shows what you expect"
+                    )
+                );
+            }
+            emit(&text, NO_CONFLICT)
+        }
+        Err(ConfigFailure::Unusable(m)) => {
+            eprintln!("sni-guard: config: {m}");
+            BAD_INPUT
+        }
+        Err(ConfigFailure::Conflict(m)) => {
+            eprintln!("sni-guard: config: {m}");
+            CONFLICT
+        }
+    }
+}
+
+/// `audit --deployed`: each deployed configuration against the Gateways of its workload.
+fn deployed_audit(args: &AuditArgs) -> u8 {
+    let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
+    let reading = match deployed::read(&args.deployed) {
+        Ok(reading) => reading,
+        Err(e) => {
+            eprintln!("sni-guard: bad input: --deployed {e}");
+            return BAD_INPUT;
+        }
+    };
+    if reading.found.is_empty() {
+        eprintln!("sni-guard: bad input: --deployed: no sni-guard configuration in it");
+        return BAD_INPUT;
+    }
+    let selector: Option<Applies> = (!args.selector.is_empty()).then(|| {
+        let labels = args.selector.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let describe = format!("the gateway pods labelled {}", join_labels(&labels));
+        Applies { labels, namespace: None, describe }
+    });
+    let mut seen = Vec::new();
+    let mut comparisons = Vec::new();
+    for found in &reading.found {
+        // An EnvoyFilter carries one configuration per port: compare it once.
+        let identity = (found.source.clone(), found.json.clone());
+        if seen.contains(&identity) {
+            continue;
+        }
+        seen.push(identity);
+        let Some(applies) = selector.clone().or_else(|| found.applies.clone()) else {
+            eprintln!("sni-guard: bad input: {found}: it does not say which gateway it is for: give --selector");
+            return BAD_INPUT;
+        };
+        match drift::compare(found, &inventory.servers, &applies) {
+            Ok(comparison) => comparisons.push(comparison),
+            Err(e) => {
+                eprint!("{}", render::wrap("sni-guard: bad input: ", "    ", &e));
+                return BAD_INPUT;
+            }
+        }
+    }
+    let text = match args.output {
+        Output::Json => drift::json(&comparisons),
+        Output::Text => drift::text(&comparisons),
+    };
+    emit(&text, if comparisons.iter().any(|c| c.drift) { CONFLICT } else { NO_CONFLICT })
 }
 
 /// Reads the Gateways, or says why not on stderr.

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use sni_guard::config::{Mode, PluginConfig, ServerConfig, Settings};
 
 use crate::model::{join_labels, SafeReason, Server, Workload};
@@ -149,86 +148,8 @@ pub fn to_json(config: &PluginConfig) -> Result<String, ConfigFailure> {
     Ok(json)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmPlugin<'a> {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: Metadata<'a>,
-    spec: WasmPluginSpec<'a>,
-}
-
-#[derive(Serialize)]
-struct Metadata<'a> {
-    name: String,
-    namespace: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WasmPluginSpec<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    selector: Option<Selector<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_refs: Option<[TargetRef<'a>; 1]>,
-    url: &'a str,
-    phase: &'static str,
-    plugin_config: &'a PluginConfig,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Selector<'a> {
-    match_labels: &'a BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct TargetRef<'a> {
-    group: &'static str,
-    kind: &'static str,
-    name: &'a str,
-}
-
-/// The root namespace: a WasmPlugin there applies to matching workloads in every namespace.
+/// The root namespace: a plugin there applies to matching workloads in every namespace.
 pub const DEFAULT_PLUGIN_NAMESPACE: &str = "istio-system";
-pub const DEFAULT_URL: &str = "oci://registry.example.com/sni-guard:0.1.0";
-
-/// A whole `WasmPlugin` manifest carrying the configuration, with a comment line saying what
-/// it applies to.
-pub fn wasm_plugin_yaml(generated: &Generated, request: &Request, url: &str) -> String {
-    let (name, namespace, selector, target_refs, what) = match &generated.target {
-        Target::Pods(labels) => (
-            "sni-guard".to_owned(),
-            request.namespace.as_deref().unwrap_or(DEFAULT_PLUGIN_NAMESPACE),
-            Some(Selector { match_labels: labels }),
-            None,
-            format!("the gateway pods labelled {}", join_labels(labels)),
-        ),
-        // Named after the Gateway: two Gateways of one namespace get one plugin each.
-        Target::Gateway { namespace, name } => (
-            format!("sni-guard-{name}"),
-            namespace.as_str(),
-            None,
-            Some([TargetRef { group: "gateway.networking.k8s.io", kind: "Gateway", name }]),
-            format!("Gateway {namespace}/{name}"),
-        ),
-    };
-    let plugin = WasmPlugin {
-        api_version: "extensions.istio.io/v1alpha1",
-        kind: "WasmPlugin",
-        metadata: Metadata { name, namespace },
-        spec: WasmPluginSpec {
-            selector,
-            target_refs,
-            url,
-            // Before authentication: a misdirected request is answered before anything else
-            // looks at it.
-            phase: "AUTHN",
-            plugin_config: &generated.config,
-        },
-    };
-    format!("# sni-guard for {what}\n{}", serde_yaml_ng::to_string(&plugin).expect("the WasmPlugin serialises"))
-}
 
 #[cfg(test)]
 mod tests {
@@ -286,18 +207,5 @@ spec:
         }
         let only_passthrough = Request { port: Some(8443), ..request("istio=ingressgateway") };
         assert!(matches!(generate(&servers(TWO), &only_passthrough), Err(ConfigFailure::Unusable(_))));
-    }
-
-    #[test]
-    fn wasm_plugin_carries_the_configuration() {
-        let req = request("istio=ingressgateway");
-        let generated = generate(&servers(TWO), &req).unwrap();
-        let yaml = wasm_plugin_yaml(&generated, &req, DEFAULT_URL);
-        let doc: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
-        assert_eq!(doc["kind"], "WasmPlugin");
-        assert_eq!(doc["spec"]["selector"]["matchLabels"]["istio"], "ingressgateway");
-        assert_eq!(doc["spec"]["phase"], "AUTHN");
-        let config = serde_json::to_vec(&doc["spec"]["pluginConfig"]).unwrap();
-        Settings::from_json(&config).unwrap();
     }
 }

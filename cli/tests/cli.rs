@@ -232,6 +232,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["config", "--selector", "oops"],
         &["config", "--selector", "a=b", "--port", "0"],
         &["config", "--selector", "a=b", "--url", "oci://x"],
+        &["config", "--selector", "a=b", "--kind", "helm"],
+        &["check", "--bogus"],
+        &["audit", "--selector", "a=b"],
         &["completions", "tcsh"],
     ] {
         let out = run(args, None);
@@ -250,7 +253,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("Exit status: 0 no conflict"), "{help}");
-    for sub in ["audit", "config", "merge", "completions"] {
+    for sub in ["audit", "config", "check", "merge", "completions"] {
         assert!(help.contains(&format!("  {sub} ")), "{help}");
     }
 }
@@ -263,10 +266,23 @@ fn each_subcommand_has_its_own_help() {
         let help = String::from_utf8(out.stdout).unwrap();
         assert!(help.contains("Usage: sni-guard audit [OPTIONS] [FILE|DIR|-]..."), "{args:?}: {help}");
         assert!(help.contains("--output <OUTPUT>"), "{help}");
-        assert!(!help.contains("--selector"), "{help}");
+        assert!(help.contains("--deployed <FILE>"), "{help}");
     }
     let help = String::from_utf8(run(&["config", "--help"], None).stdout).unwrap();
-    for option in ["--selector", "--namespace", "--port", "--mode", "--wasmplugin", "--url"] {
+    for option in [
+        "--selector",
+        "--namespace",
+        "--port",
+        "--mode",
+        "--kind",
+        "--image",
+        "--oci-layout",
+        "--wasm",
+        "--sha256",
+        "--example",
+        "--match-port",
+        "--module-path",
+    ] {
         assert!(help.contains(option), "{option}: {help}");
     }
     assert!(help.lines().all(|l| l.chars().count() <= 100), "{help}");

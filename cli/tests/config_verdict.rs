@@ -82,11 +82,12 @@ fn wasmplugin_manifest_embeds_a_loadable_configuration() {
         &[
             "--selector",
             "istio=ingressgateway",
-            "--wasmplugin",
-            "--url",
+            "--kind",
+            "wasmplugin",
+            "--image",
             "oci://registry.example.com/sni-guard:1",
-            "--mode",
-            "dry_run",
+            "--sha256",
+            "sha256:7d4ffc8a52ba4a6a73e8d4b4c81a86fd6e0f7ab8b6c1d1c26cf2b5a5e4d9e1f0",
             "--namespace",
             "istio-ingress",
         ],
@@ -99,7 +100,11 @@ fn wasmplugin_manifest_embeds_a_loadable_configuration() {
     assert_eq!(doc["metadata"]["namespace"], "istio-ingress");
     assert_eq!(doc["spec"]["selector"]["matchLabels"], serde_json::json!({"istio": "ingressgateway"}));
     assert_eq!(doc["spec"]["url"], "oci://registry.example.com/sni-guard:1");
+    assert_eq!(doc["spec"]["sha256"], "7d4ffc8a52ba4a6a73e8d4b4c81a86fd6e0f7ab8b6c1d1c26cf2b5a5e4d9e1f0");
     assert_eq!(doc["spec"]["phase"], "AUTHN");
+    assert_eq!(doc["spec"]["failStrategy"], "FAIL_OPEN");
+    // A first rollout: dry_run unless --mode enforce, and the output says so.
+    assert!(yaml.contains("# Mode dry_run, the default for a first rollout"), "{yaml}");
     // Istio hands pluginConfig to the plugin as JSON.
     let plugin_config = serde_json::to_vec(&doc["spec"]["pluginConfig"]).unwrap();
     let settings = Settings::from_json(&plugin_config).unwrap();

@@ -62,17 +62,34 @@ fn the_audit_run_in_the_readme() {
     );
 }
 
+/// `$ COMMAND` in the README's two-space-indented console block, run again: stderr, then stdout,
+/// then `exit N` when the README's command echoes it.
+fn rerun(command: &str) {
+    let shown = shown_after(&format!("$ {command}"), "  ");
+    let (line, echo) = match command.strip_suffix("; echo \"exit $?\"") {
+        Some(line) => (line, true),
+        None => (command, false),
+    };
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let (code, out, err) = sni_guard(&args);
+    let ran = if echo { format!("{err}{out}exit {code}\n") } else { format!("{err}{out}") };
+    assert_eq!(shown, ran, "README shows:\n{shown}\nthe run printed:\n{ran}");
+}
+
 #[test]
-fn the_wasmplugin_run_in_the_readme() {
-    let command =
-        "$ sni-guard config -l gateway.networking.k8s.io/gateway-name=edge --wasmplugin cli/demo/gateways.yaml";
-    let (code, out, err) = sni_guard(&[
-        "config",
-        "-l",
-        "gateway.networking.k8s.io/gateway-name=edge",
-        "--wasmplugin",
-        "cli/demo/gateways.yaml",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(shown_after(command, "  "), format!("{err}{out}"));
+fn the_config_run_in_the_readme() {
+    rerun(
+        "sni-guard config -l gateway.networking.k8s.io/gateway-name=edge --kind wasmplugin --image \
+         file:///var/local/lib/wasm/sni-guard.wasm cli/demo/gateways.yaml",
+    );
+}
+
+#[test]
+fn the_check_run_in_the_readme() {
+    rerun("sni-guard check envoyfilter/wasmplugin.yaml envoyfilter/envoyfilter.yaml");
+}
+
+#[test]
+fn the_drift_run_in_the_readme() {
+    rerun("sni-guard audit --deployed envoyfilter/wasmplugin.yaml cli/demo/moved-d.yaml; echo \"exit $?\"");
 }

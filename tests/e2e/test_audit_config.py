@@ -16,7 +16,7 @@ FIXTURE = envoy_support.ROOT / "tests" / "e2e" / "fixtures" / "gateways.yaml"
 def generated_config():
     out = subprocess.run(
         ["cargo", "run", "-q", "-p", "sni-guard-cli", "--", "config", "--selector", "istio=ingressgateway",
-         str(FIXTURE)],
+         "--mode", "enforce", str(FIXTURE)],
         cwd=envoy_support.ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 

@@ -1,7 +1,8 @@
 """sni-guard delivered as Istio delivers a WasmPlugin (issue #12): what istiod and istio-agent
-hand Envoy, rebuilt by tests/support/istiod.py from `envoyfilter/wasmplugin.yaml` rendered as
-`make manifests` renders it, served to a real Envoy through files (LDS for the listener, ECDS
-for each WasmPlugin) instead of istiod's gRPC stream.
+hand Envoy, rebuilt by tests/support/istiod.py from the WasmPlugin `sni-guard config` writes for
+envoyfilter/example-gateways.yaml (as `make manifests` runs it, in enforce mode), served to a
+real Envoy through files (LDS for the listener, ECDS for each WasmPlugin) instead of istiod's
+gRPC stream.
 
 Shown here: the first load; an update and a rollback taking effect for new requests without a
 restart; two WasmPlugins selecting one gateway; and what Envoy does to traffic when a
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import cli, istiod, manifests, xds
 from tests.support import curl as curl_support
 from tests.support import envoy as envoy_support
-from tests.support import istiod, xds
 from tests.support.wasm_modules import crashing_module
 
 ROOT = envoy_support.ROOT
@@ -49,15 +50,18 @@ class Istio:
 
 @pytest.fixture(scope="module")
 def istio(workdir) -> Istio:
-    """`make manifests` for the module under test (the same two scripts, into the test's own
-    directory), and a registry serving its image at the manifest's URL, plus two bad modules."""
+    """`make manifests` for the module under test (the image script and `sni-guard config`, into
+    the test's own directory), and a registry serving its image at the manifest's URL, plus two
+    bad modules."""
     out = workdir / "istio"
     version = re.search(r'^version = "(.*)"', (ROOT / "Cargo.toml").read_text(), re.MULTILINE).group(1)
     layout = out / "oci"
-    for script in (["scripts/oci_image.py", str(envoy_support.WASM), "--layout", str(layout), "--tag", version],
-                   ["scripts/render_manifests.py", "--wasm", str(envoy_support.WASM), "--layout", str(layout),
-                    "--out", str(out / "manifests")]):
-        subprocess.run([sys.executable, *script], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    subprocess.run([sys.executable, "scripts/oci_image.py", str(envoy_support.WASM), "--layout", str(layout),
+                    "--tag", version], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    (out / "manifests").mkdir(parents=True)
+    (out / "manifests" / "wasmplugin.yaml").write_text(cli.config(
+        "--kind", "wasmplugin", "--image", f"oci://registry.example.com/sni-guard:{version}", "--oci-layout", layout,
+        "--selector", "istio=ingressgateway", "--mode", "enforce", manifests.EXAMPLE_GATEWAYS))
     [plugin] = istiod.load_wasm_plugins(out / "manifests" / "wasmplugin.yaml")
     registry = istiod.FakeRegistry(out / "agent-cache")
     registry.add_image(plugin.spec["url"], layout)
@@ -105,7 +109,8 @@ def counted(envoy, before: dict[str, int], delta: dict[str, int]) -> dict[str, i
 
 def test_what_envoy_receives_for_the_shipped_wasmplugin(istio):
     plugin = istio.plugin
-    assert plugin.spec["pluginConfig"] == BASE, "the manifest carries the example's configuration"
+    assert plugin.spec["pluginConfig"] == dict(BASE, mode="enforce", on_missing_sni="allow"), \
+        "the manifest carries the example's configuration, every field written"
     assert plugin.spec["sha256"] == istiod.manifest_digest(istio.layout), "make manifests wrote the image digest"
     for naming, name in [("1.30", "istio-system.sni-guard~istio-translated-wasmplugin"),
                          ("1.29", "istio-system.sni-guard")]:

@@ -1,7 +1,8 @@
 """The Envoy configuration the manifests stand for, loaded by the real Envoy
 (`envoy --mode validate`): the plain Envoy example, and the EnvoyFilter's wasm filter spliced
-into it in place of the example's own sni-guard filter. Also: every manifest runs the canonical
-scenario configuration, the one the e2e tests run."""
+into it in place of the example's own sni-guard filter. Also: every manifest carries the servers
+of the canonical scenario configuration, the one the e2e tests run, in dry_run mode (what
+`sni-guard config` writes for a first rollout)."""
 
 import copy
 import json
@@ -10,6 +11,7 @@ import subprocess
 import pytest
 import yaml
 
+from tests.support import cli
 from tests.support import envoy as envoy_support
 from tests.support import manifests as m
 from tests.support import matcher as matcher_support
@@ -54,6 +56,8 @@ def test_envoyfilter_wasm_filter_is_valid_envoy_config(envoy_bin, wasm, certs, t
     (example_filter,) = [f for f in envoy_support.connection_managers(envoy_support.load_example())[0]["http_filters"]
                          if f["name"] == envoy_support.SNI_GUARD_FILTER]
     assert http_filter["typed_config"]["xds_matcher"] == example_filter["typed_config"]["xds_matcher"]
+    # One patch per port the example Gateways' pods listen on (443, and 8443 without a Service).
+    assert m.envoy_filter_ports(document) == [443, 8443]
     wasm_typed_config = envoy_support.wasm_filter(http_filter)
     assert wasm_typed_config["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
     assert wasm_typed_config["config"]["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
@@ -83,7 +87,9 @@ def without_matcher_knob(plugin: dict) -> dict:
 @pytest.mark.parametrize("name,document", DOCUMENTS, ids=[n for n, _ in DOCUMENTS])
 def test_manifest_runs_the_e2e_scenario_configuration(name, document):
     plugin = json.loads(m.plugin_config_json(document))
-    assert without_matcher_knob(plugin) == without_matcher_knob(CANONICAL), name
+    # The example's configuration, every field written out, with the first rollout's mode.
+    expected = {"on_missing_sni": "allow", **without_matcher_knob(CANONICAL), "mode": "dry_run"}
+    assert without_matcher_knob(plugin) == expected, name
     # `same_name_matcher` is there exactly where Envoy's matcher is, and names its test.
     if document["kind"] == "EnvoyFilter":
         assert plugin["same_name_matcher"] == matcher_support.text_of(m.envoy_filter_wasm(document)["typed_config"])
@@ -96,3 +102,19 @@ def test_the_example_names_its_matcher():
                          if f["name"] == envoy_support.SNI_GUARD_FILTER]
     assert CANONICAL["same_name_matcher"] == matcher_support.text_of(example_filter["typed_config"])
     assert CANONICAL["same_name_matcher"] == matcher_support.required(CANONICAL)
+
+
+def test_config_writes_the_stronger_matcher_for_a_catch_all_server(envoy_bin, wasm, certs, tmp_path):
+    """A Gateway with a catch-all listener (Gateway API's conformance Gateway): the EnvoyFilter
+    `sni-guard config` writes carries the test excluding a trailing-dot SNI, names it in
+    same_name_matcher, and loads in the real Envoy."""
+    fixture = m.ROOT / "tests" / "e2e" / "fixtures" / "gateway-api-conformance.yaml"
+    text = cli.config("--kind", "envoyfilter", "--selector",
+                      "gateway.networking.k8s.io/gateway-name=same-namespace-with-https-listener", fixture)
+    (document,) = [d for d in yaml.safe_load_all(text) if d]
+    http_filter = m.envoy_filter_wasm(document)
+    assert matcher_support.text_of(http_filter["typed_config"]) == matcher_support.NO_TRAILING_DOT
+    assert json.loads(m.plugin_config_json(document))["same_name_matcher"] == matcher_support.NO_TRAILING_DOT
+    example = with_filter(envoy_support.load_example(), http_filter)
+    result = envoy_validate(envoy_bin, envoy_support.prepare(certs, wasm=wasm, example=example), tmp_path / "ca.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
 """`make image`'s OCI image: the layout Istio's WasmPlugin pulls (Wasm image spec, compat
-variant), reproducible, and the digests `make manifests` writes are the ones Istio checks."""
+variant), reproducible, and the digests `sni-guard config` (what `make manifests` runs) writes
+are the ones Istio checks."""
 
 import gzip
 import hashlib
@@ -10,7 +11,9 @@ import sys
 import tarfile
 
 import pytest
+import yaml
 
+from tests.support import cli
 from tests.support import manifests as m
 
 SCRIPTS = m.ROOT / "scripts"
@@ -91,42 +94,45 @@ def test_image_is_reproducible(image, wasm, tmp_path):
 
 
 def test_checked_in_manifests_pin_no_stale_digest():
-    """A literal digest in git would stop being true at the next filter change: the templates
-    carry the placeholder, `make manifests` fills it in."""
+    """A literal digest in git would stop being true at the next filter change: the examples
+    carry the placeholder (`sni-guard config --example`), `make manifests` writes real ones."""
     for name, document in m.all_documents():
         if document["kind"] in ("WasmPlugin", "TrafficExtension"):
             assert m.wasm_spec(document)["sha256"] == m.PLACEHOLDER_SHA256, name
 
 
-def test_rendered_manifests_carry_the_digests_istio_checks(image, wasm, schemas, tmp_path):
+def test_config_writes_the_digests_istio_checks(image, wasm, schemas):
+    """`sni-guard config` (what `make manifests` runs) pins an oci:// image by the manifest digest
+    `make image`'s script printed, an https:// module by the .wasm's sha256."""
     directory, digest = image
-    out = tmp_path / "manifests"
-    subprocess.run([sys.executable, SCRIPTS / "render_manifests.py", "--wasm", wasm, "--layout", directory / "oci",
-                    "--out", out, "--image", "oci://registry.test/sni-guard:0.1.0",
-                    "--wasm-url", "https://files.test/sni-guard.wasm"], check=True, capture_output=True)
-    rendered = m.all_documents(out)
-    assert sorted(n for n, _ in rendered) == sorted(n for n, _ in m.all_documents())
-    seen = set()
-    for name, document in rendered:
+    common = ["--selector", "istio=ingressgateway", m.EXAMPLE_GATEWAYS]
+    written = {
+        "oci-wasmplugin": cli.config("--kind", "wasmplugin", "--image", "oci://registry.test/sni-guard:0.1.0",
+                                     "--oci-layout", directory / "oci", *common),
+        "oci-trafficextension": cli.config("--kind", "trafficextension", "--image",
+                                           "oci://registry.test/sni-guard:0.1.0", "--oci-layout", directory / "oci",
+                                           *common),
+        "https-wasmplugin": cli.config("--kind", "wasmplugin", "--image", "https://files.test/sni-guard.wasm",
+                                       "--wasm", wasm, *common),
+    }
+    for name, text in written.items():
+        (document,) = [d for d in yaml.safe_load_all(text) if d]
         assert schemas.errors(document) == [], name
-        if document["kind"] == "EnvoyFilter":
-            continue
         spec = m.wasm_spec(document)
-        if spec["url"].startswith("oci://"):
+        if name.startswith("oci"):
             # Istio compares sha256 with the digest of the image manifest it pulls.
             assert (spec["url"], spec["sha256"]) == ("oci://registry.test/sni-guard:0.1.0", digest), name
+            assert spec["imagePullPolicy"] == "IfNotPresent"
         else:
             # For http(s) it compares sha256 with the downloaded .wasm bytes.
-            expected = ("https://files.test/sni-guard.wasm", sha256(wasm.read_bytes()))
-            assert (spec["url"], spec["sha256"]) == expected, name
-        seen.add(spec["url"].split(":")[0])
-    assert seen == {"oci", "https"}
+            assert (spec["url"], spec["sha256"]) == ("https://files.test/sni-guard.wasm", sha256(wasm.read_bytes()))
 
 
-def test_render_refuses_an_image_of_another_module(wasm, tmp_path):
-    other = tmp_path / "other.wasm"
-    other.write_bytes(b"\0asm\x01\0\0\0")
-    build_image(other, tmp_path)
-    result = subprocess.run([sys.executable, SCRIPTS / "render_manifests.py", "--wasm", wasm,
-                             "--layout", tmp_path / "oci", "--out", tmp_path / "out"], capture_output=True, text=True)
-    assert result.returncode == 1 and "make image" in result.stderr
+def test_config_refuses_an_oci_image_without_its_digest(image):
+    directory, _ = image
+    result = cli.run("config", "--kind", "wasmplugin", "--image", "oci://registry.test/sni-guard:0.1.0",
+                     "--selector", "istio=ingressgateway", m.EXAMPLE_GATEWAYS)
+    assert result.returncode == 2 and "--oci-layout DIR" in result.stderr, result.stderr
+    result = cli.run("config", "--kind", "wasmplugin", "--image", "oci://registry.test/sni-guard:0.1.0",
+                     "--oci-layout", directory / "nowhere", "--selector", "istio=ingressgateway", m.EXAMPLE_GATEWAYS)
+    assert result.returncode == 2 and "run `make image`" in result.stderr, result.stderr

@@ -106,10 +106,11 @@ def without_catch_all(docs: list[dict]) -> list[dict]:
 
 
 def cli_config(manifest: Path) -> dict:
-    """sni-guard's configuration for the Gateway, as the CLI prints it (`sni-guard config`)."""
+    """sni-guard's configuration for the Gateway, as the CLI prints it (`sni-guard config`), in
+    enforce mode (the CLI's default is dry_run, for a first rollout)."""
     command = os.environ.get("SNI_GUARD_CLI")
     argv = [command] if command else ["cargo", "run", "-q", "-p", "sni-guard-cli", "--"]
-    out = subprocess.run([*argv, "config", "--selector", SELECTOR, str(manifest)], cwd=ROOT,
+    out = subprocess.run([*argv, "config", "--selector", SELECTOR, "--mode", "enforce", str(manifest)], cwd=ROOT,
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"sni-guard config exited {out.returncode}:\n{out.stderr}")

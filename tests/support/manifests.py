@@ -1,5 +1,6 @@
-"""The Kubernetes manifests under envoyfilter/: loading them and reading the sni-guard plugin
-configuration each one carries."""
+"""The Kubernetes manifests under envoyfilter/ (`sni-guard config`'s output for
+envoyfilter/example-gateways.yaml, `make examples`), or those `make manifests` writes: loading
+them and reading the sni-guard plugin configuration each one carries."""
 
 from __future__ import annotations
 
@@ -12,14 +13,19 @@ from tests.support import envoy as envoy_support
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_DIR = ROOT / "envoyfilter"
-# The plain Envoy bootstrap lives there too, but it is not a Kubernetes object.
-ENVOY_BOOTSTRAP = "envoy.yaml"
-# What the checked-in manifests carry where a module digest goes; `make manifests` fills it in.
+# The manifests `sni-guard config` writes (envoyfilter/ also holds the plain Envoy bootstrap, the
+# example Gateways and the Kustomize base, which are not such manifests).
+MANIFESTS = ("envoyfilter.yaml", "trafficextension.yaml", "wasmplugin-http.yaml", "wasmplugin.yaml")
+EXAMPLE_GATEWAYS = MANIFEST_DIR / "example-gateways.yaml"
+# What the checked-in manifests carry where a module digest goes (`sni-guard config --example`);
+# `make manifests` writes real ones.
 PLACEHOLDER_SHA256 = "0" * 64
 
 
 def manifest_files(directory: Path = MANIFEST_DIR) -> list[Path]:
-    return sorted(p for p in directory.glob("*.yaml") if p.name != ENVOY_BOOTSTRAP)
+    """The manifests in `directory`: all four in envoyfilter/, those `make manifests` was asked
+    for elsewhere."""
+    return [directory / name for name in MANIFESTS if (directory / name).exists()]
 
 
 def documents(path: Path) -> list[dict]:
@@ -43,9 +49,17 @@ def wasm_spec(document: dict) -> dict:
 
 def envoy_filter_wasm(document: dict) -> dict:
     """The HTTP filter (name and typed_config) an EnvoyFilter inserts: sni-guard's Wasm filter,
-    behind Envoy's same-name matcher."""
-    (patch,) = [p for p in document["spec"]["configPatches"] if p["applyTo"] == "HTTP_FILTER"]
-    return patch["patch"]["value"]
+    behind Envoy's same-name matcher; the same in each port's patch."""
+    patches = [p for p in document["spec"]["configPatches"] if p["applyTo"] == "HTTP_FILTER"]
+    values = [p["patch"]["value"] for p in patches]
+    if not values or any(v != values[0] for v in values):
+        raise ValueError("expected one sni-guard filter, the same in every patch")
+    return values[0]
+
+
+def envoy_filter_ports(document: dict) -> list[int]:
+    """The listener ports an EnvoyFilter's patches are for."""
+    return [p["match"]["listener"]["portNumber"] for p in document["spec"]["configPatches"]]
 
 
 def plugin_config_json(document: dict) -> str:

@@ -1,0 +1,691 @@
+//! `sni-guard config --kind wasmplugin|trafficextension|envoyfilter`: the whole Istio object
+//! carrying the configuration `plugin::generate` made, ready to apply: the module pinned by its
+//! digest (`image`), the ports derived from the Gateways (and the Service in front of the
+//! gateway), `phase: AUTHN`, `FAIL_OPEN`, and comments saying what was decided and why.
+//!
+//! The objects are serialised from the structs below, so the YAML is what they say; the
+//! comments are inserted afterwards, each above the first line of its key.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use sni_guard::cel::SameNameTest;
+use sni_guard::config::{Mode, PluginConfig};
+
+use crate::image::{Image, Scheme};
+use crate::input::{Service, TargetPort};
+use crate::matcher::{self, XdsMatcher};
+use crate::model::{join_labels, Server, GATEWAY_NAME_LABEL};
+use crate::plugin::{ConfigFailure, Generated, Request, Target, DEFAULT_PLUGIN_NAMESPACE};
+use crate::render::wrap;
+
+/// Where the EnvoyFilter's Envoy reads the module: a file mounted in the gateway pod.
+pub const DEFAULT_MODULE_PATH: &str = "/var/local/lib/wasm/sni-guard.wasm";
+pub const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+const STRING_VALUE: &str = "type.googleapis.com/google.protobuf.StringValue";
+/// The name of the filter, its plugin and its VM in every form: `check` recognises sni-guard's
+/// Wasm filter by it.
+pub const NAME: &str = "sni-guard";
+
+/// What `config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The configuration alone.
+    Json,
+    WasmPlugin,
+    TrafficExtension,
+    EnvoyFilter,
+}
+
+/// The ports the plugin is matched on, and how they were decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ports {
+    pub numbers: Vec<u32>,
+    pub how: String,
+}
+
+/// The ports of the included servers, as the gateway listens on them. A Gateway names the
+/// Service's port; Istio's gateway listens on the Service's `targetPort` for it, which is what a
+/// WasmPlugin's `match.ports` and an EnvoyFilter's `portNumber` are compared with. So: the
+/// Service in the input that sends to the gateway pods maps each port; without one, an Istio
+/// gateway on 443 (or 80) is matched on 8443 (8080) too, the targetPort of the
+/// istio-ingressgateway Service `istioctl install` makes; `--match-port` overrides.
+pub fn match_ports(
+    servers: &[Server],
+    generated: &Generated,
+    request: &Request,
+    services: &[Service],
+    overrides: &[u32],
+) -> Ports {
+    let gateway_ports: BTreeSet<u32> = generated.included.iter().map(|&i| servers[i].port.number).collect();
+    let listed = |ports: &BTreeSet<u32>| ports.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let on = |ports: &BTreeSet<u32>| format!("{} {}", if ports.len() == 1 { "port" } else { "ports" }, listed(ports));
+    if !overrides.is_empty() {
+        let numbers: BTreeSet<u32> = overrides.iter().copied().collect();
+        return Ports {
+            numbers: numbers.iter().copied().collect(),
+            how: format!(
+                "Ports {}: from --match-port (the Gateways' servers are on {}).",
+                listed(&numbers),
+                on(&gateway_ports)
+            ),
+        };
+    }
+    let (labels, namespace, istio) = match &generated.target {
+        Target::Pods(labels) => (labels.clone(), request.namespace.clone(), true),
+        Target::Gateway { namespace, name } => {
+            (BTreeMap::from([(GATEWAY_NAME_LABEL.to_owned(), name.clone())]), Some(namespace.clone()), false)
+        }
+    };
+    let fronting: Vec<&Service> = services
+        .iter()
+        .filter(|s| namespace.as_ref().is_none_or(|ns| *ns == s.namespace))
+        .filter(|s| !s.selector.is_empty() && (subset(&s.selector, &labels) || subset(&labels, &s.selector)))
+        .collect();
+    let mut numbers = BTreeSet::new();
+    let mut sentences = Vec::new();
+    for &port in &gateway_ports {
+        let mut mapped = Vec::new();
+        for service in &fronting {
+            for p in service.ports.iter().filter(|p| p.port == port) {
+                mapped.push((format!("{}/{}", service.namespace, service.name), p.target.clone()));
+            }
+        }
+        if mapped.is_empty() {
+            numbers.insert(port);
+            let default = if istio { [(443, 8443), (80, 8080)].into_iter().find(|(p, _)| *p == port) } else { None };
+            match (fronting.is_empty(), default) {
+                (true, Some((_, target))) => {
+                    numbers.insert(target);
+                    sentences.push(format!(
+                        "{port} is the Gateways' port; {target} too, since the input has no Service for these pods \
+                         and the istio-ingressgateway Service `istioctl install` makes maps {port} to targetPort \
+                         {target}, where the gateway then listens (give the Service in the input, or --match-port, \
+                         to match one port only)."
+                    ));
+                }
+                (true, None) => sentences.push(format!(
+                    "{port} is the Gateways' port; the input has no Service for these pods, so the gateway is taken \
+                     to listen on it (give the Service in the input, or --match-port, if it does not)."
+                )),
+                (false, _) => {
+                    let names: Vec<String> = fronting.iter().map(|s| format!("{}/{}", s.namespace, s.name)).collect();
+                    sentences.push(format!(
+                        "{port} is the Gateways' port; Service {} has no port {port}, so the gateway is taken to \
+                         listen on it.",
+                        names.join(", ")
+                    ));
+                }
+            }
+            continue;
+        }
+        for (service, target) in mapped {
+            match target {
+                TargetPort::Number(n) => {
+                    numbers.insert(n);
+                    if n == port {
+                        sentences.push(format!("{port}: Service {service} sends port {port} to the same port."));
+                    } else {
+                        sentences.push(format!(
+                            "{n}: Service {service} maps the Gateways' port {port} to targetPort {n}, where the \
+                             gateway listens."
+                        ));
+                    }
+                }
+                TargetPort::Named(name) => {
+                    numbers.insert(port);
+                    sentences.push(format!(
+                        "{port}: Service {service} maps the Gateways' port {port} to the named targetPort {name}, \
+                         whose number only the pod spec says: give it with --match-port."
+                    ));
+                }
+            }
+        }
+    }
+    let numbers: BTreeSet<u32> = numbers;
+    Ports {
+        how: format!("Ports {}: {}", listed(&numbers), sentences.join(" ")),
+        numbers: numbers.into_iter().collect(),
+    }
+}
+
+fn subset(small: &BTreeMap<String, String>, large: &BTreeMap<String, String>) -> bool {
+    small.iter().all(|(k, v)| large.get(k) == Some(v))
+}
+
+/// Everything a manifest needs beyond the configuration.
+pub struct Manifest<'a> {
+    pub kind: Kind,
+    pub generated: &'a Generated,
+    pub request: &'a Request,
+    /// The WasmPlugin's and TrafficExtension's module.
+    pub image: Option<&'a Image>,
+    /// The EnvoyFilter's module, a file in the gateway pod.
+    pub module_path: &'a str,
+    pub ports: &'a Ports,
+    /// How many servers, from how many Gateways: for the first comment line.
+    pub summary: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<S> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata,
+    spec: S,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    name: String,
+    namespace: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector<'a> {
+    match_labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct TargetRef<'a> {
+    group: &'static str,
+    kind: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WasmPluginSpec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<Selector<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_refs: Option<[TargetRef<'a>; 1]>,
+    #[serde(flatten)]
+    module: Module<'a>,
+    phase: &'static str,
+    #[serde(rename = "match")]
+    matches: [TrafficSelector; 1],
+    plugin_config: &'a PluginConfig,
+}
+
+/// The module fields a WasmPlugin's spec and a TrafficExtension's `wasm` share, in the order
+/// Istio's documentation gives them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Module<'a> {
+    url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_pull_policy: Option<&'static str>,
+    plugin_name: &'static str,
+    #[serde(rename = "type")]
+    filter_type: &'static str,
+    fail_strategy: &'static str,
+}
+
+#[derive(Serialize)]
+struct TrafficSelector {
+    mode: &'static str,
+    ports: Vec<PortSelector>,
+}
+
+#[derive(Serialize)]
+struct PortSelector {
+    number: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficExtensionSpec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<Selector<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_refs: Option<[TargetRef<'a>; 1]>,
+    phase: &'static str,
+    #[serde(rename = "match")]
+    matches: [TrafficSelector; 1],
+    wasm: TrafficExtensionWasm<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrafficExtensionWasm<'a> {
+    #[serde(flatten)]
+    module: Module<'a>,
+    plugin_config: &'a PluginConfig,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvoyFilterSpec<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload_selector: Option<WorkloadSelector<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_refs: Option<[TargetRef<'a>; 1]>,
+    config_patches: Vec<ConfigPatch<'a>>,
+}
+
+#[derive(Serialize)]
+struct WorkloadSelector<'a> {
+    labels: &'a BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigPatch<'a> {
+    apply_to: &'static str,
+    #[serde(rename = "match")]
+    matches: PatchMatch,
+    patch: Patch<'a>,
+}
+
+#[derive(Serialize)]
+struct PatchMatch {
+    context: &'static str,
+    listener: ListenerMatch,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListenerMatch {
+    port_number: u32,
+    filter_chain: FilterChainMatch,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FilterChainMatch {
+    filter: FilterMatch,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FilterMatch {
+    name: &'static str,
+    sub_filter: SubFilter,
+}
+
+#[derive(Serialize)]
+struct SubFilter {
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct Patch<'a> {
+    operation: &'static str,
+    value: &'a HttpFilter<'a>,
+}
+
+/// sni-guard's HTTP filter behind Envoy's same-name matcher, as Envoy's API spells it.
+#[derive(Serialize)]
+struct HttpFilter<'a> {
+    name: &'static str,
+    typed_config: WithMatcher<'a>,
+}
+
+#[derive(Serialize)]
+struct WithMatcher<'a> {
+    #[serde(rename = "@type")]
+    type_url: &'static str,
+    xds_matcher: XdsMatcher,
+    extension_config: ExtensionConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct ExtensionConfig<'a> {
+    name: &'static str,
+    typed_config: WasmFilter<'a>,
+}
+
+#[derive(Serialize)]
+struct WasmFilter<'a> {
+    #[serde(rename = "@type")]
+    type_url: &'static str,
+    config: WasmConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct WasmConfig<'a> {
+    name: &'static str,
+    root_id: &'static str,
+    failure_policy: &'static str,
+    configuration: StringValue,
+    vm_config: VmConfig<'a>,
+}
+
+#[derive(Serialize)]
+struct StringValue {
+    #[serde(rename = "@type")]
+    type_url: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct VmConfig<'a> {
+    vm_id: &'static str,
+    runtime: &'static str,
+    code: Code<'a>,
+}
+
+#[derive(Serialize)]
+struct Code<'a> {
+    local: Local<'a>,
+}
+
+#[derive(Serialize)]
+struct Local<'a> {
+    filename: &'a str,
+}
+
+/// The configuration an EnvoyFilter carries: the generated one, naming the matcher in front,
+/// the weakest the filter accepts for these servers (`SameNameTest::required`).
+pub fn behind_matcher(config: &PluginConfig) -> Result<(PluginConfig, SameNameTest), ConfigFailure> {
+    let settings =
+        config.validate().map_err(|e| ConfigFailure::Unusable(format!("the configuration does not validate: {e}")))?;
+    let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
+    Ok((PluginConfig { same_name_matcher: Some(test.text().to_owned()), ..config.clone() }, test))
+}
+
+/// The manifest as YAML, with its comments; the configuration in it is checked with the filter's
+/// own parser first.
+pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
+    let generated = manifest.generated;
+    let (name, namespace, what) = match &generated.target {
+        Target::Pods(labels) => (
+            NAME.to_owned(),
+            manifest.request.namespace.clone().unwrap_or_else(|| DEFAULT_PLUGIN_NAMESPACE.to_owned()),
+            format!("the gateway pods labelled {}", join_labels(labels)),
+        ),
+        // Named after the Gateway: two Gateways of one namespace get one plugin each.
+        Target::Gateway { namespace, name } => {
+            (format!("{NAME}-{name}"), namespace.clone(), format!("Gateway {namespace}/{name}"))
+        }
+    };
+    let (selector, target_refs) = match &generated.target {
+        Target::Pods(labels) => (Some(labels), None),
+        Target::Gateway { name, .. } => {
+            (None, Some([TargetRef { group: "gateway.networking.k8s.io", kind: "Gateway", name }]))
+        }
+    };
+    let metadata = Metadata { name, namespace };
+    let matches = || {
+        [TrafficSelector {
+            mode: "CLIENT",
+            ports: manifest.ports.numbers.iter().map(|&number| PortSelector { number }).collect(),
+        }]
+    };
+    fn module(image: &Image) -> Module<'_> {
+        Module {
+            url: &image.url,
+            sha256: image.sha256.as_deref(),
+            image_pull_policy: (image.scheme == Scheme::Oci).then_some("IfNotPresent"),
+            plugin_name: NAME,
+            filter_type: "HTTP",
+            fail_strategy: "FAIL_OPEN",
+        }
+    }
+    let image = || manifest.image.ok_or_else(|| ConfigFailure::Unusable("this kind needs the module: --image".into()));
+    // Checked like the JSON output: the manifest embeds the same validated value.
+    crate::plugin::to_json(&generated.config)?;
+    let mut header = vec![format!("sni-guard for {what}: {}.", manifest.summary)];
+    let (body, comments) = match manifest.kind {
+        Kind::Json => return Err(ConfigFailure::Unusable("--kind json has no manifest".into())),
+        Kind::WasmPlugin => {
+            let image = image()?;
+            let spec = WasmPluginSpec {
+                selector: selector.map(|match_labels| Selector { match_labels }),
+                target_refs,
+                module: module(image),
+                phase: "AUTHN",
+                matches: matches(),
+                plugin_config: &generated.config,
+            };
+            let object = Object { api_version: "extensions.istio.io/v1alpha1", kind: "WasmPlugin", metadata, spec };
+            (to_yaml(&object), module_comments(image, manifest.ports))
+        }
+        Kind::TrafficExtension => {
+            let image = image()?;
+            header.push(
+                "A TrafficExtension (extensions.istio.io/v1alpha1, Istio 1.31 and later) is the WasmPlugin in \
+                 Istio's newer API: its `wasm` block holds what a WasmPlugin's spec holds. Apply it instead of a \
+                 WasmPlugin, not beside one."
+                    .into(),
+            );
+            let spec = TrafficExtensionSpec {
+                selector: selector.map(|match_labels| Selector { match_labels }),
+                target_refs,
+                phase: "AUTHN",
+                matches: matches(),
+                wasm: TrafficExtensionWasm { module: module(image), plugin_config: &generated.config },
+            };
+            let object =
+                Object { api_version: "extensions.istio.io/v1alpha1", kind: "TrafficExtension", metadata, spec };
+            (to_yaml(&object), module_comments(image, manifest.ports))
+        }
+        Kind::EnvoyFilter => {
+            let (config, test) = behind_matcher(&generated.config)?;
+            let value = envoy_configuration(&config)?;
+            header.push(format!(
+                "An EnvoyFilter patches the Envoy configuration Istio generates, and can break on an Istio upgrade: \
+                 prefer `sni-guard config --kind wasmplugin` where Istio has WasmPlugin. Its one advantage: \
+                 Envoy's same-name matcher in front of the filter skips it, without a call into Wasm, for a request \
+                 whose :authority is exactly the SNI (nearly all). The matcher's test is {:?}, the weakest the \
+                 filter accepts for these servers, and same_name_matcher in the configuration names it.",
+                test.text()
+            ));
+            header.push(format!(
+                "The module is read from {} in the gateway pod: mount dist/sni-guard.wasm there (a ConfigMap or a \
+                 volume in the gateway Deployment); --module-path sets another path.",
+                manifest.module_path
+            ));
+            let filter = HttpFilter {
+                name: NAME,
+                typed_config: WithMatcher {
+                    type_url: matcher::EXTENSION_WITH_MATCHER,
+                    xds_matcher: matcher::xds_matcher(test),
+                    extension_config: ExtensionConfig {
+                        name: NAME,
+                        typed_config: WasmFilter {
+                            type_url: WASM_TYPE,
+                            config: WasmConfig {
+                                name: NAME,
+                                root_id: NAME,
+                                failure_policy: "FAIL_OPEN",
+                                configuration: StringValue { type_url: STRING_VALUE, value },
+                                vm_config: VmConfig {
+                                    vm_id: NAME,
+                                    runtime: "envoy.wasm.runtime.v8",
+                                    code: Code { local: Local { filename: manifest.module_path } },
+                                },
+                            },
+                        },
+                    },
+                },
+            };
+            let spec = EnvoyFilterSpec {
+                workload_selector: selector.map(|labels| WorkloadSelector { labels }),
+                target_refs,
+                config_patches: manifest
+                    .ports
+                    .numbers
+                    .iter()
+                    .map(|&port_number| ConfigPatch {
+                        apply_to: "HTTP_FILTER",
+                        matches: PatchMatch {
+                            context: "GATEWAY",
+                            listener: ListenerMatch {
+                                port_number,
+                                filter_chain: FilterChainMatch {
+                                    filter: FilterMatch {
+                                        name: "envoy.filters.network.http_connection_manager",
+                                        sub_filter: SubFilter { name: "envoy.filters.http.router" },
+                                    },
+                                },
+                            },
+                        },
+                        patch: Patch { operation: "INSERT_BEFORE", value: &filter },
+                    })
+                    .collect(),
+            };
+            let object = Object { api_version: "networking.istio.io/v1alpha3", kind: "EnvoyFilter", metadata, spec };
+            let comments = vec![
+                (
+                    "configPatches:",
+                    format!(
+                        "One patch per port the gateway listens on. {} Each inserts sni-guard just before the \
+                         router, so Istio's own filters (authentication, authorization, stats) run first, in every \
+                         HTTP filter chain of that port, each with the whole gateway's servers.",
+                        manifest.ports.how
+                    ),
+                ),
+                (
+                    "failure_policy:",
+                    "FAIL_OPEN: a module that crashes while serving is skipped rather than failing every request; \
+                     sni-guard repairs routing, it is not an access control. A module or configuration that fails \
+                     to load is refused with the whole listener update, whatever this says (check it first)."
+                        .to_owned(),
+                ),
+            ];
+            (to_yaml(&object), comments)
+        }
+    };
+    header.push(mode_comment(generated.config.mode));
+    header.push(
+        "Per-pair counters: sni-guard counts each misdirected request by the pair of servers, in Istio's \
+         tag form (sni_guard.connection_server=.=A;.;host_server=.=B;.;rejected_by_server). To get them as \
+         Prometheus labels, add `extraStatTags: [connection_server, host_server]` to meshConfig.defaultConfig, or \
+         annotate the gateway pods with `sidecar.istio.io/extraStatTags: connection_server,host_server`."
+            .into(),
+    );
+    header.push(
+        "Before applying: `sni-guard check FILE` reads the configuration with the filter's own parser. Later, \
+         `sni-guard audit --deployed FILE GATEWAYS...` exits 1 when the Gateways have drifted from it."
+            .into(),
+    );
+    let mut out = String::new();
+    for (i, paragraph) in header.iter().enumerate() {
+        if i > 0 {
+            out.push_str("#\n");
+        }
+        out.push_str(&wrap("# ", "# ", paragraph));
+    }
+    out.push_str(&annotate(&body, &comments));
+    Ok(out)
+}
+
+/// The configuration as an Envoy `StringValue` holds it: JSON with one server per line, read
+/// back by the filter's own entry point before it is written.
+fn envoy_configuration(config: &PluginConfig) -> Result<String, ConfigFailure> {
+    let unwritable = |e: serde_json::Error| ConfigFailure::Unusable(format!("cannot write the configuration: {e}"));
+    let rest = serde_json::to_string(&PluginConfig { servers: Vec::new(), ..config.clone() }).map_err(unwritable)?;
+    let text = if config.servers.is_empty() {
+        rest + "\n"
+    } else {
+        let servers: Vec<String> = config
+            .servers
+            .iter()
+            .map(|s| serde_json::to_string(s).map(|s| format!("  {s}")))
+            .collect::<Result<_, _>>()
+            .map_err(unwritable)?;
+        format!("{{\"servers\": [\n{}\n],\n{}\n", servers.join(",\n"), rest.trim_start_matches('{'))
+    };
+    match sni_guard::config::Settings::from_json(text.as_bytes()) {
+        Ok(_) => Ok(text),
+        Err(e) => Err(ConfigFailure::Unusable(format!("the written configuration does not load: {e}"))),
+    }
+}
+
+fn mode_comment(mode: Mode) -> String {
+    match mode {
+        Mode::DryRun => "Mode dry_run, the default for a first rollout: a misdirected request is counted \
+                         (sni_guard.dry_run_mismatch) and logged, then let through. When that counter and the log \
+                         show only the requests you expect, write this again with --mode enforce."
+            .into(),
+        Mode::Enforce => "Mode enforce (--mode enforce): a misdirected request is answered 421, and the browser \
+                          retries it on a new connection."
+            .into(),
+    }
+}
+
+fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> {
+    let url = match (image.scheme, &image.sha256) {
+        (Scheme::Oci, _) => format!(
+            "oci://: sha256 is {}. Istio's agent compares it with the digest of the image manifest it pulls (not \
+             the .wasm inside), so a re-pushed tag cannot swap the module under the gateway.",
+            image.origin
+        ),
+        (Scheme::Http, _) => format!(
+            "sha256 is {}. Istio's agent downloads the module and compares it with the sha256 of the bytes.",
+            image.origin
+        ),
+        (Scheme::File, Some(_)) => format!(
+            "file://: Envoy reads the module from the gateway pod; Istio does not check sha256 for it (here {}).",
+            image.origin
+        ),
+        (Scheme::File, None) => "file://: Envoy reads the module from the gateway pod; Istio does not check a sha256 \
+                                 for it."
+            .into(),
+    };
+    vec![
+        ("url:", url),
+        (
+            "phase:",
+            "AUTHN, the earliest phase: a misdirected request is answered before Istio's authentication, \
+             authorization and routing see it (the wrong server's routes would answer 404)."
+                .into(),
+        ),
+        (
+            "failStrategy:",
+            "FAIL_OPEN: if the module crashes while serving (or, per Istio's documentation, cannot be fetched), the \
+             plugin is skipped and traffic flows as before sni-guard; sni-guard repairs routing, it is not an \
+             access control. A configuration the filter refuses is not covered: Envoy keeps the previous one."
+                .into(),
+        ),
+        (
+            "match:",
+            format!(
+                "Istio counts gateway listeners as CLIENT traffic (SERVER would never match a gateway). {}",
+                ports.how
+            ),
+        ),
+    ]
+}
+
+fn to_yaml<T: Serialize>(value: &T) -> String {
+    serde_yaml_ng::to_string(value).expect("the manifest serialises")
+}
+
+/// `yaml` with each comment above the first line whose key is `key`, at that line's indentation
+/// (a list item's `- ` counts as indentation).
+fn annotate(yaml: &str, comments: &[(&str, String)]) -> String {
+    let mut pending: Vec<&(&str, String)> = comments.iter().collect();
+    let mut out = String::new();
+    for line in yaml.lines() {
+        let content = line.trim_start_matches([' ', '-']);
+        if let Some(at) = pending.iter().position(|(key, _)| content.starts_with(key)) {
+            let (_, comment) = pending.remove(at);
+            let indent = " ".repeat(line.len() - line.trim_start().len());
+            let prefix = format!("{indent}# ");
+            out.push_str(&wrap(&prefix, &prefix, comment));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(pending.is_empty(), "no line for the comments on {:?}", pending.iter().map(|(k, _)| k).collect::<Vec<_>>());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_go_above_their_key() {
+        let yaml = "spec:\n  url: x\n  match:\n  - mode: CLIENT\n";
+        let out = annotate(yaml, &[("url:", "where".into()), ("mode:", "why".into())]);
+        assert_eq!(out, "spec:\n  # where\n  url: x\n  match:\n  # why\n  - mode: CLIENT\n");
+    }
+}

@@ -1,0 +1,253 @@
+//! `sni-guard check` and `sni-guard audit --deployed` as CI runs them: on good, bad and drifted
+//! inputs, with their exit codes (0 fine, 1 refused or drifted, 2 bad input or usage). The good
+//! inputs are the manifests under envoyfilter/; the bad and drifted ones are edited copies.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn sni_guard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .current_dir(repo_root())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A file in a directory of this test's own, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sni-guard-deployed-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("envoyfilter").join(name)).unwrap()
+}
+
+#[test]
+fn check_accepts_every_shipped_form() {
+    for file in [
+        "envoyfilter/wasmplugin.yaml",
+        "envoyfilter/wasmplugin-http.yaml",
+        "envoyfilter/trafficextension.yaml",
+        "envoyfilter/envoyfilter.yaml",
+        "envoyfilter/envoy.yaml",
+    ] {
+        let (code, out, err) = sni_guard(&["check", file]);
+        assert_eq!(code, 0, "{file}: {out}{err}");
+        assert!(flat(&out).contains(": ok: 3 servers"), "{out}");
+        assert!(!out.contains(": refused:"), "{out}");
+    }
+    let (code, out, _) = sni_guard(&["check", "envoyfilter/envoyfilter.yaml"]);
+    assert_eq!(code, 0);
+    // One configuration per port's patch, each behind the matcher it names.
+    assert_eq!(flat(&out).matches("behind Envoy's same-name matcher").count(), 2, "{out}");
+    assert!(out.ends_with("2 sni-guard configurations: 2 accepted, 0 refused.\n"), "{out}");
+    // A directory: the manifests, and the Gateways file skipped as holding none.
+    let (code, out, _) = sni_guard(&["check", "envoyfilter"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(flat(&out).contains("Gateway team-a/gw-a: holds no sni-guard configuration"), "{out}");
+}
+
+#[test]
+fn check_refuses_what_the_filter_or_the_matcher_would() {
+    let scratch = Scratch::new("check");
+    let wasmplugin = example("wasmplugin.yaml");
+    let envoyfilter = example("envoyfilter.yaml");
+    let plain = "request.host == connection.requested_server_name";
+    let no_dot = "request.host == connection.requested_server_name && !request.host.endsWith('.')";
+    let cases = [
+        // A host in two servers: the filter's own message, naming the field.
+        (
+            "duplicate.yaml",
+            wasmplugin.replace("- b.example.com", "- A.example.com"),
+            "servers[1].hosts: host \"a.example.com\" is already listed by servers[0]",
+        ),
+        // A renamed field.
+        ("renamed.yaml", wasmplugin.replace("    servers:", "    server:"), "unknown field `server`"),
+        // A WasmPlugin never sits behind Envoy's matcher.
+        (
+            "matcher-in-wasmplugin.yaml",
+            wasmplugin.replace(
+                "    on_missing_sni: allow",
+                &format!("    on_missing_sni: allow\n    same_name_matcher: {plain}"),
+            ),
+            "puts none there",
+        ),
+        // The configuration names a stronger test than the matcher's parsed expression is.
+        (
+            "mismatch.yaml",
+            envoyfilter
+                .replace(&format!("\"same_name_matcher\":\"{plain}\""), &format!("\"same_name_matcher\":\"{no_dot}\"")),
+            "the matcher's parsed expression is \"request.host == connection.requested_server_name\", not",
+        ),
+        // A catch-all server: the matcher in front is too weak, and the filter says which it needs.
+        (
+            "catch-all.yaml",
+            envoyfilter.replace("{\"hosts\":[\"b.example.com\"]}", "{\"hosts\":[\"*\"]}"),
+            "too weak for this configuration",
+        ),
+        // Behind the matcher without naming it.
+        (
+            "unnamed.yaml",
+            envoyfilter.replace(&format!(",\"same_name_matcher\":\"{plain}\""), ""),
+            "must name its test in same_name_matcher: \"request.host == connection.requested_server_name\"",
+        ),
+    ];
+    for (name, text, expected) in &cases {
+        assert_ne!(text, &wasmplugin, "{name}: the edit did not apply");
+        assert_ne!(text, &envoyfilter, "{name}: the edit did not apply");
+        let path = scratch.write(name, text);
+        let (code, out, err) = sni_guard(&["check", &path]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(flat(&out).contains(&flat(expected)), "{name}: {out}");
+        assert!(out.contains(": refused: "), "{out}");
+    }
+    // Raw JSON, from a file and from stdin.
+    let good = scratch.write("good.json", "{\"servers\": [{\"hosts\": [\"a.example.com\"]}]}\n");
+    let (code, out, _) = sni_guard(&["check", &good]);
+    assert_eq!(code, 0, "{out}");
+    assert!(flat(&out).contains("good.json: the configuration: ok: 1 server, mode enforce"), "{out}");
+    let bad = scratch.write("bad.json", "{\"servers\": [{\"hosts\": [\"a.*.com\"]}]}");
+    let (code, out, _) = sni_guard(&["check", &good, &bad]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("servers[0].hosts[0]"), "{out}");
+    assert!(out.ends_with("2 sni-guard configurations: 1 accepted, 1 refused.\n"), "{out}");
+}
+
+#[test]
+fn check_bad_input_exits_2() {
+    let scratch = Scratch::new("check-bad");
+    let (code, _, err) = sni_guard(&["check", "does-not-exist.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+    let (code, _, err) = sni_guard(&["check", &scratch.write("broken.yaml", "a: [unclosed")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not valid YAML"), "{err}");
+    // Only Gateways: no configuration to check is bad input, not a pass.
+    let (code, out, err) = sni_guard(&["check", "envoyfilter/example-gateways.yaml"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("no sni-guard configuration in it"), "{err}");
+}
+
+#[test]
+fn audit_deployed_finds_no_drift_in_the_examples() {
+    for file in ["envoyfilter/wasmplugin.yaml", "envoyfilter/trafficextension.yaml", "envoyfilter/envoyfilter.yaml"] {
+        let (code, out, err) = sni_guard(&["audit", "--deployed", file, "envoyfilter/example-gateways.yaml"]);
+        assert_eq!(code, 0, "{file}: {out}{err}");
+        assert!(out.starts_with("No drift: "), "{out}");
+        assert!(out.ends_with("1 deployed configuration compared with the Gateways: no drift.\n"), "{out}");
+    }
+}
+
+#[test]
+fn audit_deployed_reports_drift_and_exits_1() {
+    let scratch = Scratch::new("drift");
+    // e.example.com joins a's server; d.example.com moves from c's server to b's.
+    let gateways = std::fs::read_to_string(repo_root().join("envoyfilter/example-gateways.yaml"))
+        .unwrap()
+        .replace("hosts: [a.example.com]", "hosts: [a.example.com, e.example.com]")
+        .replace("hosts: [b.example.com]", "hosts: [b.example.com, d.example.com]")
+        .replace("hosts: [c.example.com, d.example.com]", "hosts: [c.example.com]");
+    let gateways = scratch.write("gateways.yaml", &gateways);
+    let (code, out, err) = sni_guard(&["audit", "--deployed", "envoyfilter/wasmplugin.yaml", &gateways]);
+    assert_eq!(code, 1, "{out}{err}");
+    let text = flat(&out);
+    assert!(text.starts_with("Drift: envoyfilter/wasmplugin.yaml: WasmPlugin istio-system/sni-guard"), "{out}");
+    assert!(text.contains("e.example.com (team-a/gw-a spec.servers[0]) is in no deployed server"), "{out}");
+    assert!(
+        text.contains(
+            "deployed servers[2] (c.example.com, d.example.com) is no Gateway server now: team-c/gw-cd spec.servers[0] \
+             has c.example.com; team-b/gw-b spec.servers[0] has b.example.com, d.example.com"
+        ),
+        "{out}"
+    );
+    assert!(out.lines().all(|l| l.chars().count() <= 100), "{out}");
+    // For tools: the same, as JSON.
+    let (code, out, _) = sni_guard(&["audit", "--deployed", "envoyfilter/envoyfilter.yaml", "-o", "json", &gateways]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["drifted"], 1);
+    assert_eq!(
+        doc["deployed"][0]["unguarded"],
+        serde_json::json!([{"host": "e.example.com", "server": "team-a/gw-a spec.servers[0]"}])
+    );
+    assert_eq!(doc["deployed"][0]["stale"].as_array().unwrap().len(), 3, "{out}");
+    // A removed Gateway: its host is in no Gateway server now.
+    let without_b = scratch.write(
+        "without-b.yaml",
+        &std::fs::read_to_string(repo_root().join("envoyfilter/example-gateways.yaml"))
+            .unwrap()
+            .replace("b.example.com", "a2.example.com"),
+    );
+    let (code, out, _) = sni_guard(&["audit", "--deployed", "envoyfilter/wasmplugin.yaml", &without_b]);
+    assert_eq!(code, 1);
+    assert!(
+        flat(&out).contains(
+            "deployed servers[1] (b.example.com) is no Gateway server now: no Gateway server has b.example.com"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn audit_deployed_needs_a_gateway_and_a_good_configuration() {
+    let scratch = Scratch::new("deployed-bad");
+    let json = scratch.write(
+        "config.json",
+        r#"{"servers": [{"hosts": ["a.example.com"]}, {"hosts": ["b.example.com"]}, {"hosts": ["c.example.com", "d.example.com"]}]}"#,
+    );
+    // Raw JSON does not say which gateway: --selector does.
+    let (code, _, err) = sni_guard(&["audit", "--deployed", &json, "envoyfilter/example-gateways.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("does not say which gateway it is for: give --selector"), "{err}");
+    let (code, out, err) = sni_guard(&[
+        "audit",
+        "--deployed",
+        &json,
+        "--selector",
+        "istio=ingressgateway",
+        "envoyfilter/example-gateways.yaml",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(flat(&out).contains("(the gateway pods labelled istio=ingressgateway)"), "{out}");
+    // A configuration the filter refuses is bad input here (check says why).
+    let refused = scratch.write("refused.yaml", &example("wasmplugin.yaml").replace("mode: dry_run", "mode: block"));
+    let (code, _, err) = sni_guard(&["audit", "--deployed", &refused, "envoyfilter/example-gateways.yaml"]);
+    assert_eq!(code, 2);
+    assert!(
+        flat(&err).contains("refused: the filter refuses it: invalid configuration: mode: unknown variant `block`"),
+        "{err}"
+    );
+    // Nothing deployed in the file.
+    let (code, _, err) =
+        sni_guard(&["audit", "--deployed", "envoyfilter/example-gateways.yaml", "envoyfilter/example-gateways.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no sni-guard configuration in it"), "{err}");
+}

@@ -1,0 +1,127 @@
+//! The manifests checked in under envoyfilter/ (and the Kustomize base's WasmPlugin) are
+//! `sni-guard config`'s output for envoyfilter/example-gateways.yaml, byte for byte: the
+//! commands of `make examples`, run again. Only they carry the placeholder digest, which only
+//! `--example` writes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn sni_guard(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
+        .current_dir(repo_root())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+const GATEWAYS: &str = "envoyfilter/example-gateways.yaml";
+const OCI: &str = "oci://registry.example.com/sni-guard:0.1.0";
+const HTTPS: &str = "https://downloads.example.com/sni-guard/0.1.0/sni-guard.wasm";
+
+/// `make examples`, file by file.
+fn examples() -> Vec<(&'static str, Vec<&'static str>)> {
+    let common = ["--selector", "istio=ingressgateway"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["config"];
+        args.extend(extra);
+        args.extend(common);
+        args.push(GATEWAYS);
+        args
+    };
+    vec![
+        ("envoyfilter/wasmplugin.yaml", with(&["--kind", "wasmplugin", "--image", OCI, "--example"])),
+        ("envoyfilter/wasmplugin-http.yaml", with(&["--kind", "wasmplugin", "--image", HTTPS, "--example"])),
+        ("envoyfilter/trafficextension.yaml", with(&["--kind", "trafficextension", "--image", OCI, "--example"])),
+        ("envoyfilter/envoyfilter.yaml", with(&["--kind", "envoyfilter"])),
+        // The Kustomize base's WasmPlugin (Kustomize reads no file outside the base's directory).
+        ("envoyfilter/kustomize/base/wasmplugin.yaml", with(&["--kind", "wasmplugin", "--image", OCI, "--example"])),
+    ]
+}
+
+#[test]
+fn the_checked_in_manifests_are_what_config_writes() {
+    for (file, args) in examples() {
+        let (code, out, err) = sni_guard(&args);
+        assert_eq!(code, 0, "{file}: {err}");
+        let checked_in = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        assert!(checked_in == out, "{file} is not what `sni-guard {}` writes: run `make examples`", args.join(" "));
+    }
+}
+
+#[test]
+fn the_makefile_writes_them_with_these_commands() {
+    // `make examples` and the table above name the same files, images and flags.
+    let makefile = std::fs::read_to_string(repo_root().join("Makefile")).unwrap();
+    let recipe = &makefile[makefile.find("\nexamples: cli\n").expect("an examples target")..];
+    let recipe = &recipe[..recipe.find("\n\n").unwrap()];
+    for (file, args) in examples() {
+        let line = recipe.lines().find(|l| l.contains(&format!("config,{file},"))).unwrap_or_else(|| panic!("{file}"));
+        for arg in args.iter().filter(|a| !["config", "--selector", "istio=ingressgateway", GATEWAYS].contains(a)) {
+            assert!(line.contains(arg), "{file}: {arg} not in {line}");
+        }
+    }
+    assert!(makefile.contains("EXAMPLE_FLAGS := --selector istio=ingressgateway"));
+}
+
+#[test]
+fn only_example_writes_the_placeholder() {
+    let zeros = "0".repeat(64);
+    for (file, _) in examples() {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        if file.ends_with("envoyfilter.yaml") {
+            assert!(!text.contains(&zeros), "{file}");
+        } else {
+            assert!(text.contains(&format!("sha256: '{zeros}'")), "{file}");
+            assert!(text.contains("placeholder (--example)"), "{file}");
+        }
+    }
+    let (code, out, err) = sni_guard(&[
+        "config",
+        "-l",
+        "istio=ingressgateway",
+        "--kind",
+        "wasmplugin",
+        "--image",
+        OCI,
+        "--sha256",
+        &zeros,
+        GATEWAYS,
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("placeholder"), "{err}");
+    // Without a digest source, no manifest: the image cannot be pinned.
+    let (code, out, err) =
+        sni_guard(&["config", "-l", "istio=ingressgateway", "--kind", "wasmplugin", "--image", OCI, GATEWAYS]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("--oci-layout DIR"), "{err}");
+    let (code, _, err) = sni_guard(&["config", "-l", "istio=ingressgateway", "--kind", "trafficextension", GATEWAYS]);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs the module's location: --image"), "{err}");
+    let (code, _, err) =
+        sni_guard(&["config", "-l", "istio=ingressgateway", "--kind", "envoyfilter", "--image", OCI, GATEWAYS]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--module-path"), "{err}");
+}
+
+#[test]
+fn the_example_gateways_give_the_servers_and_ports_of_today() {
+    let text = std::fs::read_to_string(repo_root().join("envoyfilter/wasmplugin.yaml")).unwrap();
+    let doc: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(
+        doc["spec"]["pluginConfig"]["servers"],
+        serde_json::json!([{"hosts": ["a.example.com"]}, {"hosts": ["b.example.com"]}, {"hosts": ["c.example.com", "d.example.com"]}])
+    );
+    assert_eq!(
+        doc["spec"]["match"],
+        serde_json::json!([{"mode": "CLIENT", "ports": [{"number": 443}, {"number": 8443}]}])
+    );
+    assert_eq!(doc["spec"]["failStrategy"], "FAIL_OPEN");
+    assert_eq!(doc["spec"]["pluginConfig"]["mode"], "dry_run");
+    assert!(text.contains("`extraStatTags: [connection_server, host_server]`"), "{text}");
+}

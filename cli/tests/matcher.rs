@@ -1,0 +1,45 @@
+//! The parsed CEL expressions the CLI writes into an EnvoyFilter (`sni_guard_cli::matcher`) are
+//! the ones tests/support/matcher.py `parsed(text)` builds, which the e2e tests run in Envoy: the
+//! same tree and the same ids, for each of the filter's three same-name tests. The Python side
+//! runs in the repository's venv; without it the test fails (never skips).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use sni_guard::cel::SameNameTest;
+use sni_guard_cli::matcher;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+const PARSED: &str = r#"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.support import matcher
+texts = json.loads(sys.argv[2])
+print(json.dumps({"texts": list(matcher.TEXTS), "parsed": [matcher.parsed(t) for t in texts]}))
+"#;
+
+#[test]
+fn rust_and_python_build_the_same_parsed_expressions() {
+    let root = repo_root();
+    let python = root.join(".venv/bin/python");
+    assert!(python.exists(), "{} is missing: run `make deps`", python.display());
+    let texts: Vec<&str> = SameNameTest::ALL.iter().map(|t| t.text()).collect();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(PARSED)
+        .arg(&root)
+        .arg(serde_json::to_string(&texts).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "matcher.py did not run: {}", String::from_utf8_lossy(&out.stderr));
+    let python: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The same three texts, in the same order.
+    assert_eq!(python["texts"], serde_json::json!(texts));
+    for (i, test) in SameNameTest::ALL.into_iter().enumerate() {
+        assert_eq!(matcher::parsed_value(test), python["parsed"][i], "{test:?}");
+    }
+}
