@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 
+import h2.exceptions
 import pytest
 
 from tests.support import curl as curl_support
@@ -105,9 +106,16 @@ def test_a_connection_opened_before_a_push_keeps_its_configuration_while_it_drai
         try:
             assert older.get("b.example.com", "/")[0] == 421
             xds.push_listeners(envoy, files, listeners_for(certs, form, DRY_RUN), "2")
-            got = {"older connection": older.get("b.example.com", "/")[0],
-                   "new connection": misdirected(certs, envoy.port)}
-            assert got == {"older connection": 421, "new connection": 404}
+            try:
+                on_older = older.get("b.example.com", "/")[0]
+            except h2.exceptions.ProtocolError:
+                # Envoy before 1.40 sends the draining chain's connections GOAWAY at once
+                # (scripts/test_envoy_versions.sh); the client then opens a new connection.
+                assert envoy_support.envoy_minor() < 40, "Envoy 1.40 keeps serving the older connection"
+                on_older = "GOAWAY"
+            got = {"older connection": on_older, "new connection": misdirected(certs, envoy.port)}
+            want_older = 421 if envoy_support.envoy_minor() >= 40 else "GOAWAY"
+            assert got == {"older connection": want_older, "new connection": 404}
         finally:
             older.close()
 

@@ -279,6 +279,18 @@ def envoy_binary() -> str:
     return str(Path(envoy_package.__file__).parent / "_bin" / "envoy")
 
 
+def envoy_minor() -> int:
+    """The minor version of the Envoy under test (40 for 1.40.0), read once from `--version`."""
+    global _ENVOY_MINOR
+    if _ENVOY_MINOR is None:
+        out = subprocess.run([ENVOY_BIN, "--version"], capture_output=True, text=True, check=True).stdout
+        _ENVOY_MINOR = int(re.search(r"/1\.(\d+)\.\d+/", out).group(1))
+    return _ENVOY_MINOR
+
+
+_ENVOY_MINOR: int | None = None
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of process `pid` (VmRSS), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
