@@ -276,3 +276,20 @@ fn the_dry_run_log_is_bounded_and_the_counter_exact() {
     assert!(root_logged(&plugin, &format!("{held_back} more would-be 421s not logged")), "{:?}", plugin.logs());
     assert_eq!(plugin.metric("sni_guard.dry_run_mismatch"), Some(40));
 }
+
+/// A root context configured again (Envoy never does; a test host can) keeps the expression it
+/// created, so a configuration that needs another same-name test is refused, not half-applied.
+#[test]
+fn a_root_reconfigured_keeps_its_expression_or_refuses() {
+    let (mut plugin, seen) = load_with_envoy_cel(r#"{"servers":[{"hosts":["a.example.com"]}]}"#);
+    let root = plugin.roots()[0];
+    plugin
+        .reconfigure(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]}],"mode":"dry_run"}"#)
+        .unwrap();
+    assert_eq!(seen.created_by(root).len(), 2, "no new expressions");
+    assert_eq!(plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap().status(), None);
+    let refused = plugin.reconfigure(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#).unwrap_err();
+    assert!(refused.to_string().contains("another same-name test"), "{refused}");
+    // Still the dry-run configuration, and the trailing-dot request is not settled early.
+    assert_eq!(plugin.request().sni("a.example.com").authority("b.example.com").send().unwrap().status(), None);
+}

@@ -27,6 +27,8 @@ const GONE_AFTER_TICKS: u64 = 300;
 /// One root context's configuration.
 struct Root {
     settings: Settings,
+    /// The same-name test its CEL expression was created with (`None`: behind a matcher).
+    same_name: Option<SameNameTest>,
     /// The VM's tick count when this root last ticked (or was configured).
     last_tick: u64,
 }
@@ -180,11 +182,17 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
             });
         }
         let Some(vm) = vm.as_mut() else { return Err("no VM state".to_string()) };
-        let known = vm.roots.get(root).is_some();
+        let known = vm.roots.get(root).map(|r| r.same_name);
         vm.cel = match vm.cel {
-            // A root configured again (Envoy does not; a test host may) keeps its expressions:
-            // they name it, and its same-name test follows from settings a root keeps.
-            Cel::Tokens { .. } if known => vm.cel,
+            // A root configured again (Envoy does not: a new configuration comes with a new root
+            // context; a test host may) keeps its expressions, which name it; they hold only if
+            // they test the same name the same way.
+            Cel::Tokens { .. } if known == Some(same_name) => vm.cel,
+            Cel::Tokens { .. } if known.is_some() => {
+                return Err("this root context's CEL expression was created for another same-name test; a \
+                     configuration that needs another one must come with a new root context"
+                    .to_string())
+            }
             Cel::Tokens { request, identity } => match create_expressions(root, same_name) {
                 Ok(tokens) if tokens == (request, identity) => vm.cel,
                 Ok((other_request, other_identity)) => {
@@ -223,7 +231,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
             ),
         };
         let last_tick = vm.ticks;
-        let configured = Root { settings, last_tick };
+        let configured = Root { settings, same_name, last_tick };
         match vm.roots.get_mut(root) {
             Some(existing) => *existing = configured,
             None => vm.roots.0.push((root, configured)),
