@@ -70,7 +70,7 @@ test-wasm: build
 test-e2e: deps build
 	$(VENV)/bin/python -m pytest -q tests/e2e
 
-# --- Istio manifests and the OCI image (envoyfilter/, README "Install in Istio") ---
+# --- Istio manifests and the OCI image (envoyfilter/, README "Adopt in Istio", docs/image.md) ---
 .PHONY: image manifests examples cli push test-manifests
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 # IMAGE, for push and manifests, with or without oci:// (a WasmPlugin URL has it, a registry

@@ -4,7 +4,7 @@
 //! whose filter chain Envoy picked) and the host's, each named by its first host. The pair is
 //! written into the counter's name in Istio's tag form (`name=.=value;.;`, what Istio's
 //! `extraStatTags` turns into Prometheus labels), so with `connection_server` and `host_server`
-//! declared (Istio `extraStatTags`, or Envoy `stats_config.stats_tags`, README "Metrics") they
+//! declared (Istio `extraStatTags`, or Envoy `stats_config.stats_tags`, README "Metrics and logs") they
 //! show as `sni_guard_rejected_by_server{connection_server="a.example.com",host_server="b.example.com"}`.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -123,7 +123,7 @@ fn is_exempt(settings: &Settings, host: &mut impl StreamHost) -> bool {
 
 /// The 421. No `connection: close` on HTTP/1.x: Envoy (1.40) removes that header from every
 /// response and keeps the connection open, so asking costs a host call (the protocol, about
-/// 11,000 instructions per 421) for nothing; README, "HTTP/1.1 and closing the connection".
+/// 11,000 instructions per 421) for nothing; docs/design.md, "HTTP/1.1 and closing the connection".
 fn send_misdirected(settings: &Settings, host: &mut impl StreamHost) {
     host.send_local_response(
         421,

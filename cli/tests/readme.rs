@@ -1,6 +1,7 @@
-//! The runs README's "sni-guard audit" section shows, run again: the README shows what the
-//! tool prints. Certificates are made anew by cli/demo/make-secrets.sh, so fingerprints differ
-//! and are left out of the comparison.
+//! The `sni-guard` runs the README and docs/audit.md show, run again: they show what the tool
+//! prints. A command may be shown more than once (a short version in the README, the whole
+//! reference in docs/audit.md); every showing is compared. Certificates are made anew by
+//! cli/demo/make-secrets.sh, so fingerprints differ and are left out of the comparison.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -9,14 +10,29 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
-/// The lines after `command` in the README's console block, up to the block's end; `indent` is
-/// the block's indentation, taken off.
-fn shown_after(command: &str, indent: &str) -> String {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let start = readme.find(command).unwrap_or_else(|| panic!("README has no {command:?}")) + command.len() + 1;
-    let block = &readme[start..];
-    let end = block.find(&format!("{indent}```")).unwrap();
-    block[..end].lines().map(|l| l.strip_prefix(indent).unwrap_or(l).to_owned() + "\n").collect()
+/// The documents whose console blocks are run again.
+const DOCUMENTS: [&str; 2] = ["README.md", "docs/audit.md"];
+
+/// Every showing of `command` in `DOCUMENTS`: where (`README.md:123`), and the lines after it in
+/// its console block up to the block's end, with the block's indentation (what precedes
+/// `command` on its line) taken off. Fails when no document shows it.
+fn shown_after(command: &str) -> Vec<(String, String)> {
+    let mut shown = Vec::new();
+    for document in DOCUMENTS {
+        let text = std::fs::read_to_string(repo_root().join(document)).unwrap();
+        for (at, _) in text.match_indices(command) {
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let indent = &text[line_start..at];
+            let line = text[..line_start].lines().count() + 1;
+            assert!(indent.trim().is_empty(), "{document}:{line}: {command:?} does not start its line");
+            let block = &text[at + command.len() + 1..];
+            let end = block.find(&format!("{indent}```")).unwrap();
+            let lines = block[..end].lines().map(|l| l.strip_prefix(indent).unwrap_or(l).to_owned() + "\n").collect();
+            shown.push((format!("{document}:{line}"), lines));
+        }
+    }
+    assert!(!shown.is_empty(), "none of {DOCUMENTS:?} shows {command:?}");
+    shown
 }
 
 /// `SHA-256 AB:CD:...…` with the digits replaced.
@@ -54,18 +70,19 @@ fn the_audit_run_in_the_readme() {
     std::fs::remove_file(&file).unwrap();
     // Warnings come first on a terminal: stderr is written as they arise, the report at the end.
     let ran = format!("{err}{out}exit {code}\n");
-    let shown = shown_after("$ sni-guard audit cli/demo/gateways.yaml secrets.yaml; echo \"exit $?\"", "");
-    assert_eq!(
-        without_fingerprints(&shown),
-        without_fingerprints(&ran),
-        "README shows:\n{shown}\nthe run printed:\n{ran}"
-    );
+    for (place, shown) in shown_after("$ sni-guard audit cli/demo/gateways.yaml secrets.yaml; echo \"exit $?\"") {
+        assert_eq!(
+            without_fingerprints(&shown),
+            without_fingerprints(&ran),
+            "{place} shows:\n{shown}\nthe run printed:\n{ran}"
+        );
+    }
 }
 
-/// `$ COMMAND` in the README's two-space-indented console block, run again: stderr, then stdout,
-/// then `exit N` when the README's command echoes it.
+/// `$ COMMAND` in a console block, run again: stderr, then stdout, then `exit N` when the shown
+/// command echoes it.
 fn rerun(command: &str) {
-    let shown = shown_after(&format!("$ {command}"), "  ");
+    let showings = shown_after(&format!("$ {command}"));
     let (line, echo) = match command.strip_suffix("; echo \"exit $?\"") {
         Some(line) => (line, true),
         None => (command, false),
@@ -73,7 +90,9 @@ fn rerun(command: &str) {
     let args: Vec<&str> = line.split_whitespace().skip(1).collect();
     let (code, out, err) = sni_guard(&args);
     let ran = if echo { format!("{err}{out}exit {code}\n") } else { format!("{err}{out}") };
-    assert_eq!(shown, ran, "README shows:\n{shown}\nthe run printed:\n{ran}");
+    for (place, shown) in showings {
+        assert_eq!(shown, ran, "{place} shows:\n{shown}\nthe run printed:\n{ran}");
+    }
 }
 
 #[test]
@@ -92,4 +111,9 @@ fn the_check_run_in_the_readme() {
 #[test]
 fn the_drift_run_in_the_readme() {
     rerun("sni-guard audit --deployed envoyfilter/wasmplugin.yaml cli/demo/moved-d.yaml; echo \"exit $?\"");
+}
+
+#[test]
+fn the_example_audit_in_the_readme() {
+    rerun("sni-guard audit envoyfilter/example-gateways.yaml; echo \"exit $?\"");
 }

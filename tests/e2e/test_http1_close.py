@@ -1,9 +1,9 @@
 """HTTP/1.1 has no streams: after a 421 the client must open a new connection, and the server
 closing the old one makes sure of it. What Envoy 1.40 does:
 
-- sni-guard alone: the 421 arrives without `connection: close` (Envoy strips the header the
-  module sets) and the connection stays open. No proxy-wasm call closes it without losing the
-  421 (README, "HTTP/1.1 and closing the connection"); curl still gets the 421, and a client
+- sni-guard alone: the 421 arrives without `connection: close` (sni-guard sets none; Envoy would
+  strip it) and the connection stays open. No proxy-wasm call closes it without losing the
+  421 (docs/design.md, "HTTP/1.1 and closing the connection"); curl still gets the 421, and a client
   retrying on the same connection gets the 421 again, never a wrong 200/404.
 - with the Lua companion filter (tests/support/envoy.py, HTTP1_CLOSE_ON_421_LUA): the 421
   carries `connection: close` and Envoy closes the connection; HTTP/2 connections are kept.

@@ -199,10 +199,10 @@ def add_browser_routes(config: dict) -> dict:
     return config
 
 
-# Envoy removes a `connection` header from every response, a local reply's included, so the
-# `connection: close` sni-guard adds to an HTTP/1.1 421 never reaches the client and the
+# Envoy removes a `connection` header from every response, a local reply's included, so a
+# `connection: close` on an HTTP/1.1 421 would never reach the client (sni-guard sets none) and the
 # connection stays open; a proxy-wasm module has no call that makes Envoy close it afterwards
-# (README, "HTTP/1.1 and closing the connection"). Envoy's Lua filter has one (Envoy >= 1.37):
+# (docs/design.md, "HTTP/1.1 and closing the connection"). Envoy's Lua filter has one (Envoy >= 1.37):
 # this companion filter, next to sni-guard, closes HTTP/1.x connections after a 421. HTTP/2 is
 # left alone: there the client opens a new connection by itself and the old one keeps serving
 # its own host.
