@@ -59,7 +59,7 @@ test-rust: build
 
 ## test-py: real Envoy with curl, HTTP/2 and Chromium; the manifests against Istio's schemas; the image through a registry
 test-py: deps build
-	$(VENV)/bin/python -m pytest -q tests/e2e tests/manifests
+	$(VENV)/bin/python -m pytest -q e2e/envoy e2e/manifests
 
 ## test-wasm: the compiled module ($SNI_GUARD_WASM, default dist/sni-guard.wasm) in wasm-test-harness, and the harness's own tests
 test-wasm: build
@@ -68,7 +68,7 @@ test-wasm: build
 
 ## test-e2e: the compiled filter in a real Envoy, driven by real clients
 test-e2e: deps build
-	$(VENV)/bin/python -m pytest -q tests/e2e
+	$(VENV)/bin/python -m pytest -q e2e/envoy
 
 # --- Istio manifests and the OCI image (envoyfilter/, README "Adopt in Istio", docs/image.md) ---
 .PHONY: image manifests examples cli push test-manifests
@@ -123,9 +123,9 @@ examples: cli
 push: image
 	python3 scripts/push_image.py --layout dist/oci --tag $(VERSION) $(IMAGE_REF) $(if $(SKOPEO_FLAGS),-- $(SKOPEO_FLAGS))
 
-## test-manifests: manifests against Istio's CRD schemas (tests/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image and its registry round trip
+## test-manifests: manifests against Istio's CRD schemas (e2e/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image and its registry round trip
 test-manifests: deps build
-	$(VENV)/bin/python -m pytest -q tests/manifests
+	$(VENV)/bin/python -m pytest -q e2e/manifests
 # --- end Istio manifests ---
 
 ## demo: the 404 a coalesced request gets without sni-guard, the 421 with it (curl, h2, Chromium)

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support import envoy as envoy_support
+from e2e.support import envoy as envoy_support
 
 
 def available() -> str | None:

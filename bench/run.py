@@ -28,13 +28,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import instructions  # bench/instructions.py, beside this script
+import probes  # bench/probes.py
+
+from e2e.support import envoy as envoy_support
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import instructions  # noqa: E402  (bench/instructions.py)
-import probes  # noqa: E402  (bench/probes.py)
-
-from tests.support import envoy as envoy_support  # noqa: E402
 
 # The Lua EnvoyFilter sni-guard replaces: raw SNI against the :authority up to its first ':'.
 LUA_SNIPPET = """\

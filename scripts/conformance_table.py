@@ -1,8 +1,8 @@
 """Prints the README's "Gateway API conformance" tables from a real run: the 15 cases of
 HTTPRouteHTTPSListenerDetectMisdirectedRequests, and the same Gateway without its catch-all
 listener, each against Envoy without sni-guard and with sni-guard in both installed forms
-(tests/support/gateway_api_conformance.py; the tests asserting the same are
-tests/e2e/test_gateway_api_conformance.py).
+(e2e/support/gateway_api_conformance.py; the tests asserting the same are
+e2e/envoy/test_gateway_api_conformance.py).
 
     .venv/bin/python scripts/conformance_table.py
 
@@ -19,11 +19,9 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support import envoy as envoy_support  # noqa: E402
-from tests.support import gateway_api_conformance as conformance  # noqa: E402
-from tests.support import istio_gateway  # noqa: E402
+from e2e.support import envoy as envoy_support
+from e2e.support import gateway_api_conformance as conformance
+from e2e.support import istio_gateway
 
 FORMS = [None, istio_gateway.WASM_FORM, istio_gateway.MATCHER_FORM]
 HEADERS = {None: "without sni-guard", istio_gateway.WASM_FORM: "sni-guard, form a (Wasm filter)",

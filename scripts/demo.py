@@ -15,11 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.support import chromium, curl  # noqa: E402
-from tests.support import envoy as envoy_support  # noqa: E402
-from tests.support.h2client import CoalescingClient  # noqa: E402
+from e2e.support import chromium, curl
+from e2e.support import envoy as envoy_support
+from e2e.support.h2client import CoalescingClient
 
 A, B = "a.example.com", "b.example.com"
 

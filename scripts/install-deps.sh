@@ -72,3 +72,9 @@ if ! cmp -s "$requirements" "$stamp"; then
   .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi
+# The repository on the venv's path: the demo, the benchmark and the scripts `import e2e` (the
+# Python side's package) like any installed one.
+site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ "$(cat "$site/sni-guard.pth" 2>/dev/null)" != "$PWD" ]; then
+  printf '%s\n' "$PWD" > "$site/sni-guard.pth"
+fi

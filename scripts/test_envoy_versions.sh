@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 versions=("$@")
 ((${#versions[@]})) || versions=(1.36.4 1.37.0 1.38.2 1.39.3)
-tests=(tests/e2e/test_curl.py tests/e2e/test_h2_coalescing.py tests/e2e/test_gateway_api_conformance.py
-       tests/e2e/test_config_delivery.py tests/e2e/test_observability.py tests/e2e/test_same_name.py)
+tests=(e2e/envoy/test_curl.py e2e/envoy/test_h2_coalescing.py e2e/envoy/test_gateway_api_conformance.py
+       e2e/envoy/test_config_delivery.py e2e/envoy/test_observability.py e2e/envoy/test_same_name.py)
 status=0
 for v in "${versions[@]}"; do
   venv=.venv-envoy/$v

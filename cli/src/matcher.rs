@@ -5,7 +5,7 @@
 //! Envoy 1.40 takes the CEL expression there only parsed (`cel_expr_parsed`; it refuses
 //! `cel_expr_string`), so this module writes, for each of the filter's tests
 //! (`sni_guard::cel::SameNameTest`), the parsed form of its text: the tree
-//! `tests/support/matcher.py` `parsed(text)` builds, node ids numbered from 1 in pre-order (a
+//! `e2e/support/matcher.py` `parsed(text)` builds, node ids numbered from 1 in pre-order (a
 //! node, then its call target, then its arguments). A test in `cli/tests/matcher.rs` checks the
 //! two agree for all three texts.
 

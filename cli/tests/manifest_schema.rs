@@ -1,6 +1,6 @@
 //! `sni-guard config --kind wasmplugin|trafficextension|envoyfilter` output against Istio's CRDs:
-//! their OpenAPI v3 schemas through the repository's validator (tests/support/crd_schema.py,
-//! which tests/manifests uses for the shipped manifests), and the CEL rules that validator does
+//! their OpenAPI v3 schemas through the repository's validator (e2e/support/crd_schema.py,
+//! which e2e/manifests uses for the shipped manifests), and the CEL rules that validator does
 //! not evaluate, by hand, for both targets (an Istio Gateway's pods, a Gateway API Gateway).
 //!
 //! The CRD bundle is found as that validator finds it: $ISTIO_CRDS, or
@@ -34,7 +34,7 @@ const VALIDATE: &str = r#"
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import yaml
-from tests.support import crd_schema
+from e2e.support import crd_schema
 schemas = crd_schema.load_crds()
 document = yaml.safe_load(open(sys.argv[2]))
 print(json.dumps({"crds": str(schemas.path), "errors": schemas.errors(document)}))

@@ -1,5 +1,5 @@
 //! The parsed CEL expressions the CLI writes into an EnvoyFilter (`sni_guard_cli::matcher`) are
-//! the ones tests/support/matcher.py `parsed(text)` builds, which the e2e tests run in Envoy: the
+//! the ones e2e/support/matcher.py `parsed(text)` builds, which the e2e tests run in Envoy: the
 //! same tree and the same ids, for each of the filter's three same-name tests. The Python side
 //! runs in the repository's venv; without it the test fails (never skips).
 
@@ -17,7 +17,7 @@ fn repo_root() -> PathBuf {
 const PARSED: &str = r#"
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from tests.support import matcher
+from e2e.support import matcher
 texts = json.loads(sys.argv[2])
 print(json.dumps({"texts": list(matcher.TEXTS), "parsed": [matcher.parsed(t) for t in texts]}))
 "#;

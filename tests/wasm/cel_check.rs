@@ -1,7 +1,7 @@
 //! Envoy's CEL through the compiled module (`sni_guard::cel`). The harness plays Envoy's
 //! `expr_create` and `expr_evaluate` as Envoy does them: expressions kept per root context and
 //! numbered per root, a stream's evaluation looking in its own root's, answers as
-//! `cel::evaluate` states. Real Envoy runs them in tests/e2e.
+//! `cel::evaluate` states. Real Envoy runs them in e2e/envoy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

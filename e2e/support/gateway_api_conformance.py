@@ -1,0 +1,185 @@
+"""Gateway API's conformance test HTTPRouteHTTPSListenerDetectMisdirectedRequests, played
+against Envoy on loopback: its Gateway and HTTPRoutes (e2e/envoy/fixtures/
+gateway-api-conformance.yaml), its 15 cases, the sni-guard configuration the CLI writes for the
+Gateway, and one request per case with exactly the case's SNI and `:authority` over HTTP/2.
+
+Shared by e2e/envoy/test_gateway_api_conformance.py and scripts/conformance_table.py (the
+README's table).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from e2e.support import envoy as envoy_support
+from e2e.support import exact_client, istio_gateway
+
+ROOT = envoy_support.ROOT
+FIXTURE = ROOT / "e2e" / "envoy" / "fixtures" / "gateway-api-conformance.yaml"
+GATEWAY = "same-namespace-with-https-listener"
+CATCH_ALL_LISTENER = "https"
+SELECTOR = f"gateway.networking.k8s.io/gateway-name={GATEWAY}"
+PATH = "/detect-misdirected-requests"
+# Every name the cases use, on the one certificate every chain serves (no test checks the name
+# against it; the client checks the chain against the test CA).
+CERTIFICATE_NAMES = ["example.org", "second-example.org", "*.wildcard.org", "unknown-example.org",
+                     "a.example.com", "b.example.com"]
+
+
+@dataclass(frozen=True)
+class Case:
+    server_name: str | None
+    host: str
+    status: int
+    backend: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.server_name}->{self.host}"
+
+
+# The 15 cases of conformance/tests/httproute-https-listener-detect-misdirected-requests.go
+# (gateway-api, commit in the fixture's header), in its order and spelling ("fith").
+CASES = [
+    Case("example.org", "example.org", 200, "infra-backend-v1"),
+    Case("example.org", "second-example.org", 421),
+    Case("example.org", "unknown-example.org", 404),
+    Case("second-example.org", "second-example.org", 200, "infra-backend-v2"),
+    Case("second-example.org", "example.org", 421),
+    Case("second-example.org", "unknown-example.org", 421),
+    Case("third-example.wildcard.org", "third-example.wildcard.org", 200, "infra-backend-v3"),
+    Case("third-example.wildcard.org", "fith-example.wildcard.org", 200, "infra-backend-v3"),
+    Case("third-example.wildcard.org", "fourth-example.wildcard.org", 421),
+    Case("third-example.wildcard.org", "second-example.org", 421),
+    Case("third-example.wildcard.org", "unknown-example.org", 421),
+    Case("fourth-example.wildcard.org", "fourth-example.wildcard.org", 200, "infra-backend-v1"),
+    Case("fourth-example.wildcard.org", "fith-example.wildcard.org", 421),
+    Case("unknown-example.org", "example.org", 200, "infra-backend-v1"),
+    Case("unknown-example.org", "unknown-example.org", 404),
+]
+
+
+# The same Gateway without its catch-all listener (`without_catch_all`).
+# (SNI, :authority, with sni-guard, without). No listener serves example.org or
+# unknown-example.org any more: GEP-3567 says such a Host MUST get the route table's 404, on any
+# connection. SNIs no listener serves have no filter chain: the handshake fails.
+NO_CATCH_ALL = [
+    ("second-example.org", "second-example.org", "200 infra-backend-v2", "200 infra-backend-v2"),
+    ("second-example.org", "unknown-example.org", "404", "404"),
+    ("second-example.org", "example.org", "404", "404"),
+    ("third-example.wildcard.org", "fith-example.wildcard.org", "200 infra-backend-v3", "200 infra-backend-v3"),
+    ("third-example.wildcard.org", "unknown-example.org", "404", "404"),
+    ("third-example.wildcard.org", "second-example.org", "421", "404"),
+    ("third-example.wildcard.org", "fourth-example.wildcard.org", "421", "200 infra-backend-v3"),
+    ("fourth-example.wildcard.org", "fith-example.wildcard.org", "421", "404"),
+    ("fourth-example.wildcard.org", "example.org", "404", "404"),
+    ("example.org", "example.org", "handshake fails", "handshake fails"),
+    ("unknown-example.org", "second-example.org", "handshake fails", "handshake fails"),
+]
+
+
+def documents(path: Path = FIXTURE) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def without_catch_all(docs: list[dict]) -> list[dict]:
+    """The Gateway without its listener that has no hostname (the catch-all server), and
+    without the HTTPRoute attached to it."""
+    out = []
+    for doc in docs:
+        doc = json.loads(json.dumps(doc))
+        if doc["kind"] == "Gateway" and doc["metadata"]["name"] == GATEWAY:
+            doc["spec"]["listeners"] = [listener for listener in doc["spec"]["listeners"]
+                                        if listener["name"] != CATCH_ALL_LISTENER]
+        if doc["kind"] == "HTTPRoute" and any(p.get("sectionName") == CATCH_ALL_LISTENER
+                                              for p in doc["spec"]["parentRefs"]):
+            continue
+        out.append(doc)
+    return out
+
+
+def cli_config(manifest: Path) -> dict:
+    """sni-guard's configuration for the Gateway, as the CLI prints it (`sni-guard config`), in
+    enforce mode (the CLI's default is dry_run, for a first rollout)."""
+    command = os.environ.get("SNI_GUARD_CLI")
+    argv = [command] if command else ["cargo", "run", "-q", "-p", "sni-guard-cli", "--"]
+    out = subprocess.run([*argv, "config", "--selector", SELECTOR, "--mode", "enforce", str(manifest)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"sni-guard config exited {out.returncode}:\n{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def servers(docs: list[dict]) -> list[istio_gateway.Server]:
+    return istio_gateway.gateway_api_servers(docs, GATEWAY)
+
+
+@dataclass
+class Outcome:
+    """What one request got: a status and the backend named by the body, or no connection."""
+    status: int | None
+    backend: str | None
+    handshake_failed: bool = False
+
+    def shown(self) -> str:
+        if self.handshake_failed:
+            return "handshake fails"
+        return f"{self.status} {self.backend}" if self.backend else str(self.status)
+
+    @staticmethod
+    def parse(text: str) -> "Outcome":
+        """`"421"`, `"404"`, `"200 infra-backend-v1"` or `"handshake fails"` (as `shown` writes)."""
+        if text == "handshake fails":
+            return Outcome(None, None, handshake_failed=True)
+        status, _, backend = text.partition(" ")
+        return Outcome(int(status), backend or None)
+
+
+def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str,
+            path: str = PATH, case: str = "-", client_cert: tuple[Path, Path] | None = None) -> Outcome:
+    """One GET on a new HTTP/2 connection opened with exactly `sni`, `:authority` exactly `host`.
+    The backend is the body of a 200 (the routes answer with their backend's name)."""
+    try:
+        reply = exact_client.get(envoy.port, sni, host, path, ca=certs.ca, client_cert=client_cert,
+                                 extra_headers=[("x-case", case)])
+    except exact_client.HandshakeFailed:
+        return Outcome(None, None, handshake_failed=True)
+    backend = reply.text.strip() if reply.status == 200 else None
+    return Outcome(reply.status, backend)
+
+
+# What `%RESPONSE_CODE_DETAILS%` says for each status these gateways answer.
+DETAILS = {200: "direct_response", 404: "route_not_found", 421: "sni_guard_misdirected_request"}
+_case_numbers = itertools.count(1)
+
+
+def check(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str, want: str, *,
+          path: str = PATH, chain: str | None = None, client_cert: tuple[Path, Path] | None = None) -> None:
+    """One request (`request`); its outcome must be `want` (`Outcome.parse`). Unless the
+    handshake fails, Envoy's access log must show who answered (the router or sni-guard) and, if
+    given, the filter chain Envoy picked for the SNI."""
+    case = f"c{next(_case_numbers)}"
+    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert)
+    assert got == Outcome.parse(want), \
+        f"SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
+    if got.handshake_failed:
+        return
+    line = access_log_line(envoy, case)
+    assert f"details={DETAILS[got.status]}" in line, line
+    if chain is not None:
+        assert f"chain={chain} " in line, line
+
+
+def access_log_line(envoy: envoy_support.Envoy, case: str) -> str:
+    """The access log line of the request sent with `x-case: case`."""
+    lines = envoy.wait_for_access_log(lambda line: f" case={case} " in line)
+    if len(lines) != 1:
+        raise AssertionError(f"expected one access log line for case {case}, got {lines}")
+    return lines[0]

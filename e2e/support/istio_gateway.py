@@ -1,0 +1,284 @@
+"""Envoy bootstraps shaped like the HTTPS port istiod builds for a gateway, with sni-guard
+installed in either of its two forms, for tests that need other Gateways than the example's.
+
+What istiod builds (read from Istio's source, pilot/pkg/networking/core: gateway.go,
+listener_builder.go, connection_settings.go; pilot/pkg/model/gateway.go):
+
+- one listener for the port, with the TLS inspector;
+- one filter chain per Gateway server, matched by `filter_chain_match.server_names` = the
+  server's hosts (namespace prefix removed); a server whose hosts include `*` gets a chain without
+  `server_names`, which Envoy picks when no other chain's names match (a Gateway API listener
+  without `hostname` is such a server);
+- in each chain its own HTTP connection manager (`codec_type: AUTO`, `normalize_path: true`,
+  `merge_slashes: true`, the defaults of Istio's path normalisation and connection settings)
+  and its own route table: one virtual host per host, routes of every VirtualService/HTTPRoute
+  bound to that server;
+- ALPN `h2` and `http/1.1`.
+
+Istio's current route tables have one domain per virtual host and set
+`ignore_port_in_host_matching` (gateway.go); older releases listed `host` and `host:*`. Both
+route `host:port` like `host`; this module does as current Istio does.
+
+Backends are `direct_response` bodies naming the backend (`infra-backend-v1\\n`), so a test
+sees which route table and route answered. Every chain serves one certificate whose SANs cover
+every name the test uses (`envoy.make_certs`). The access log shows the chain Envoy picked, the
+SNI, `:authority`, the status and `%RESPONSE_CODE_DETAILS%` (`direct_response`,
+`route_not_found`, or sni-guard's `sni_guard_misdirected_request`), and an `x-case` request
+header so a test finds its own line.
+
+sni-guard is installed in one of two forms, which must answer alike:
+
+- `WASM_FORM` ("a"): a plain `envoy.extensions.filters.http.wasm.v3.Wasm` HTTP filter before the
+  router, as an Istio WasmPlugin installs it: every request reaches the module.
+- `MATCHER_FORM` ("b"): the same filter inside Envoy's `ExtensionWithMatcher`, whose CEL matcher
+  skips it for a request whose `:authority` is exactly the SNI, as shipped for plain Envoy and
+  the EnvoyFilter (`envoyfilter/envoy.yaml`). The plugin configuration then declares that matcher
+  in `same_name_matcher` (its CEL text), so the module can refuse a matcher too weak for its
+  configuration. The matcher comes from `same_name_matcher`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.support import envoy as envoy_support
+from e2e.support import matcher as matcher_support
+
+WASM_FORM = "a"
+MATCHER_FORM = "b"
+FORMS = (WASM_FORM, MATCHER_FORM)
+FORM_NAMES = {WASM_FORM: "Wasm filter (WasmPlugin)", MATCHER_FORM: "behind Envoy's matcher (EnvoyFilter)",
+              None: "no sni-guard"}
+
+CATCH_ALL = "*"
+ACCESS_LOG_FORMAT = (
+    "conn=%CONNECTION_ID% chain=%FILTER_CHAIN_NAME% sni=%REQUESTED_SERVER_NAME% "
+    "authority=%REQ(:AUTHORITY)% path=%REQ(:PATH)% case=%REQ(X-CASE)% "
+    "status=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS%\n")
+
+TLS_INSPECTOR = {
+    "name": "envoy.filters.listener.tls_inspector",
+    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+}
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+ROUTER = {"name": "envoy.filters.http.router",
+          "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: requests for any of `domains` whose path has the prefix `prefix` (Gateway
+    API's PathPrefix: whole segments) go to `backend`."""
+    domains: tuple[str, ...]
+    prefix: str
+    backend: str
+
+
+@dataclass
+class Server:
+    """One Gateway server (an Istio Gateway's `servers[]` entry, a Gateway API listener)."""
+    hosts: list[str]
+    routes: list[Route] = field(default_factory=list)
+    require_client_certificate: bool = False
+    name: str = ""
+
+    @property
+    def is_catch_all(self) -> bool:
+        return any(_strip_namespace(h) == CATCH_ALL for h in self.hosts)
+
+    @property
+    def server_names(self) -> list[str]:
+        """The chain's `filter_chain_match.server_names`: none for a catch-all server."""
+        if self.is_catch_all:
+            return []
+        return sorted({_strip_namespace(h) for h in self.hosts})
+
+
+def _strip_namespace(host: str) -> str:
+    return host.split("/", 1)[1] if "/" in host else host
+
+
+# --- sni-guard's two forms --------------------------------------------------------------------
+
+SAME_NAME_TEXT = matcher_support.PLAIN
+SAME_NAME_NO_TRAILING_DOT_TEXT = matcher_support.NO_TRAILING_DOT
+SAME_NAME_WITH_SNI_TEXT = matcher_support.WITH_SNI
+
+
+def same_name_matcher(catch_all: bool, on_missing_sni: str = "allow") -> tuple[str, dict]:
+    """The CEL matcher that skips sni-guard, as (text, parsed expression for Envoy's
+    `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there), for a configuration with or
+    without a `*` server and with this `on_missing_sni` (e2e/support/matcher.py, which the
+    filter's `cel::SameNameTest::required` agrees with):
+
+    - No `*` server, `on_missing_sni: allow`: `:authority` exactly the SNI (the example's).
+    - A `*` server: an SNI with a trailing dot lands in the catch-all chain whatever its name
+      (Envoy matches `server_names` literally), so an `:authority` equal to such an SNI may be
+      another server's: the matcher must not skip the module for it.
+    - No `*` server, `on_missing_sni: reject`: a connection without SNI must reach the module
+      even with an empty `:authority` (HTTP/1.1 carries an empty Host to the filters)."""
+    config = {"servers": [{"hosts": [CATCH_ALL]}] if catch_all else [], "on_missing_sni": on_missing_sni}
+    text = matcher_support.required(config)
+    return text, matcher_support.parsed(text)["expr"]
+
+
+def has_catch_all(plugin_config: dict) -> bool:
+    return any(_strip_namespace(h) == CATCH_ALL for s in plugin_config.get("servers", []) for h in s["hosts"])
+
+
+def matcher_for(plugin_config: dict) -> tuple[str, dict]:
+    """`same_name_matcher` for this plugin configuration."""
+    return same_name_matcher(has_catch_all(plugin_config), plugin_config.get("on_missing_sni", "allow"))
+
+
+def form_configuration(plugin_config: dict, form: str) -> dict:
+    """The plugin configuration as installed in `form`: in the matcher form it declares the
+    matcher in front (`same_name_matcher`)."""
+    config = copy.deepcopy(plugin_config)
+    if form == MATCHER_FORM:
+        config["same_name_matcher"] = matcher_for(plugin_config)[0]
+    return config
+
+
+def _example_sni_guard_filter() -> dict:
+    """sni-guard's HTTP filter as the shipped example has it (behind the matcher)."""
+    for hcm in envoy_support.connection_managers(envoy_support.load_example()):
+        for f in hcm["http_filters"]:
+            if f["name"] == envoy_support.SNI_GUARD_FILTER:
+                return f
+    raise KeyError("no sni-guard filter in envoyfilter/envoy.yaml")
+
+
+def sni_guard_filter(plugin_config: dict, form: str, wasm: Path = envoy_support.WASM) -> dict:
+    """sni-guard's HTTP filter in `form`, built from the shipped example's filter: the module
+    path, the configuration (`form_configuration`) and, in the matcher form, the matcher
+    (`same_name_matcher`) are replaced."""
+    if form not in FORMS:
+        raise ValueError(f"form {form!r}: expected one of {FORMS}")
+    example = copy.deepcopy(_example_sni_guard_filter())
+    wasm_typed = envoy_support.wasm_filter(example)
+    wasm_typed["config"]["vm_config"]["code"] = {"local": {"filename": str(wasm)}}
+    wasm_typed["config"]["configuration"]["value"] = json.dumps(form_configuration(plugin_config, form))
+    if form == WASM_FORM:
+        return {"name": envoy_support.SNI_GUARD_FILTER, "typed_config": wasm_typed}
+    text, expr = matcher_for(plugin_config)
+    typed = example["typed_config"]
+    if typed["@type"] != envoy_support.EXTENSION_WITH_MATCHER:
+        raise ValueError("the example's sni-guard filter is no longer behind Envoy's matcher")
+    [matcher] = typed["xds_matcher"]["matcher_list"]["matchers"]
+    cel = matcher["predicate"]["single_predicate"]["custom_match"]["typed_config"]
+    cel["description"] = text
+    cel["expr_match"] = {"cel_expr_parsed": {"expr": expr}}
+    typed["extension_config"]["typed_config"] = wasm_typed
+    return example
+
+
+# --- the bootstrap ------------------------------------------------------------------------------
+
+def _route(route: Route) -> dict:
+    # Istio turns Gateway API's PathPrefix into `path_separated_prefix` (whole segments), and
+    # `/` into `prefix: /`.
+    match = {"prefix": "/"} if route.prefix == "/" else {"path_separated_prefix": route.prefix.rstrip("/")}
+    return {"match": match, "direct_response": {"status": 200, "body": {"inline_string": f"{route.backend}\n"}}}
+
+
+def route_table(name: str, server: Server) -> dict:
+    """One virtual host per host named by the server's routes, in Istio's order (exact before
+    wildcard, longer first); a server without routes gets Istio's blackhole virtual host `*`
+    with no routes (every request 404)."""
+    by_domain: dict[str, list[dict]] = {}
+    for route in server.routes:
+        for domain in route.domains:
+            by_domain.setdefault(domain.lower(), []).append(_route(route))
+    if not by_domain:
+        virtual_hosts = [{"name": "blackhole:443", "domains": ["*"], "routes": []}]
+    else:
+        virtual_hosts = [{"name": f"{domain}:443", "domains": [domain], "routes": routes}
+                         for domain, routes in by_domain.items()]
+    return {"name": name, "virtual_hosts": virtual_hosts, "ignore_port_in_host_matching": True}
+
+
+def bootstrap(servers: list[Server], certs: envoy_support.Certs, *, plugin_config: dict | None, form: str | None,
+              client_ca: Path | None = None, normalize_path: bool = True, merge_slashes: bool = True,
+              wasm: Path = envoy_support.WASM) -> dict:
+    """An Envoy bootstrap for `servers` on 127.0.0.1 (ports chosen by the kernel): sni-guard with
+    `plugin_config` in `form` (`WASM_FORM`, `MATCHER_FORM`), or no sni-guard when `form` is None.
+    `client_ca` is what a server with `require_client_certificate` trusts."""
+    if form is not None and plugin_config is None:
+        raise ValueError("sni-guard needs a plugin configuration")
+    chains = []
+    for i, server in enumerate(servers):
+        name = server.name or f"server-{i}"
+        tls_context: dict = {"common_tls_context": {
+            "alpn_protocols": ["h2", "http/1.1"],
+            "tls_certificates": [{"certificate_chain": {"filename": str(certs.cert)},
+                                  "private_key": {"filename": str(certs.key)}}]}}
+        if server.require_client_certificate:
+            if client_ca is None:
+                raise ValueError(f"{name} requires a client certificate: pass client_ca")
+            tls_context["require_client_certificate"] = True
+            tls_context["common_tls_context"]["validation_context"] = {"trusted_ca": {"filename": str(client_ca)}}
+        http_filters = []
+        if form is not None:
+            http_filters.append(sni_guard_filter(plugin_config, form, wasm))
+        http_filters.append(copy.deepcopy(ROUTER))
+        hcm = {
+            "@type": HCM_TYPE,
+            "stat_prefix": f"https.443.{name}",
+            "codec_type": "AUTO",
+            "normalize_path": normalize_path,
+            "merge_slashes": merge_slashes,
+            "access_log": [{"name": "envoy.access_loggers.stdout", "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}],
+            "http_filters": http_filters,
+            "route_config": route_table(f"https.443.{name}", server),
+        }
+        chain = {"name": name,
+                 "transport_socket": {"name": "envoy.transport_sockets.tls",
+                                      "typed_config": {"@type": TLS_TYPE, **tls_context}},
+                 "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        if server.server_names:
+            chain["filter_chain_match"] = {"server_names": server.server_names}
+        chains.append(chain)
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+        "static_resources": {"listeners": [{
+            "name": "gateway_https_443",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+            "listener_filters": [copy.deepcopy(TLS_INSPECTOR)],
+            "filter_chains": chains,
+        }]},
+    }
+
+
+# --- Gateway API manifests -> servers -------------------------------------------------------------
+
+def gateway_api_servers(documents: list[dict], gateway_name: str) -> list[Server]:
+    """The servers istiod makes of a Gateway API Gateway and the HTTPRoutes attached to it by
+    `sectionName`: one server per listener (hosts: its `hostname`, `*` without one); a route's
+    virtual hosts are its `hostnames`, or the listener's hostname (`*`) without any."""
+    [gateway] = [d for d in documents if d and d.get("kind") == "Gateway" and d["metadata"]["name"] == gateway_name]
+    servers: dict[str, Server] = {}
+    for listener in gateway["spec"]["listeners"]:
+        hostname = listener.get("hostname", CATCH_ALL)
+        servers[listener["name"]] = Server(hosts=[hostname], name=listener["name"])
+    for doc in documents:
+        if not doc or doc.get("kind") != "HTTPRoute":
+            continue
+        for parent in doc["spec"]["parentRefs"]:
+            if parent["name"] != gateway_name or parent.get("sectionName") not in servers:
+                continue
+            server = servers[parent["sectionName"]]
+            domains = tuple(doc["spec"].get("hostnames") or server.hosts)
+            for rule in doc["spec"]["rules"]:
+                backend = rule["backendRefs"][0]["name"]
+                for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
+                    if match["path"]["type"] != "PathPrefix":
+                        raise ValueError(f"{doc['metadata']['name']}: only PathPrefix matches are built")
+                    server.routes.append(Route(domains, match["path"]["value"], backend))
+    return list(servers.values())
