@@ -3,8 +3,8 @@
 //! which e2e/manifests uses for the shipped manifests), and the CEL rules that validator does
 //! not evaluate, by hand, for both targets (an Istio Gateway's pods, a Gateway API Gateway).
 //!
-//! The CRD bundle is found as that validator finds it: $ISTIO_CRDS, or
-//! ../shared/istio/crd-all.gen.yaml beside the repository. A missing bundle or Python venv
+//! The CRD bundle is found as that validator finds it: $ISTIO_CRDS, or the copy in the
+//! repository (e2e/manifests/istio/crd-all.gen.yaml). A missing bundle or Python venv
 //! fails the test (never a skip): a schema check that did not run is not a pass.
 
 use std::path::{Path, PathBuf};
