@@ -2,22 +2,11 @@
 //! inputs, with their exit codes (0 fine, 1 refused or drifted, 2 bad input or usage). The good
 //! inputs are the manifests under envoyfilter/; the bad and drifted ones are edited copies.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+#[path = "support/run.rs"]
+mod run;
+use run::{repo_root, sni_guard};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-fn sni_guard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .current_dir(repo_root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+use std::path::PathBuf;
 
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

@@ -3,22 +3,9 @@
 //! commands of `make examples`, run again. Only they carry the placeholder digest, which only
 //! `--example` writes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-fn sni_guard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .current_dir(repo_root())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
+#[path = "support/run.rs"]
+mod run;
+use run::{repo_root, sni_guard};
 
 const GATEWAYS: &str = "envoyfilter/example-gateways.yaml";
 const OCI: &str = "oci://registry.example.com/sni-guard:0.1.0";

@@ -7,14 +7,14 @@
 //! repository (e2e/manifests/istio/crd-all.gen.yaml). A missing bundle or Python venv
 //! fails the test (never a skip): a schema check that did not run is not a pass.
 
-use std::path::{Path, PathBuf};
+#[path = "support/run.rs"]
+mod run;
+use run::repo_root;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ is in the repository").to_owned()
-}
 
 /// Runs the CLI's `config` on a fixture; exit 0 expected.
 fn config(args: &[&str], fixture: &str) -> String {

@@ -3,16 +3,15 @@
 //! same tree and the same ids, for each of the filter's three same-name tests. The Python side
 //! runs in the repository's venv; without it the test fails (never skips).
 
-use std::path::{Path, PathBuf};
+#[path = "support/run.rs"]
+mod run;
+use run::repo_root;
+
 use std::process::Command;
 
 use serde_json::Value;
 use sni_guard::cel::SameNameTest;
 use sni_guard_cli::matcher;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
 
 const PARSED: &str = r#"
 import json, sys

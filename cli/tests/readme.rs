@@ -3,12 +3,11 @@
 //! reference in docs/audit.md); every showing is compared. Certificates are made anew by
 //! cli/demo/make-secrets.sh, so fingerprints differ and are left out of the comparison.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+#[path = "support/run.rs"]
+mod run;
+use run::{repo_root, sni_guard};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
+use std::process::Command;
 
 /// The documents whose console blocks are run again.
 const DOCUMENTS: [&str; 2] = ["README.md", "docs/audit.md"];
@@ -47,17 +46,6 @@ fn without_fingerprints(text: &str) -> String {
         rest = &after[digits..];
     }
     out + rest
-}
-
-fn sni_guard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .current_dir(repo_root())
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("NO_COLOR")
-        .output()
-        .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 #[test]

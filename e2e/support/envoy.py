@@ -370,14 +370,20 @@ class Envoy:
             if admin_address.exists() and admin_address.read_text().strip():
                 self.admin_port = int(admin_address.read_text().strip().rsplit(":", 1)[1])
                 try:
-                    listeners = json.loads(self.admin("/listeners?format=json"))
-                    if self.admin("/ready").strip() == "LIVE":
-                        self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+                    if self._ready():
                         return
                 except OSError:
                     pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise TimeoutError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
+
+    def _ready(self) -> bool:
+        """Whether Envoy is serving, its admin API reached; sets `port` (the first listener's)."""
+        listeners = json.loads(self.admin("/listeners?format=json"))
+        if self.admin("/ready").strip() != "LIVE":
+            return False
+        self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+        return True
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
