@@ -31,8 +31,8 @@ $(WASM): $(shell find src wasm/src -name '*.rs') Cargo.toml wasm/Cargo.toml $(wi
 	$(CARGO) build --target $(WASM_TARGET) --release -p sni-guard-wasm
 	@mkdir -p dist
 	@if command -v wasm-opt >/dev/null; then \
-	  echo "wasm-opt -O3 target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@"; \
-	  wasm-opt $(WASM_OPT_FEATURES) -O3 target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@; \
+	  echo "wasm-opt -Os target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@"; \
+	  wasm-opt $(WASM_OPT_FEATURES) -Os target/$(WASM_TARGET)/release/sni_guard_wasm.wasm -o $@; \
 	else \
 	  echo "wasm-opt (Debian binaryen, from make deps) not found: the module is left larger"; \
 	  cp target/$(WASM_TARGET)/release/sni_guard_wasm.wasm $@; \
