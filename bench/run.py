@@ -231,8 +231,9 @@ def instruction_table(certs, workdir: Path, requests: int, naive: Path | None) -
 
     out = ["", f"## Envoy instructions per request (callgrind, {requests} requests per path after a warm-up)", "",
            "Added over no filter on the same path; against the Lua snippet's added instructions on the same-name "
-           "path, except the misdirected path, against Lua's own 421. The counts repeat within about 1% from run "
-           "to run; CPU time does not.", "",
+           "path, except the misdirected path, against Lua's own 421. On an otherwise idle machine the counts "
+           "repeat within about 1% from run to run (a build running beside the benchmark moved them by up to 5% "
+           "here: timers count per request); CPU time does not.", "",
            "| path | no filter | Lua | " + " | ".join(f"sni-guard {FORMS[f]}" for f in FORMS) + " |",
            "|---|---:|---:|" + "---:|" * len(FORMS)]
     for path, (_, _, label) in PATHS.items():
