@@ -1,11 +1,11 @@
 //! What sni-guard asks Envoy's CEL, and what Envoy answers: the contract the module, the fake
 //! hosts of the tests and the shipped matcher configurations hold to.
 //!
-//! Each root context (one per filter configuration) creates one expression with Envoy's
-//! `expr_create` when it is configured; a stream evaluates it with `expr_evaluate`. Envoy keeps
+//! Each root context (one per filter configuration) creates its expressions with Envoy's
+//! `expr_create` when it is configured; a stream evaluates one with `expr_evaluate`. Envoy keeps
 //! expressions per root context and numbers them from 0 in each, and a stream's evaluation
 //! looks in its own root's: so the same token, evaluated by any stream, runs the expression of
-//! that stream's root. The expression names its root, which is how a stream learns which
+//! that stream's root (the module checks every root got the same tokens). The expression names its root, which is how a stream learns which
 //! configuration it belongs to (the module exports no per-stream callback but
 //! `proxy_on_request_headers`, to keep Envoy's calls into it at one per request).
 //!
@@ -19,8 +19,9 @@
 //!   SerializationFailure and nothing is allocated in the module: the cheapest answer, for the
 //!   usual request;
 //! - otherwise the root id, the SNI and the `:authority`, in one value (one allocation);
-//! - no `:authority` (`request.host` is then an error): InternalFailure; the module reads the
-//!   names itself.
+//! - no `:authority` (`request.host` is then an error): InternalFailure; the module then
+//!   evaluates the root's second expression (`identity_expression`, its id alone) and reads the
+//!   SNI itself.
 //!
 //! Behind Envoy's same-name matcher (`same_name_matcher` in the configuration) the module sees
 //! only requests that failed the test, so its expression is just the part after `:`.
