@@ -2,23 +2,12 @@
 //! (what `proxy_on_configure` runs) and `verdict::check` (what every request gets). Hosts of
 //! one server share a connection (pass, 200 upstream); hosts of two servers do not (421).
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+#[path = "support/run.rs"]
+mod run;
 
+use run::config;
 use sni_guard::config::{Mode, Settings};
 use sni_guard::verdict::{check, Misdirection};
-
-fn config(args: &[&str], fixture: &str) -> (i32, String, String) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
-    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .arg("config")
-        .args(args)
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
 
 fn verdict(settings: &Settings, sni: &str, authority: &str) -> Result<(), Misdirection> {
     check(settings, Some(sni.as_bytes()), Some(authority.as_bytes()))

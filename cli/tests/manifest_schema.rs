@@ -11,23 +11,15 @@
 mod run;
 use run::repo_root;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
 /// Runs the CLI's `config` on a fixture; exit 0 expected.
-fn config(args: &[&str], fixture: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
-    let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .arg("config")
-        .args(args)
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+fn config_ok(args: &[&str], fixture: &str) -> String {
+    let (code, out, err) = run::config(args, fixture);
+    assert_eq!(code, 0, "{err}");
+    out
 }
 
 const VALIDATE: &str = r#"
@@ -112,7 +104,7 @@ fn manifest(kind: &str, selector: &str, extra: &[&str], fixture: &str) -> String
         args.extend(["--image", "oci://registry.example.com/sni-guard:0.1.0", "--sha256", DIGEST]);
     }
     args.extend(extra);
-    config(&args, fixture)
+    config_ok(&args, fixture)
 }
 
 const KINDS: [&str; 3] = ["wasmplugin", "trafficextension", "envoyfilter"];

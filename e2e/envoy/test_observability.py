@@ -52,12 +52,6 @@ def gateway(request, certs, workdir):
         yield request.param, envoy
 
 
-def prometheus_pairs(envoy) -> dict:
-    text = envoy.admin("/stats/prometheus")
-    return {m.group(1, 2, 3): int(m.group(4)) for m in re.finditer(
-        r'^sni_guard_(\w+)_by_server\{connection_server="([^"]*)",host_server="([^"]*)"\} (\d+)$', text, re.M)}
-
-
 def test_would_be_421s_show_in_log_metrics_and_access_log(certs, gateway):
     mode, envoy = gateway
     misdirected = [("a.example.com", "b.example.com"), ("a.example.com", "c.example.com"),
@@ -71,7 +65,7 @@ def test_would_be_421s_show_in_log_metrics_and_access_log(certs, gateway):
     expected = {(total, "a.example.com", "b.example.com"): 1, (total, "a.example.com", "c.example.com"): 1,
                 (total, "c.example.com", "b.example.com"): 1}
     envoy.wait_for_stats({f"wasmcustom.sni_guard.{total}": 3})
-    assert prometheus_pairs(envoy) == expected
+    assert envoy.prometheus_pairs() == expected
 
     mark = "dry_run_421" if mode == "dry_run" else "421"
     lines = envoy.wait_for_access_log(lambda line: "sni_guard=" in line, count=4)

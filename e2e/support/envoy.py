@@ -413,6 +413,20 @@ class Envoy:
                 out[name] = int(value)
         return out
 
+    def prometheus_totals(self) -> dict[str, int]:
+        """sni-guard's unlabelled counters at /stats/prometheus: `sni_guard_checked{} 5` as
+        {"sni_guard_checked": 5} (Envoy drops its `wasmcustom.` there)."""
+        text = self.admin("/stats/prometheus")
+        return {name: int(value) for name, value in re.findall(r"^(sni_guard_\w+)\{\} (\d+)$", text, re.M)}
+
+    def prometheus_pairs(self) -> dict[tuple[str, str, str], int]:
+        """sni-guard's per-pair counters at /stats/prometheus, with the labels the stats tags
+        make: {(total, connection_server, host_server): value}, e.g. ("rejected", "a.example.com",
+        "b.example.com")."""
+        text = self.admin("/stats/prometheus")
+        return {m.group(1, 2, 3): int(m.group(4)) for m in re.finditer(
+            r'^sni_guard_(\w+)_by_server\{connection_server="([^"]*)",host_server="([^"]*)"\} (\d+)$', text, re.M)}
+
     def pair_stats(self) -> dict[tuple[str, str, str], int]:
         """sni-guard's per-pair counters: {(total, connection_server, host_server): value}, e.g.
         ("rejected", "a.example.com", "b.example.com")."""

@@ -19,3 +19,11 @@ pub fn sni_guard(args: &[&str]) -> (i32, String, String) {
         .unwrap();
     (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
+
+/// `sni-guard config ARGS cli/tests/fixtures/FIXTURE`: exit code, stdout and stderr.
+#[allow(dead_code)] // not every test file runs `config`
+pub fn config(args: &[&str], fixture: &str) -> (i32, String, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+    let path = path.to_str().expect("the fixtures' path is UTF-8");
+    sni_guard(&[&["config"], args, &[path]].concat())
+}
