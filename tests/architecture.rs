@@ -1,6 +1,6 @@
-//! ARCHITECTURE.md's tables, held to the code: each module of the logic (`src/`) and of the glue
-//! (`wasm/src/`) imports only what its row allows, the rows form a stack, and the logic names no
-//! part of the glue or of the ABI. Test modules (`#[cfg(test)]` to the end of a file) may use
+//! ARCHITECTURE.md's tables, held to the code: each module of the logic (`src/`), of the glue
+//! (`wasm/src/`) and of the CLI (`cli/src/`, one folder a job) imports only what its row allows,
+//! the rows form a stack, and the logic names no part of the glue or of the ABI. Test modules (`#[cfg(test)]` to the end of a file) may use
 //! anything and are not read.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,10 +8,11 @@ use std::path::Path;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The logic's and the glue's tables: module name to the modules it may import.
+/// The logic's, the glue's and the CLI's tables: module name to the modules it may import.
 struct Map {
     logic: BTreeMap<String, BTreeSet<String>>,
     glue: BTreeMap<String, BTreeSet<String>>,
+    cli: BTreeMap<String, BTreeSet<String>>,
 }
 
 fn read(path: &str) -> String {
@@ -22,7 +23,7 @@ fn read(path: &str) -> String {
 /// The rows of the table under each `## ` heading that names the crate's directory.
 fn architecture() -> Map {
     let text = read("ARCHITECTURE.md");
-    let mut map = Map { logic: BTreeMap::new(), glue: BTreeMap::new() };
+    let mut map = Map { logic: BTreeMap::new(), glue: BTreeMap::new(), cli: BTreeMap::new() };
     let mut table = None;
     for line in text.lines() {
         if let Some(heading) = line.strip_prefix("## ") {
@@ -30,6 +31,8 @@ fn architecture() -> Map {
                 Some(&mut map.logic)
             } else if heading.contains("(`wasm/src/`)") {
                 Some(&mut map.glue)
+            } else if heading.contains("(`cli/src/`)") {
+                Some(&mut map.cli)
             } else {
                 None
             };
@@ -48,7 +51,10 @@ fn architecture() -> Map {
         };
         assert!(rows.insert(module.clone(), allowed).is_none(), "ARCHITECTURE.md lists `{module}` twice");
     }
-    assert!(!map.logic.is_empty() && !map.glue.is_empty(), "ARCHITECTURE.md: no module tables found");
+    assert!(
+        !map.logic.is_empty() && !map.glue.is_empty() && !map.cli.is_empty(),
+        "ARCHITECTURE.md: no module tables found"
+    );
     map
 }
 
@@ -117,6 +123,84 @@ fn modules(dir: &str) -> BTreeMap<String, String> {
         }
     }
     found
+}
+
+/// The CLI's modules by path (`cluster::model` for `cli/src/cluster/model.rs`): the files
+/// directly in `cli/src` and in its folders, one level deep; `lib.rs`, `main.rs` and each
+/// folder's `mod.rs` declare modules and are returned apart.
+fn cli_modules() -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let root = Path::new(ROOT).join("cli/src");
+    let (mut modules, mut declarations) = (BTreeMap::new(), BTreeMap::new());
+    let mut entries: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if path.is_dir() {
+            for file in std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()) {
+                let file_name = file.file_name().unwrap().to_str().unwrap().to_string();
+                assert!(!file.is_dir(), "cli/src/{name}/{file_name}: folders are one level deep");
+                match file_name.strip_suffix(".rs") {
+                    Some("mod") => declarations.insert(format!("{name}/mod.rs"), code(&file)),
+                    Some(module) => modules.insert(format!("{name}::{module}"), code(&file)),
+                    None => None,
+                };
+            }
+        } else if let Some(module) = name.strip_suffix(".rs") {
+            match module {
+                "lib" | "main" => declarations.insert(name.clone(), code(&path)),
+                _ => modules.insert(module.to_string(), code(&path)),
+            };
+        }
+    }
+    (modules, declarations)
+}
+
+/// The CLI modules a file's code names: `crate::text::wrap` is `text`, `crate::cluster::model`
+/// and `crate::cluster::{model, services::Service}` name modules of the folder `cluster`, and
+/// `super::model` in a folder is that folder's.
+fn cli_named(code: &str, folder: Option<&str>, folders: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut modules = BTreeSet::new();
+    for top in named(code, "crate::") {
+        if !folders.contains(&top) {
+            modules.insert(top);
+        }
+    }
+    for top in folders {
+        for inner in named(code, &format!("crate::{top}::")) {
+            modules.insert(format!("{top}::{inner}"));
+        }
+    }
+    if let Some(folder) = folder {
+        modules.extend(named(code, "super::").into_iter().map(|m| format!("{folder}::{m}")));
+    }
+    modules
+}
+
+#[test]
+fn the_cli_imports_only_what_its_row_allows() {
+    let map = architecture();
+    let (files, declarations) = cli_modules();
+    let listed: BTreeSet<&String> = map.cli.keys().collect();
+    let present: BTreeSet<&String> = files.keys().collect();
+    assert_eq!(listed, present, "ARCHITECTURE.md's CLI table and the modules in cli/src/ differ");
+    let folders: BTreeSet<String> =
+        files.keys().filter_map(|m| m.split_once("::")).map(|(folder, _)| folder.to_string()).collect();
+    for (module, code) in &files {
+        let folder = module.split_once("::").map(|(folder, _)| folder);
+        let imports = cli_named(code, folder, &folders);
+        let allowed = map.cli.get(module).cloned().unwrap_or_default();
+        let extra: Vec<&String> = imports.difference(&allowed).collect();
+        assert!(extra.is_empty(), "cli/src: `{module}` imports {extra:?}; ARCHITECTURE.md allows {allowed:?}");
+    }
+    for (file, code) in declarations.iter().filter(|(f, _)| f.ends_with("mod.rs") || *f == "lib.rs") {
+        for line in code.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            assert!(
+                line.starts_with("pub mod ") || line.starts_with("#[") || line.starts_with("pub(crate) mod "),
+                "cli/src/{file}: declares modules only, found {line:?}"
+            );
+        }
+    }
+    assert_acyclic("sni-guard-cli", &map.cli);
 }
 
 /// The rows form a stack: following "may import" never comes back to where it started.
@@ -230,4 +314,9 @@ fn the_reader_of_imports_reads_them() {
     let found: Vec<String> = named(code, "crate::").into_iter().collect();
     assert_eq!(found, ["abi", "hostcalls", "log_limit", "logger"]);
     assert_eq!(named(code, "sni_guard::").into_iter().collect::<Vec<_>>(), ["cel"]);
+    let folders = BTreeSet::from(["cluster".to_string(), "tls".to_string()]);
+    let cli = "use crate::text::{wrap, KEEP};\nuse crate::cluster::{model::Server, services};\nuse \
+               super::secrets::Secret; crate::tls::certificate::parse(x)";
+    let found: Vec<String> = cli_named(cli, Some("tls"), &folders).into_iter().collect();
+    assert_eq!(found, ["cluster::model", "cluster::services", "text", "tls::certificate", "tls::secrets"]);
 }

@@ -10,9 +10,10 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sni_guard::config::Mode;
 
-use crate::image::DigestSource;
-use crate::manifest::{Kind, DEFAULT_MODULE_PATH};
-use crate::plugin::Request;
+use crate::generate::image::DigestSource;
+use crate::generate::manifest::{Kind, DEFAULT_MODULE_PATH};
+use crate::generate::plugin::Request;
+use crate::tls::credentials::{GatewayNamespace, ServerCertificateFile};
 
 const ABOUT: &str = "Find gateway servers a browser can coalesce onto one TLS connection (a 404 \
                      risk), and write sni-guard's configuration for them";
@@ -289,14 +290,6 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(labels)
 }
 
-/// `--gateway-namespace`: where the Istio gateway pods (all, or those with `labels`) run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GatewayNamespace {
-    /// Empty: every Istio gateway workload.
-    pub labels: BTreeMap<String, String>,
-    pub namespace: String,
-}
-
 /// `NAMESPACE` or `KEY=VALUE[,KEY=VALUE]:NAMESPACE`; a label never holds `:`, so the last one
 /// separates.
 pub fn parse_gateway_namespace(text: &str) -> Result<GatewayNamespace, String> {
@@ -308,14 +301,6 @@ pub fn parse_gateway_namespace(text: &str) -> Result<GatewayNamespace, String> {
         return Err(format!("{namespace:?} is not a namespace name"));
     }
     Ok(GatewayNamespace { labels, namespace: namespace.to_owned() })
-}
-
-/// `--server-certificate`: the path an Istio server names in `tls.serverCertificate`, and the
-/// local file holding that certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerCertificateFile {
-    pub path: String,
-    pub file: PathBuf,
 }
 
 /// `PATH=FILE` or `PATH`. PATH is compared with the Gateway's text, so it must be UTF-8;

@@ -8,14 +8,17 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use sni_guard_cli::args::{AuditArgs, CertificateArgs, Cli, Command, ConfigArgs, Output};
-use sni_guard_cli::credentials::{self, Namespaces, Resolution};
-use sni_guard_cli::deployed::{self, Applies};
-use sni_guard_cli::input::{self, Inventory};
-use sni_guard_cli::manifest::{self, Kind, Manifest};
-use sni_guard_cli::model::join_labels;
-use sni_guard_cli::plugin::{self, ConfigFailure};
-use sni_guard_cli::render::{self, Style};
-use sni_guard_cli::{audit, check, drift, image, merge};
+use sni_guard_cli::audit::report::{self, Style};
+use sni_guard_cli::audit::{conflicts, merge};
+use sni_guard_cli::cluster::inventory::{self, Inventory};
+use sni_guard_cli::cluster::model::join_labels;
+use sni_guard_cli::deployed::read::{self as deployed, Applies};
+use sni_guard_cli::deployed::{check, drift};
+use sni_guard_cli::generate::image;
+use sni_guard_cli::generate::manifest::{self, Kind, Manifest};
+use sni_guard_cli::generate::plugin::{self, ConfigFailure};
+use sni_guard_cli::text::wrap;
+use sni_guard_cli::tls::credentials::{self, Namespaces, Resolution};
 
 const NO_CONFLICT: u8 = 0;
 const CONFLICT: u8 = 1;
@@ -39,8 +42,8 @@ fn run(command: Command) -> u8 {
         Command::Audit(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
             let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers, &resolution.servers);
-            let findings = render::Findings {
+            let report = conflicts::audit(&inventory.servers, &resolution.servers);
+            let findings = report::Findings {
                 servers: &inventory.servers,
                 gateways: inventory.gateways,
                 secrets: inventory.secrets.len(),
@@ -48,8 +51,8 @@ fn run(command: Command) -> u8 {
                 report: &report,
             };
             let text = match args.output {
-                Output::Json => render::json(&findings),
-                Output::Text => render::text(&findings, Style { colour: colour() }),
+                Output::Json => report::json(&findings),
+                Output::Text => report::text(&findings, Style { colour: colour() }),
             };
             emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
         }
@@ -77,7 +80,7 @@ fn run(command: Command) -> u8 {
         Command::Merge(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
             let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
-            let report = audit::audit(&inventory.servers, &resolution.servers);
+            let report = conflicts::audit(&inventory.servers, &resolution.servers);
             let text = merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
             emit(&text, NO_CONFLICT)
         }
@@ -154,12 +157,12 @@ fn config(args: &ConfigArgs) -> u8 {
     match generated {
         Ok((g, text)) => {
             for note in &g.notes {
-                eprint!("{}", render::wrap("sni-guard: note: ", "    ", note));
+                eprint!("{}", wrap("sni-guard: note: ", "    ", note));
             }
             if kind == Kind::Json && g.config.mode == sni_guard::config::Mode::DryRun {
                 eprint!(
                     "{}",
-                    render::wrap(
+                    wrap(
                         "sni-guard: note: ",
                         "    ",
                         "mode dry_run, the default for a first rollout: misdirected requests are counted and \
@@ -215,7 +218,7 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
         match drift::compare(found, &inventory.servers, &applies) {
             Ok(comparison) => comparisons.push(comparison),
             Err(e) => {
-                eprint!("{}", render::wrap("sni-guard: bad input: ", "    ", &e));
+                eprint!("{}", wrap("sni-guard: bad input: ", "    ", &e));
                 return BAD_INPUT;
             }
         }
@@ -237,7 +240,7 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
         );
         return None;
     }
-    match input::load(paths) {
+    match inventory::load(paths) {
         Ok(inventory) => Some(inventory),
         Err(e) => {
             eprintln!("sni-guard: bad input: {e}");
@@ -252,7 +255,7 @@ fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> 
     match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
         Ok(resolution) => {
             for warning in &resolution.warnings {
-                eprint!("{}", render::wrap("sni-guard: warning: ", "    ", warning));
+                eprint!("{}", wrap("sni-guard: warning: ", "    ", warning));
             }
             Some(resolution)
         }

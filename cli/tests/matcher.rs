@@ -1,4 +1,4 @@
-//! The parsed CEL expressions the CLI writes into an EnvoyFilter (`sni_guard_cli::matcher`) are
+//! The parsed CEL expressions the CLI writes into an EnvoyFilter (`sni_guard_cli::generate::matcher`) are
 //! the ones e2e/support/matcher.py `parsed(text)` builds, which the e2e tests run in Envoy: the
 //! same tree and the same ids, for each of the filter's three same-name tests. The Python side
 //! runs in the repository's venv; without it the test fails (never skips).
@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use sni_guard::cel::SameNameTest;
-use sni_guard_cli::matcher;
+use sni_guard_cli::generate::matcher;
 
 const PARSED: &str = r#"
 import json, sys

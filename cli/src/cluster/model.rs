@@ -213,7 +213,7 @@ impl SafeReason {
 
 /// The one protocol that both APIs route with HTTP route tables after terminating TLS; `TLS`
 /// (and anything else) is forwarded as TCP. HTTP-family protocols carry no TLS at all (see
-/// `input`).
+/// `cluster::gateways`).
 fn is_http(protocol: &str) -> bool {
     protocol.eq_ignore_ascii_case("HTTPS")
 }

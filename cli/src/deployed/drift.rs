@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
-use crate::deployed::{examine, Applies, Deployed};
-use crate::model::Server;
-use crate::render::wrap;
+use crate::cluster::model::Server;
+use crate::deployed::read::{examine, Applies, Deployed};
+use crate::text::wrap;
 
 /// A Gateway server's host that no deployed server lists.
 #[derive(Debug, Serialize)]
@@ -65,7 +65,7 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
         .iter()
         .filter(|s| s.workload.runs_on(&applies.labels, applies.namespace.as_deref()) && s.risk().is_ok())
         .collect();
-    let deployed_servers = crate::deployed::servers(deployed);
+    let deployed_servers = crate::deployed::read::servers(deployed);
     let mut deployed_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, hosts) in deployed_servers.iter().enumerate() {
         for host in hosts {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::input::shown;
+use crate::text::shown;
 
 /// The digest the checked-in examples carry (`--example`): it never matches a real module, so a
 /// copy applied unfilled fails to load instead of running an unverified one.

@@ -6,7 +6,7 @@
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::certificate::{self, Certificate};
+use crate::tls::certificate::{self, Certificate};
 
 /// The Secret type whose certificate the audit reads up front.
 pub const TLS_TYPE: &str = "kubernetes.io/tls";

@@ -14,17 +14,34 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::args::{GatewayNamespace, ServerCertificateFile};
-use crate::certificate::{self, Certificate};
-use crate::input::{shown, InputError};
-use crate::model::{Credential, Server, Workload};
-use crate::secrets::{Secret, SecretContent};
+use crate::cluster::documents::InputError;
+use crate::cluster::model::{Credential, Server, Workload};
+use crate::text::shown;
+use crate::tls::certificate::{self, Certificate};
+use crate::tls::secrets::{Secret, SecretContent};
 
 /// Where Istio installs its ingress gateway, and so where its Secrets usually are.
 pub const DEFAULT_GATEWAY_NAMESPACE: &str = "istio-system";
+
+/// `--gateway-namespace`: where the Istio gateway pods (all, or those with `labels`) run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayNamespace {
+    /// Empty: every Istio gateway workload.
+    pub labels: BTreeMap<String, String>,
+    pub namespace: String,
+}
+
+/// `--server-certificate`: the path an Istio server names in `tls.serverCertificate`, and the
+/// local file holding that certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerCertificateFile {
+    pub path: String,
+    pub file: PathBuf,
+}
 
 /// Where a certificate was read.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]

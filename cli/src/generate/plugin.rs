@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sni_guard::config::{Mode, PluginConfig, ServerConfig, Settings};
 
-use crate::model::{join_labels, SafeReason, Server, Workload};
+use crate::cluster::model::{join_labels, SafeReason, Server, Workload};
 
 /// What `config` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -177,7 +177,7 @@ spec:
 ";
 
     fn servers(text: &str) -> Vec<Server> {
-        crate::input::test_servers(text)
+        crate::cluster::inventory::test_servers(text)
     }
 
     fn request(labels: &str) -> Request {

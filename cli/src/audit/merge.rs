@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::advice::{advise, Advice};
-use crate::audit::{Conflict, Report};
-use crate::credentials::ServerCertificates;
-use crate::model::{covers, Credential, Server, Workload};
-use crate::render::wrap;
+use crate::audit::advice::{advise, Advice};
+use crate::audit::conflicts::{Conflict, Report};
+use crate::cluster::model::{covers, Credential, Server, Workload};
+use crate::text::wrap;
+use crate::tls::credentials::ServerCertificates;
 
 /// A conflict with its number in the report and its advice.
 type Numbered<'a> = (usize, &'a Conflict, Advice);

@@ -13,10 +13,11 @@ use serde_json::{Map, Value};
 use sni_guard::cel::SameNameTest;
 use sni_guard::config::{Mode, OnMissingSni, Settings};
 
-use crate::input::{manifest_files, parse_documents, shown, InputError};
-use crate::manifest::{NAME, WASM_TYPE};
-use crate::matcher::{self, EXTENSION_WITH_MATCHER};
-use crate::model::{join_labels, GATEWAY_NAME_LABEL};
+use crate::cluster::documents::{manifest_files, parse_documents, InputError};
+use crate::cluster::model::{join_labels, GATEWAY_NAME_LABEL};
+use crate::generate::manifest::{NAME, WASM_TYPE};
+use crate::generate::matcher::{self, EXTENSION_WITH_MATCHER};
+use crate::text::shown;
 
 /// The kind of object a configuration was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,9 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
-use crate::certificate::CertName;
-use crate::credentials::{ServerCertificates, Source};
-use crate::model::{covers, Api, Credential, SafeReason, Server, Workload};
+use crate::cluster::model::{covers, Api, Credential, SafeReason, Server, Workload};
+use crate::tls::certificate::CertName;
+use crate::tls::credentials::{ServerCertificates, Source};
 
 /// Gateway API's reasons for the `OverlappingTLSConfig` listener condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -441,11 +441,11 @@ impl Conflict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certificate::Certificate;
-    use crate::credentials::{Presented, Unknown};
+    use crate::tls::certificate::Certificate;
+    use crate::tls::credentials::{Presented, Unknown};
 
     fn servers(yaml: &str) -> Vec<Server> {
-        crate::input::test_servers(yaml)
+        crate::cluster::inventory::test_servers(yaml)
     }
 
     fn gateway(ns: &str, name: &str, selector: &str, servers: &str) -> String {

@@ -12,12 +12,12 @@ use serde::Serialize;
 use sni_guard::cel::SameNameTest;
 use sni_guard::config::{Mode, PluginConfig};
 
-use crate::image::{Image, Scheme};
-use crate::input::{Service, TargetPort};
-use crate::matcher::{self, XdsMatcher};
-use crate::model::{join_labels, Server, GATEWAY_NAME_LABEL};
-use crate::plugin::{ConfigFailure, Generated, Request, Target, DEFAULT_PLUGIN_NAMESPACE};
-use crate::render::wrap;
+use crate::cluster::model::{join_labels, Server, GATEWAY_NAME_LABEL};
+use crate::cluster::services::{Service, TargetPort};
+use crate::generate::image::{Image, Scheme};
+use crate::generate::matcher::{self, XdsMatcher};
+use crate::generate::plugin::{ConfigFailure, Generated, Request, Target, DEFAULT_PLUGIN_NAMESPACE};
+use crate::text::wrap;
 
 /// Where the EnvoyFilter's Envoy reads the module: a file mounted in the gateway pod.
 pub const DEFAULT_MODULE_PATH: &str = "/var/local/lib/wasm/sni-guard.wasm";
@@ -429,7 +429,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
     }
     let image = || manifest.image.ok_or_else(|| ConfigFailure::Unusable("this kind needs the module: --image".into()));
     // Checked like the JSON output: the manifest embeds the same validated value.
-    crate::plugin::to_json(&generated.config)?;
+    crate::generate::plugin::to_json(&generated.config)?;
     let mut header = vec![format!("sni-guard for {what}: {}.", manifest.summary)];
     let (body, comments) = match manifest.kind {
         Kind::Json => return Err(ConfigFailure::Unusable("--kind json has no manifest".into())),

@@ -5,16 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::advice::{advise, Advice};
-use crate::audit::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
-use crate::credentials::{Resolution, ServerCertificates, Source};
-use crate::model::{Api, Credential, SafeReason, Server, Workload};
-
-/// The widest line the text report writes.
-pub const WIDTH: usize = 100;
-
-/// A space the wrapping never breaks at (between a host and its server's `[n]`).
-const KEEP: char = '\u{1f}';
+use crate::audit::advice::{advise, Advice};
+use crate::audit::conflicts::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
+use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
+use crate::text::{wrap, KEEP};
+use crate::tls::credentials::{Resolution, ServerCertificates, Source};
 
 /// Everything the report is made from.
 pub struct Findings<'a> {
@@ -49,44 +44,6 @@ impl Style {
             text.to_owned()
         }
     }
-}
-
-/// `text` in lines of at most `WIDTH` columns, the first starting with `first`, the others
-/// with `indent`; words are never split (a word longer than a line gets a line of its own), nor
-/// is a `command in backquotes`, so that it can be copied whole.
-pub fn wrap(first: &str, indent: &str, text: &str) -> String {
-    let mut in_code = false;
-    let text: String = text
-        .chars()
-        .map(|c| {
-            in_code ^= c == '`';
-            if c == ' ' && in_code {
-                KEEP
-            } else {
-                c
-            }
-        })
-        .collect();
-    let mut out = String::new();
-    let mut line = first.to_owned();
-    let mut empty = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
-        let width = line.chars().count() + usize::from(!empty) + word.chars().count();
-        if !empty && width > WIDTH {
-            out.push_str(line.trim_end());
-            out.push('\n');
-            line = indent.to_owned();
-            empty = true;
-        }
-        if !empty {
-            line.push(' ');
-        }
-        line.push_str(word);
-        empty = false;
-    }
-    out.push_str(line.trim_end());
-    out.push('\n');
-    out.replace(KEEP, " ")
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -510,6 +467,7 @@ pub fn json(findings: &Findings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::text::WIDTH;
 
     #[test]
     fn wrapping_keeps_lines_within_the_width() {

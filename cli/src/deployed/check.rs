@@ -1,8 +1,8 @@
 //! `sni-guard check FILE...`: every sni-guard configuration in what the user applies, read by
 //! the filter's own parser and validator, one line per configuration.
 
-use crate::deployed::{examine, summary, Reading};
-use crate::render::wrap;
+use crate::deployed::read::{examine, summary, Reading};
+use crate::text::wrap;
 
 /// The outcome: the report, and whether every configuration was accepted.
 pub struct Checked {
@@ -19,7 +19,7 @@ pub fn check(reading: &Reading) -> Checked {
         let line = match (&examined.settings, examined.problems.as_slice()) {
             (Some(settings), []) => {
                 accepted += 1;
-                let servers = crate::deployed::servers(deployed).len();
+                let servers = crate::deployed::read::servers(deployed).len();
                 format!("{deployed}: ok: {}", summary(settings, servers))
             }
             (_, problems) => {

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sni_guard::server_table::HostPattern;
 
-use crate::audit::{Conflict, Evidence, Reason};
-use crate::credentials::ServerCertificates;
-use crate::model::{join_labels, Api, Credential, Server, Workload};
+use crate::audit::conflicts::{Conflict, Evidence, Reason};
+use crate::cluster::model::{join_labels, Api, Credential, Server, Workload};
+use crate::tls::credentials::ServerCertificates;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Advice {
@@ -85,7 +85,10 @@ fn config_command(servers: &[Server], conflict: &Conflict) -> String {
         Workload::Selector(labels) if labels.is_empty() => "sni-guard config --selector KEY=VALUE".to_owned(),
         Workload::Selector(labels) => format!("sni-guard config --selector {}", join_labels(labels)),
         Workload::Gateway { namespace, name } => {
-            format!("sni-guard config --selector {}={name} --namespace {namespace}", crate::model::GATEWAY_NAME_LABEL)
+            format!(
+                "sni-guard config --selector {}={name} --namespace {namespace}",
+                crate::cluster::model::GATEWAY_NAME_LABEL
+            )
         }
     };
     let other_ports =

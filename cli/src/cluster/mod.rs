@@ -1,0 +1,7 @@
+//! Reading the cluster: what `kubectl get` wrote, into servers, Services and Secrets.
+
+pub mod documents;
+pub mod gateways;
+pub mod inventory;
+pub mod model;
+pub mod services;
