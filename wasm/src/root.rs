@@ -166,7 +166,7 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
     let settings = Settings::from_json(bytes.as_ref().map_or(&[][..], |b| b.as_ref())).map_err(|e| e.to_string())?;
     let same_name = match settings.same_name_matcher {
         Some(_) => None,
-        None => Some(SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni)),
+        None => Some(settings.same_name),
     };
     VM.with(|vm| {
         let mut vm = vm.borrow_mut();
@@ -224,6 +224,10 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
         };
         let checks = match (vm.cel, same_name) {
             (Cel::Missing, _) => "first check: none (every request reads the SNI and :authority)".to_string(),
+            (_, Some(SameNameTest::HostName)) => format!(
+                "first check: Envoy's CEL same-name test {:?}, then the module's test that the SNI is a host name",
+                SameNameTest::Plain.text()
+            ),
             (_, Some(test)) => format!("first check: Envoy's CEL same-name test {:?}", test.text()),
             (_, None) => format!(
                 "first check: Envoy's matcher in front ({:?}); the module reads the names with one CEL evaluation",
