@@ -251,33 +251,6 @@ fn an_expression_the_host_cannot_compile_is_not_used() {
     assert_eq!(evaluations.load(Ordering::Relaxed), 0);
 }
 
-/// A root Envoy removed (it stops ticking) has its configuration dropped; live roots keep
-/// theirs however long they run.
-#[test]
-fn a_root_that_stopped_ticking_is_forgotten() {
-    let (mut plugin, _) = load_with_envoy_cel(r#"{"mode":"dry_run"}"#);
-    let gone = plugin.roots()[0];
-    let live = plugin.add_root("").unwrap();
-    for _ in 0..590 {
-        plugin.tick_root(live).unwrap();
-    }
-    assert_eq!(status(&mut plugin, gone, "a.example.com", "b.example.com"), None, "still dry_run");
-    for _ in 0..20 {
-        plugin.tick_root(live).unwrap();
-    }
-    assert!(root_logged(&plugin, &format!("root context {gone} has stopped ticking")), "{:?}", plugin.logs());
-    assert_eq!(status(&mut plugin, live, "a.example.com", "b.example.com"), Some(421));
-    // Both ticking: nobody is dropped.
-    let (mut plugin, _) = load_with_envoy_cel("");
-    let (a, b) = (plugin.roots()[0], plugin.add_root(r#"{"mode":"dry_run"}"#).unwrap());
-    for _ in 0..2000 {
-        plugin.tick_root(a).unwrap();
-        plugin.tick_root(b).unwrap();
-    }
-    assert!(!root_logged(&plugin, "stopped ticking"));
-    assert_eq!(status(&mut plugin, b, "a.example.com", "b.example.com"), None);
-}
-
 /// A dry run logs a would-be 421 at warn (seen at istio-proxy's default level), a few per
 /// window, then one line with the count held back; the counter has them all.
 #[test]
