@@ -59,26 +59,9 @@ LUA_FILTER = {
 }
 
 
-def many_servers(n: int) -> dict:
-    """A gateway with `n` servers: the example's a, b and c+d first, then wildcards, multi-host
-    servers and Istio's namespace/host form."""
-    servers = [{"hosts": ["a.example.com"]}, {"hosts": ["b.example.com"]},
-               {"hosts": ["c.example.com", "d.example.com"]}]
-    i = 0
-    while len(servers) < n:
-        i += 1
-        if i % 5 == 0:
-            servers.append({"hosts": [f"*.apps{i}.example.com"]})
-        elif i % 7 == 0:
-            servers.append({"hosts": [f"team{i}/api{i}.example.net", f"www{i}.example.net"]})
-        else:
-            servers.append({"hosts": [f"svc{i}.example.org", f"svc{i}-alt.example.org", f"*.svc{i}.example.io"]})
-    return {"servers": servers}
-
-
 # The example's servers (a, b, c+d), and the large gateway Istio's maintainers asked about
 # (istio/istio#60046: "users with >5k unique domains").
-EXAMPLE_SERVERS = many_servers(3)
+EXAMPLE_SERVERS = envoy_support.many_servers(3)
 LARGE = 10_000
 
 # The three paths of a request, each an (SNI, :authority) pair on the example's listener.
@@ -180,7 +163,7 @@ def build_envoys(certs, extra_wasm: dict[str, Path], naive_wasm: Path | None, la
     for form in FORMS:
         configs[f"sg-{form}"] = sni_guard_config(certs, EXAMPLE_SERVERS, form)
         if large:
-            configs[f"sg{LARGE}-{form}"] = sni_guard_config(certs, many_servers(LARGE), form)
+            configs[f"sg{LARGE}-{form}"] = sni_guard_config(certs, envoy_support.many_servers(LARGE), form)
     # The other modules are measured alone, each called on every request.
     if naive_wasm is not None:
         configs["naive-sdk"] = sni_guard_config(certs, EXAMPLE_SERVERS, "wp", naive_wasm)
@@ -276,7 +259,7 @@ def plugin_start(certs, workdir: Path) -> list[str]:
            "From Envoy's first log line to the last `configured` line of sni-guard (main thread and worker "
            "VMs), read from Envoy's log; the configuration is in the bootstrap, so this includes Envoy parsing it.",
            "", "| servers | " + " | ".join(FORMS.values()) + " |", "|---|" + "---:|" * len(FORMS)]
-    for n, servers in [(3, EXAMPLE_SERVERS), (LARGE, many_servers(LARGE))]:
+    for n, servers in [(3, EXAMPLE_SERVERS), (LARGE, envoy_support.many_servers(LARGE))]:
         cells = []
         for form in FORMS:
             with envoy_support.Envoy(sni_guard_config(certs, servers, form), workdir, name=f"start-{n}-{form}",

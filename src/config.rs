@@ -219,6 +219,10 @@ pub struct Settings {
     pub response_body: Vec<u8>,
     /// The same-name test Envoy's matcher in front of the filter applies, if one does.
     pub same_name_matcher: Option<SameNameTest>,
+    /// The weakest same-name test that may settle a request for these servers
+    /// (`SameNameTest::required`): what the decision's own shortcut applies, and what the
+    /// module asks Envoy's CEL where no matcher is in front.
+    pub same_name: SameNameTest,
     /// Each server's name in the per-pair counters: its first host, without a namespace.
     server_names: Vec<String>,
 }
@@ -241,6 +245,7 @@ impl Default for Settings {
             exempt_paths: ExemptPaths::default(),
             response_body: DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
             same_name_matcher: None,
+            same_name: SameNameTest::Plain,
             server_names: Vec::new(),
         }
     }
@@ -285,9 +290,10 @@ impl PluginConfig {
             None => DEFAULT_RESPONSE_BODY.as_bytes().to_vec(),
         };
 
+        let same_name = SameNameTest::required(&servers, self.on_missing_sni);
         let same_name_matcher = match &self.same_name_matcher {
             None => None,
-            Some(text) => Some(check_matcher(text, servers.catch_all().is_some(), self.on_missing_sni)?),
+            Some(text) => Some(check_matcher(text, &servers, self.on_missing_sni)?),
         };
 
         let server_names = self
@@ -307,26 +313,38 @@ impl PluginConfig {
             exempt_paths,
             response_body,
             same_name_matcher,
+            same_name,
         })
     }
 }
 
 impl SameNameTest {
-    /// The weakest test that may settle requests for a configuration with these properties.
-    /// Each extra condition costs Envoy about 2,500 instructions per request (callgrind), so
-    /// none is added where it changes no answer.
-    pub fn required(has_catch_all: bool, on_missing_sni: OnMissingSni) -> SameNameTest {
-        match (has_catch_all, on_missing_sni) {
-            (true, _) => SameNameTest::NoTrailingDot,
-            (false, OnMissingSni::Reject) => SameNameTest::WithSni,
-            (false, OnMissingSni::Allow) => SameNameTest::Plain,
+    /// The weakest test that may settle requests for a configuration with these servers. Each
+    /// extra condition costs Envoy about 2,500 instructions per request (callgrind), so none is
+    /// added where it changes no answer:
+    ///
+    /// - a catch-all server, or a server below another's wildcard: `HostName`. Envoy hands the
+    ///   catch-all chain every SNI it matched to no `server_names`, literally: `b.example.com:443`
+    ///   and `b.example.com.` are there, and a request for the same text reaches the route table
+    ///   of the catch-all (or of the wildcard), which may serve `b.example.com` too.
+    /// - else `on_missing_sni: reject`: `WithSni`.
+    /// - else `Plain`: Envoy refuses the handshake of an SNI that matches no `server_names`, so
+    ///   a connection's SNI is a server's exact name, or a name below a wildcard none of whose
+    ///   hosts is another server's: the route table of its chain serves no other server's host.
+    pub fn required(servers: &ServerTable, on_missing_sni: OnMissingSni) -> SameNameTest {
+        if servers.catch_all().is_some() || servers.has_nested_servers() {
+            SameNameTest::HostName
+        } else if on_missing_sni == OnMissingSni::Reject {
+            SameNameTest::WithSni
+        } else {
+            SameNameTest::Plain
         }
     }
 }
 
 /// The matcher's test, if it is one sni-guard knows and strong enough for this configuration:
 /// a weaker one would let Envoy skip the filter for a request the full check refuses.
-fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
+fn check_matcher(text: &str, servers: &ServerTable, on_missing_sni: OnMissingSni) -> Result<SameNameTest, ConfigError> {
     let known: Vec<String> = SameNameTest::ALL.iter().map(|t| format!("{:?}", t.text())).collect();
     let test = SameNameTest::from_text(text).ok_or_else(|| {
         ConfigError::invalid(
@@ -334,11 +352,14 @@ fn check_matcher(text: &str, has_catch_all: bool, on_missing_sni: OnMissingSni) 
             format!("{text:?} is not a matcher sni-guard knows; one of {}", known.join(", ")),
         )
     })?;
-    let required = SameNameTest::required(has_catch_all, on_missing_sni);
+    let required = SameNameTest::required(servers, on_missing_sni);
     if test < required {
-        let why = if has_catch_all {
-            "with a catch-all server (\"*\"), Envoy puts a connection whose SNI ends with '.' in the catch-all \
-             chain, and the matcher would skip the filter for its requests"
+        let why = if servers.catch_all().is_some() {
+            "with a catch-all server (\"*\"), Envoy puts a connection whose SNI is no listed name (\"b.example.com:443\", \
+             \"b.example.com.\") in the catch-all chain, and the matcher would skip the filter for its requests"
+        } else if servers.has_nested_servers() {
+            "a server's host is below another server's wildcard, and the matcher would skip the filter for a request \
+             whose SNI the wildcard matched but whose host names the other server (\"b.w.example.com:x.w.example.com\")"
         } else {
             "with on_missing_sni: reject, the matcher would skip the filter for a connection without SNI and an \
              empty :authority"
@@ -429,15 +450,25 @@ mod tests {
     fn the_matcher_in_front_must_be_strong_enough() {
         let plain = SameNameTest::Plain.text();
         let no_dot = SameNameTest::NoTrailingDot.text();
+        let host_name = SameNameTest::HostName.text();
         let ok = |json: String| Settings::from_json(json.as_bytes()).unwrap().same_name_matcher;
         assert_eq!(ok(format!(r#"{{"same_name_matcher":"{plain}"}}"#)), Some(SameNameTest::Plain));
         assert_eq!(
-            ok(format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{no_dot}"}}"#)),
-            Some(SameNameTest::NoTrailingDot)
+            ok(format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{host_name}"}}"#)),
+            Some(SameNameTest::HostName)
         );
-        let e = refused(&format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{plain}"}}"#));
-        assert_eq!(e.field.to_string(), "same_name_matcher");
-        assert!(e.problem.to_string().contains("catch-all") && e.problem.to_string().contains("endsWith"), "{e}");
+        for weak in [plain, no_dot] {
+            let e = refused(&format!(r#"{{"servers":[{{"hosts":["*"]}}],"same_name_matcher":"{weak}"}}"#));
+            assert_eq!(e.field.to_string(), "same_name_matcher");
+            let problem = e.problem.to_string();
+            assert!(
+                problem.contains("catch-all") && problem.contains("b.example.com:443") && problem.contains("matches(")
+            );
+        }
+        let nested = r#"{"servers":[{"hosts":["*.w.example.com"]},{"hosts":["b.w.example.com"]}]"#;
+        let e = refused(&format!(r#"{nested},"same_name_matcher":"{plain}"}}"#));
+        assert!(e.problem.to_string().contains("below another server's wildcard"), "{e}");
+        assert_eq!(ok(format!(r#"{nested},"same_name_matcher":"{host_name}"}}"#)), Some(SameNameTest::HostName));
         let e = refused(&format!(r#"{{"on_missing_sni":"reject","same_name_matcher":"{no_dot}"}}"#));
         assert!(e.problem.to_string().contains("reject"), "{e}");
         let e = refused(r#"{"same_name_matcher":"true"}"#);

@@ -145,12 +145,25 @@ pub fn check_host_name(name: &[u8]) -> Result<(), HostError> {
     Ok(())
 }
 
+/// Whether `name` is labels of letters, digits, '-' and '_' joined by single dots: what a
+/// configured host (`HostPattern::parse`) is made of, with no port, userinfo, empty label or
+/// trailing dot. Any length: for such a name Envoy's filter chain and the host's server are
+/// found by the same lookups (`server_table`), whatever its length.
+pub fn is_dotted_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.split(|&b| b == b'.').all(|label| !label.is_empty() && label.iter().all(|&b| is_label_byte(b)))
+}
+
+fn is_label_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 fn strip_trailing_dot(name: &[u8]) -> &[u8] {
     name.strip_suffix(b".").unwrap_or(name)
 }
 
 fn is_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'
+    is_label_byte(b) || b == b'.'
 }
 
 /// `rest` is what follows the host: empty, or ':' and an optional decimal port.
@@ -225,5 +238,29 @@ mod tests {
         assert!(HostKey::fold(b".").is_none());
         assert!(HostKey::fold(b"a b").is_none());
         assert!(HostKey::fold(&[b'a'; 254]).is_none());
+    }
+
+    #[test]
+    fn dotted_names_are_labels_and_dots_only() {
+        for name in ["a", "A.Example.com", "x_y-1.example.com", "127.0.0.1", &"x".repeat(300)] {
+            assert!(is_dotted_name(name.as_bytes()), "{name:?}");
+        }
+        for name in [
+            "",
+            ".",
+            "a.example.com.",
+            ".a.example.com",
+            "a..example.com",
+            "a.example.com:443",
+            "a.example.com:",
+            "a.example.com.:443",
+            "x@a.example.com",
+            "a b.example.com",
+            "a%2e.example.com",
+            "[::1]",
+            "\u{e9}.example",
+        ] {
+            assert!(!is_dotted_name(name.as_bytes()), "{name:?}");
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod config_json;
 pub mod exempt;
 pub mod host_name;
 pub mod json;
+pub mod liveness;
 pub mod log_limit;
 pub mod metrics;
 mod name_index;

@@ -56,6 +56,11 @@ impl NameIndex {
         self.entries.is_empty()
     }
 
+    /// Every name with its server, in the order inserted.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], ServerId)> {
+        self.entries.iter().map(|(name, server)| (&name[..], *server))
+    }
+
     fn grow(&mut self) {
         let size = (self.slots.len() * 2).max(8);
         self.slots = vec![0; size];

@@ -99,6 +99,8 @@ pub struct ServerTable {
     /// Wildcards by their suffix: `*.example.com` as `example.com`.
     wildcard: NameIndex,
     any: Option<ServerId>,
+    /// Some server's host is below another server's wildcard (see `has_nested_servers`).
+    nested: bool,
 }
 
 /// The same pattern listed twice, by `first` and `second` (indexes into `servers`).
@@ -131,7 +133,25 @@ impl ServerTable {
                 return Err(DuplicateHost { pattern, first, second: server });
             }
         }
+        table.nested = table.exact.iter().chain(table.wildcard.iter()).any(|(name, server)| {
+            let mut rest = name;
+            while let Some(dot) = rest.iter().position(|&b| b == b'.') {
+                rest = &rest[dot + 1..];
+                if table.wildcard.get(rest).is_some_and(|other| other != server) {
+                    return true;
+                }
+            }
+            false
+        });
         Ok(table)
+    }
+
+    /// Whether a host of one server (`a.w.example.com`, `*.a.w.example.com`) is below another
+    /// server's wildcard (`*.w.example.com`). Gateways serve routes by the hosts they match, so
+    /// the wildcard's route table may then hold the other server's hosts too, and a connection
+    /// whose SNI Envoy matched to the wildcard can reach them.
+    pub fn has_nested_servers(&self) -> bool {
+        self.nested
     }
 
     pub fn is_empty(&self) -> bool {
@@ -287,6 +307,25 @@ mod tests {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
         assert!(HostPattern::parse("a.example.com.").unwrap_err().contains("trailing dot"));
+    }
+
+    #[test]
+    fn nesting_is_another_server_below_a_wildcard() {
+        let table = |patterns: &[(&str, ServerId)]| {
+            ServerTable::new(patterns.iter().map(|(p, s)| (HostPattern::parse(p).unwrap(), *s))).unwrap()
+        };
+        for (patterns, nested) in [
+            (&[("*.example.com", 0), ("a.example.com", 1)][..], true),
+            (&[("*.example.com", 0), ("x.a.example.com", 1)][..], true),
+            (&[("*.example.com", 0), ("*.a.example.com", 1)][..], true),
+            (&[("*.a.example.com", 1), ("*.example.com", 0)][..], true),
+            (&[("*.example.com", 0), ("a.example.com", 0)][..], false),
+            (&[("*.a.example.com", 0), ("a.example.com", 1)][..], false),
+            (&[("*.example.com", 0), ("example.com", 1), ("a.example.org", 2)][..], false),
+            (&[("a.example.com", 0), ("b.example.com", 1), ("*", 2)][..], false),
+        ] {
+            assert_eq!(table(patterns).has_nested_servers(), nested, "{patterns:?}");
+        }
     }
 
     #[test]

@@ -87,8 +87,7 @@ pub fn on_request_headers(configurations: &impl Configurations, host: &mut impl 
         Mode::Enforce => Counter::Rejected,
     };
     host.count(counter);
-    let key = (root, decision.connection_server, decision.host_server);
-    host.count_pair(&ServerPair { counter, key, connection_server, host_server });
+    host.count_pair(&ServerPair { counter, root, connection_server, host_server });
     match settings.mode {
         Mode::DryRun => {
             host.mark("dry_run_421");

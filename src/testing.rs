@@ -50,6 +50,8 @@ impl StreamHost for FakeHost {
     fn names(&mut self) -> Names<Vec<u8>> {
         self.calls.names += 1;
         let authority = self.headers.get(":authority").cloned();
+        // For `HostName` the module's check of the name Envoy hands over (`cel::read_value`)
+        // completes the test.
         if self.same_name_test.is_some_and(|test| test.holds(self.sni.as_deref(), authority.as_deref())) {
             return Names::Same;
         }

@@ -73,14 +73,21 @@ pub fn decide(settings: &Settings, sni: Option<&[u8]>, authority: Option<&[u8]>)
         );
     }
     let Some(authority) = authority else { return decision(Err(Misdirection::MissingAuthority), None) };
-    // The very name the connection was opened for (without SNI: no name at all) is never
-    // misdirected, whatever its form: Envoy's same-name check (`cel`) passes these requests
-    // without the module looking. Except a trailing dot where there is a catch-all chain:
-    // Envoy put that connection there, while the name may be another server's. (Without a
-    // catch-all chain, Envoy refuses such a handshake: no connection is ever there.)
-    if authority == sni && !(sni.ends_with(b".") && servers.catch_all().is_some()) {
+    // The very name the connection was opened for passes, as Envoy's same-name test (`cel`)
+    // passes it without the module looking, by the test these servers need
+    // (`SameNameTest::required`): with a catch-all or nested servers only a dotted name, whose
+    // chain is its host's server; otherwise any text, since Envoy refuses the handshake of an
+    // SNI matching no server.
+    if settings.same_name.holds(Some(sni), Some(authority)) {
         return decision(Ok(()), connection_server);
     }
+    by_servers(settings, sni, authority, connection_server)
+}
+
+/// The check itself, for an SNI and `:authority` the same-name shortcut did not settle.
+fn by_servers(settings: &Settings, sni: &[u8], authority: &[u8], connection_server: Option<ServerId>) -> Decision {
+    let servers = &settings.servers;
+    let decision = |verdict, host_server| Decision { verdict, connection_server, host_server };
     let host = match authority_host(authority) {
         Ok(host) => host,
         Err(e) => return decision(Err(Misdirection::MalformedAuthority(e)), None),
@@ -169,9 +176,26 @@ mod tests {
         assert_eq!(verdict(&s, None, Some("a.example.com")), Err(Misdirection::OtherServer));
         let reject = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#);
         assert_eq!(verdict(&reject, None, Some("example.org")), Ok(()));
-        assert_eq!(verdict(&reject, Some(""), Some("")), Ok(()), "no name on either side");
+        // No name on either side: an empty :authority is no host name, so it is malformed.
+        assert_eq!(verdict(&reject, Some(""), Some("")), Err(Misdirection::MalformedAuthority(HostError::Empty)));
         // Upper case reaches the chain Envoy lower-cases it into.
         assert_eq!(verdict(&s, Some("A.EXAMPLE.COM"), Some("a.example.com")), Ok(()));
+    }
+
+    /// The issue's bypass: Envoy matches `server_names` literally, so these SNIs are in the
+    /// catch-all chain, while the host (port, dot and userinfo aside) is another server's.
+    #[test]
+    fn with_a_catch_all_only_a_dotted_name_passes_as_the_same_name() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["b.example.com"]},{"hosts":["*"]}]}"#);
+        for name in ["b.example.com:443", "b.example.com:", "b.example.com.:443", "b.example.com.", "x@b.example.com"] {
+            assert_eq!(s.servers.server_for_sni(name.as_bytes()), Some(2), "{name}: the catch-all chain");
+            assert!(verdict(&s, Some(name), Some(name)).is_err(), "{name:?}");
+        }
+        for name in ["b.example.com", "B.Example.COM", "other.org", "x_y.other-name.org"] {
+            assert_eq!(verdict(&s, Some(name), Some(name)), Ok(()), "{name:?}");
+        }
+        // Not a host name, but no other server's either: malformed, as any :authority.
+        assert!(matches!(verdict(&s, Some("a b"), Some("a b")), Err(Misdirection::MalformedAuthority(_))));
     }
 
     #[test]
@@ -220,9 +244,9 @@ mod tests {
     }
 
     #[test]
-    fn an_authority_identical_to_the_sni_passes_whatever_its_form() {
-        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]}]}"#);
-        for name in ["a.example.com", "::1", "a b", "x.example.com:8443", "[::1"] {
+    fn an_authority_identical_to_the_sni_passes_whatever_its_form_without_a_catch_all() {
+        let s = settings(r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*.w.example.com"]}]}"#);
+        for name in ["a.example.com", "::1", "a b", "x.example.com:8443", "[::1", "x@y.w.example.com"] {
             assert_eq!(verdict(&s, Some(name), Some(name)), Ok(()), "{name:?}");
         }
         let reject = settings(r#"{"on_missing_sni":"reject"}"#);
@@ -257,7 +281,7 @@ mod tests {
         assert_eq!((d.verdict, d.connection_server, d.host_server), (Ok(()), Some(0), Some(0)));
     }
 
-    const NAMES: [Option<&str>; 14] = [
+    const NAMES: [Option<&str>; 17] = [
         None,
         Some(""),
         Some("a.example.com"),
@@ -272,10 +296,15 @@ mod tests {
         Some("a.example.com:443"),
         Some("é.example"),
         Some("."),
+        Some("a.example.com.:443"),
+        Some("x@b.example.com"),
+        Some("a.example.com:x.w.example.com"),
     ];
 
-    /// Whenever the test a configuration requires holds, the full check passes the request
-    /// too: settling it early changes no answer.
+    /// Whenever the test a configuration requires (or a stronger one) holds, the check without
+    /// the shortcut passes the request too, or the request could only be malformed in its own
+    /// connection's chain (`Plain`: an SNI matching no server has no connection); with a
+    /// catch-all or nested servers (`HostName`), it passes.
     #[test]
     fn the_required_test_implies_the_full_check_passes() {
         for config in [
@@ -286,19 +315,33 @@ mod tests {
             r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#,
             r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}],"on_missing_sni":"reject"}"#,
             r#"{"servers":[{"hosts":["*.example.com"]},{"hosts":["*"]}]}"#,
+            r#"{"servers":[{"hosts":["*.w.example.com"]},{"hosts":["a.example.com"]},{"hosts":["x.w.example.com"]}]}"#,
         ] {
             let settings = Settings::from_json(config.as_bytes()).unwrap();
-            let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
+            let test = SameNameTest::required(&settings.servers, settings.on_missing_sni);
+            assert_eq!(settings.same_name, test);
             for stronger in SameNameTest::ALL.into_iter().filter(|t| *t >= test) {
                 for sni in NAMES {
                     for authority in NAMES {
                         let (sni, authority) = (sni.map(str::as_bytes), authority.map(str::as_bytes));
                         if stronger.holds(sni, authority) {
-                            assert_eq!(
-                                check(&settings, sni, authority),
-                                Ok(()),
-                                "{config} {stronger:?} {sni:?} {authority:?}"
-                            );
+                            let what = format!("{config} {stronger:?} {sni:?} {authority:?}");
+                            assert_eq!(check(&settings, sni, authority), Ok(()), "{what}");
+                            let (sni, authority) = (sni.unwrap_or_default(), authority.unwrap_or_default());
+                            let connection = match sni.is_empty() {
+                                true => settings.servers.catch_all(),
+                                false => settings.servers.server_for_sni(sni),
+                            };
+                            let full = by_servers(&settings, sni, authority, connection).verdict;
+                            match test {
+                                SameNameTest::HostName => assert_eq!(full, Ok(()), "{what}"),
+                                _ => assert!(
+                                    full.is_ok()
+                                        || connection.is_none()
+                                        || matches!(full, Err(Misdirection::MalformedAuthority(_))),
+                                    "{what}: {full:?}"
+                                ),
+                            }
                         }
                     }
                 }
@@ -309,9 +352,15 @@ mod tests {
     #[test]
     fn a_weaker_test_would_change_answers() {
         let catch_all = Settings::from_json(br#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*"]}]}"#).unwrap();
-        let dot = Some(&b"a.example.com."[..]);
-        assert!(SameNameTest::Plain.holds(dot, dot));
-        assert!(check(&catch_all, dot, dot).is_err(), "so Plain is not enough with a catch-all");
+        for name in ["a.example.com.", "a.example.com:443", "a.example.com:", "a.example.com.:443", "x@a.example.com"] {
+            let name = Some(name.as_bytes());
+            assert!(SameNameTest::WithSni.holds(name, name) || name.is_some_and(|n| n.ends_with(b".")));
+            assert!(check(&catch_all, name, name).is_err(), "so only HostName is enough with a catch-all: {name:?}");
+        }
+        let nested = settings(r#"{"servers":[{"hosts":["*.w.example.com"]},{"hosts":["b.w.example.com"]}]}"#);
+        let sni = b"b.w.example.com:x.w.example.com";
+        assert_eq!(nested.servers.server_for_sni(sni), Some(0), "the wildcard's chain");
+        assert!(check(&nested, Some(sni), Some(sni)).is_err(), "so HostName with a server below another's wildcard");
         let reject = Settings::from_json(br#"{"on_missing_sni":"reject"}"#).unwrap();
         assert!(SameNameTest::NoTrailingDot.holds(None, Some(b"")));
         assert!(check(&reject, None, Some(b"")).is_err(), "so NoTrailingDot is not enough for reject");

@@ -4,7 +4,6 @@
 #[path = "common/cases.rs"]
 mod cases;
 
-use sni_guard::cel::SameNameTest;
 use sni_guard::config::Settings;
 use sni_guard::stream::{on_request_headers, Action};
 use sni_guard::testing::FakeHost;
@@ -18,8 +17,7 @@ fn run(settings: &Settings, case: &Case, with_cel: bool) -> Observed {
     let mut host = FakeHost {
         sni: case.sni.clone().map(String::into_bytes),
         protocol: case.protocol.clone(),
-        same_name_test: with_cel
-            .then(|| SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni)),
+        same_name_test: with_cel.then_some(settings.same_name),
         ..FakeHost::default()
     };
     for (name, value) in [(":authority", &case.authority), (":path", &case.path)] {

@@ -3,8 +3,9 @@
 //! aborts the VM for every request on that worker, so this runs a few hundred thousand inputs
 //! built from the characters that matter to the parser.
 
+use sni_guard::cel::SameNameTest;
 use sni_guard::config::{PluginConfig, Settings};
-use sni_guard::host_name::{authority_host, HostKey};
+use sni_guard::host_name::{authority_host, is_dotted_name, HostKey};
 use sni_guard::verdict::check;
 
 /// xorshift64*: deterministic, no dependency, different sequence per seed.
@@ -102,6 +103,50 @@ fn decision_never_panics_and_equal_names_pass() {
         }
     }
     assert!(equal_names_checked > 10_000, "only {equal_names_checked} inputs exercised the equal-names property");
+}
+
+/// Why `SameNameTest::HostName` may settle a request early where there is a catch-all server or
+/// a server below another's wildcard: for a dotted name (labels of letters, digits, '-' and '_',
+/// whatever their length), the chain Envoy picks by SNI is the server the same text belongs to
+/// as a host. Dotted names from labels that are servers' names, their parts, and random ones.
+#[test]
+fn a_dotted_sni_is_in_the_chain_of_its_hosts_server() {
+    let configs = [
+        r#"{"servers":[{"hosts":["a.example.com"]},{"hosts":["*.example.com","b.example.org"]},{"hosts":["*"]}]}"#,
+        r#"{"servers":[{"hosts":["*.example.com"]},{"hosts":["*.b.example.com"]},{"hosts":["x.b.example.com","*.x.b.example.com"]}]}"#,
+        r#"{"servers":[{"hosts":["*.com"]},{"hosts":["example.com"]},{"hosts":["*.a.example.com"]},{"hosts":["*"]}]}"#,
+    ];
+    const LABELS: &[&str] = &["a", "b", "x", "example", "EXAMPLE", "com", "org", "x-y", "_", "ab1", "B"];
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    let mut checked = 0;
+    for config in configs {
+        let settings = Settings::from_json(config.as_bytes()).unwrap();
+        assert_eq!(settings.same_name, SameNameTest::HostName, "{config}");
+        for _ in 0..50_000 {
+            let labels = 1 + rng.below(6);
+            let mut name = Vec::new();
+            for i in 0..labels {
+                if i > 0 {
+                    name.push(b'.');
+                }
+                match rng.below(12) {
+                    0 => name.extend(std::iter::repeat_n(b'y', 60 + rng.below(10))),
+                    _ => name.extend_from_slice(LABELS[rng.below(LABELS.len())].as_bytes()),
+                }
+            }
+            assert!(is_dotted_name(&name));
+            let lower = name.to_ascii_lowercase();
+            assert_eq!(
+                settings.servers.server_for_sni(&name),
+                settings.servers.server_of(&lower),
+                "{config}: {:?}",
+                String::from_utf8_lossy(&name)
+            );
+            assert_eq!(check(&settings, Some(&name), Some(&name)), Ok(()));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 150_000);
 }
 
 /// `name` in another spelling that names the same host: letters' case flipped at random, maybe

@@ -25,6 +25,7 @@ import yaml
 from e2e.support import envoy as envoy_support
 from e2e.support import exact_client, istio_gateway
 from e2e.support import gateway_api_conformance as conformance
+from e2e.support import matcher as matcher_support
 from e2e.support.gateway_api_conformance import CASES, Case, Outcome, check
 
 FORMS = [None, istio_gateway.WASM_FORM, istio_gateway.MATCHER_FORM]
@@ -103,12 +104,13 @@ def test_the_routes_are_the_httproutes(docs):
 
 def test_the_matcher_form_declares_its_matcher(config_with_catch_all, config_without_catch_all):
     with_star = istio_gateway.form_configuration(config_with_catch_all, istio_gateway.MATCHER_FORM)
-    assert with_star["same_name_matcher"] == istio_gateway.SAME_NAME_NO_TRAILING_DOT_TEXT
+    assert with_star["same_name_matcher"] == matcher_support.HOST_NAME
     without_star = istio_gateway.form_configuration(config_without_catch_all, istio_gateway.MATCHER_FORM)
-    assert without_star["same_name_matcher"] == istio_gateway.SAME_NAME_TEXT
+    # Still a server below another's wildcard (fourth-example.wildcard.org below *.wildcard.org).
+    assert without_star["same_name_matcher"] == matcher_support.HOST_NAME
     assert "same_name_matcher" not in istio_gateway.form_configuration(config_with_catch_all, istio_gateway.WASM_FORM)
-    # The parsed expression is the text: the example's comparison, and with a catch-all server
-    # `!request.host.endsWith('.')` beside it; every node has its own id.
+    # The parsed expression is the text: the example's comparison, and the SNI's characters
+    # beside it; every node has its own id.
     def without_ids(node):
         if isinstance(node, dict):
             return {k: without_ids(v) for k, v in node.items() if k != "id"}
@@ -116,26 +118,26 @@ def test_the_matcher_form_declares_its_matcher(config_with_catch_all, config_wit
             return [without_ids(v) for v in node]
         return node
 
-    _, parsed = istio_gateway.same_name_matcher(catch_all=True)
+    _, parsed = istio_gateway.matcher_for(config_with_catch_all)
+    _, plain = istio_gateway.matcher_for({"servers": [{"hosts": ["second-example.org"]}]})
     assert parsed["call_expr"]["function"] == "_&&_"
-    equal, negation = parsed["call_expr"]["args"]
-    assert without_ids(equal) == without_ids(istio_gateway.same_name_matcher(catch_all=False)[1])
-    ends_with = negation["call_expr"]["args"][0]["call_expr"]
-    assert (negation["call_expr"]["function"], ends_with["function"]) == ("!_", "endsWith")
-    assert ends_with["target"]["select_expr"]["field"] == "host"
-    assert ends_with["args"] == [{"id": ends_with["args"][0]["id"], "const_expr": {"string_value": "."}}]
+    equal, name_test = parsed["call_expr"]["args"]
+    assert without_ids(equal) == without_ids(plain)
+    assert name_test["call_expr"]["function"] == "matches"
+    assert name_test["call_expr"]["target"]["select_expr"]["field"] == "host"
+    regex = {"const_expr": {"string_value": matcher_support.DOTTED_NAME_REGEX}}
+    assert without_ids(name_test["call_expr"]["args"]) == [regex]
     ids = re.findall(r"'id': (\d+)", str(parsed))
-    assert len(ids) == len(set(ids)) == 11
-    # Without a `*` server but with on_missing_sni: reject, the SNI must not be empty either.
-    reject = dict(config_without_catch_all, on_missing_sni="reject")
+    assert len(ids) == len(set(ids)) == 10
+    # No `*` server, no nesting, on_missing_sni: reject: the SNI must not be empty either.
+    reject = {"servers": [{"hosts": ["second-example.org"]}], "on_missing_sni": "reject"}
     text, parsed = istio_gateway.matcher_for(reject)
     assert istio_gateway.form_configuration(reject, istio_gateway.MATCHER_FORM)["same_name_matcher"] == text
-    assert text == istio_gateway.SAME_NAME_WITH_SNI_TEXT
+    assert text == matcher_support.WITH_SNI
     has_sni, rest = parsed["call_expr"]["args"]
     assert (parsed["call_expr"]["function"], rest["call_expr"]["function"]) == ("_&&_", "_&&_")
     assert has_sni["call_expr"]["function"] == "_!=_"
     assert has_sni["call_expr"]["args"][1]["const_expr"] == {"string_value": ""}
-    assert without_ids(rest) == without_ids(istio_gateway.same_name_matcher(catch_all=True)[1])
     ids = re.findall(r"'id': (\d+)", str(parsed))
     assert len(ids) == len(set(ids)) == 16
 

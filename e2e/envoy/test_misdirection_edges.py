@@ -9,6 +9,13 @@ Envoy and the EnvoyFilter):
   certificate, the catch-all server's does not, and its route table also routes b's host (one
   route bound to both Gateways). Without sni-guard a client without a certificate reaches b's
   backend through the catch-all chain; with it, 421;
+- the same with an SNI that is not a host name and the identical `:authority`
+  (`b.example.com:443`, `b.example.com:`, `b.example.com.:443`, `x@b.example.com`): Envoy
+  matches `server_names` literally, so each lands in the catch-all chain, whose route table
+  routes it to b's backend (the port ignored) or the catch-all's; sni-guard answers 421, over
+  HTTP/2 and HTTP/1.1. Without a catch-all chain Envoy refuses each handshake. With a server
+  below another's wildcard whose route table lists its host as `host:*` (what older istiod wrote),
+  an SNI the wildcard matched reaches the inner server's backend the same way, and gets 421;
 - `on_missing_sni`: with a correct configuration a connection without SNI lands in the
   catch-all chain, and then belongs to the `*` server (e2e/envoy/test_gateway_api_conformance.py);
   without a catch-all chain the handshake fails. `on_missing_sni` decides only where Envoy has a
@@ -111,7 +118,8 @@ A, B = "a.example.com", "b.example.com"
 # Gateway, hosts b.example.com, client certificate required). One route for b.example.com is
 # bound to both Gateways, so istiod puts b's host into both route tables.
 FRONTING_SERVERS = [
-    Server(hosts=["*"], name="front", routes=[Route((A,), "/", "a-backend"), Route((B,), "/", "b-backend")]),
+    Server(hosts=["*"], name="front", routes=[Route((A,), "/", "a-backend"), Route((B,), "/", "b-backend"),
+                                              Route(("*",), "/", "front-backend")]),
     Server(hosts=[B], name="b-mtls", require_client_certificate=True, routes=[Route((B,), "/", "b-backend")]),
 ]
 FRONTING_CONFIG = {"servers": [{"hosts": ["*"]}, {"hosts": [B]}]}
@@ -158,6 +166,81 @@ def test_a_client_with_certificate_reaches_b_on_bs_own_connection(fronting_gatew
     # b's connection is b's alone: a's host is another server's there.
     check(fronting_gateway, gateway_certs, B, A, "404" if fronting_gateway.form is None else "421",
           client_cert=client_cert, chain="b-mtls")
+
+
+# --- SNIs that are not host names ------------------------------------------------------------
+
+# (SNI, sent as the :authority too; without sni-guard over HTTP/2, over HTTP/1.1). The access
+# log shows these SNIs as `invalid:b.example.com_443` (Envoy's formatter escapes them); the
+# filter chain match and CEL see them as sent. HTTP/2's codec refuses `@` in `:authority`.
+NON_HOST_SNIS = [
+    (B + ":443", "200 b-backend", "200 b-backend"),
+    (B + ":", "200 b-backend", "200 b-backend"),
+    (B + ".:443", "200 front-backend", "200 front-backend"),
+    ("x@" + B, "refused by the codec", "200 front-backend"),
+]
+
+
+@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
+@pytest.mark.parametrize("sni,without_h2,without_h1", NON_HOST_SNIS, ids=[c[0] for c in NON_HOST_SNIS])
+def test_an_sni_that_is_no_host_name_is_checked(fronting_gateway, gateway_certs, sni, without_h2, without_h1, http1):
+    without = without_h1 if http1 else without_h2
+    if without == "refused by the codec":
+        with pytest.raises(ConnectionError):
+            conformance.request(fronting_gateway, gateway_certs, sni, sni, "/", http1=http1)
+        return
+    want = without if fronting_gateway.form is None else "421"
+    check(fronting_gateway, gateway_certs, sni, sni, want, path="/", chain="front", http1=http1)
+
+
+@pytest.fixture(scope="module", params=[None, WASM_FORM, MATCHER_FORM], ids=["no-sni-guard", "wasm-filter", "matcher"])
+def named_only_gateway(request, gateway_certs, workdir):
+    """Servers a and b, no catch-all: every chain has server_names."""
+    servers = [Server(hosts=[A], name="a", routes=[Route((A,), "/", "a-backend")]),
+               Server(hosts=[B], name="b", routes=[Route((B,), "/", "b-backend")])]
+    plugin_config = {"servers": [{"hosts": [A]}, {"hosts": [B]}]}
+    config = istio_gateway.bootstrap(servers, gateway_certs, plugin_config=plugin_config, form=request.param)
+    with envoy_support.Envoy(config, workdir, name=f"named-only-{request.param or 'none'}") as envoy:
+        yield envoy
+
+
+@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
+@pytest.mark.parametrize("sni", [c[0] for c in NON_HOST_SNIS] + [B + "."])
+def test_without_a_catch_all_chain_envoy_refuses_the_handshake(named_only_gateway, gateway_certs, sni, http1):
+    check(named_only_gateway, gateway_certs, sni, sni, "handshake fails", path="/", http1=http1)
+    check(named_only_gateway, gateway_certs, B, B, "200 b-backend", path="/", chain="b", http1=http1)
+
+
+# Server w (`*.w.example.com`) and server n (`n.w.example.com`, client certificate required)
+# below it; one route for n's host bound to both, listed as `host` and `host:*` as istiod did
+# before `ignore_port_in_host_matching`. No catch-all chain.
+W, N = "x.w.example.com", "n.w.example.com"
+NESTED_SERVERS = [
+    Server(hosts=["*.w.example.com"], name="w", routes=[Route((W,), "/", "w-backend"),
+                                                        Route((N, N + ":*"), "/", "n-backend")]),
+    Server(hosts=[N], name="n-mtls", require_client_certificate=True, routes=[Route((N, N + ":*"), "/", "n-backend")]),
+]
+
+
+@pytest.fixture(scope="module", params=[None, WASM_FORM, MATCHER_FORM], ids=["no-sni-guard", "wasm-filter", "matcher"])
+def nested_gateway(request, gateway_certs, client_certs, workdir):
+    plugin_config = {"servers": [{"hosts": ["*.w.example.com"]}, {"hosts": [N]}]}
+    config = istio_gateway.bootstrap(NESTED_SERVERS, gateway_certs, plugin_config=plugin_config, form=request.param,
+                                     client_ca=client_certs.ca)
+    with envoy_support.Envoy(config, workdir, name=f"nested-{request.param or 'none'}") as envoy:
+        envoy.form = request.param
+        yield envoy
+
+
+@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
+def test_an_sni_the_outer_wildcard_matched_cannot_reach_the_inner_server(nested_gateway, gateway_certs, http1):
+    # Envoy: no server name is the SNI; its suffix ".w.example.com" is w's wildcard. The route
+    # table: `n.w.example.com:*` is a prefix the :authority starts with.
+    sni = N + ":" + W
+    want = "200 n-backend" if nested_gateway.form is None else "421"
+    check(nested_gateway, gateway_certs, sni, sni, want, path="/", chain="w", http1=http1)
+    check(nested_gateway, gateway_certs, W, W, "200 w-backend", path="/", chain="w", http1=http1)
+    check(nested_gateway, gateway_certs, N, N, "handshake fails", path="/", http1=http1)
 
 
 # --- on_missing_sni ----------------------------------------------------------------------------

@@ -106,15 +106,15 @@ def test_the_example_names_its_matcher():
 
 def test_config_writes_the_stronger_matcher_for_a_catch_all_server(envoy_bin, wasm, certs, tmp_path):
     """A Gateway with a catch-all listener (Gateway API's conformance Gateway): the EnvoyFilter
-    `sni-guard config` writes carries the test excluding a trailing-dot SNI, names it in
+    `sni-guard config` writes carries the test that also requires a host-name SNI, names it in
     same_name_matcher, and loads in the real Envoy."""
     fixture = m.ROOT / "e2e" / "envoy" / "fixtures" / "gateway-api-conformance.yaml"
     text = cli.config("--kind", "envoyfilter", "--selector",
                       "gateway.networking.k8s.io/gateway-name=same-namespace-with-https-listener", fixture)
     (document,) = [d for d in yaml.safe_load_all(text) if d]
     http_filter = m.envoy_filter_wasm(document)
-    assert matcher_support.text_of(http_filter["typed_config"]) == matcher_support.NO_TRAILING_DOT
-    assert json.loads(m.plugin_config_json(document))["same_name_matcher"] == matcher_support.NO_TRAILING_DOT
+    assert matcher_support.text_of(http_filter["typed_config"]) == matcher_support.HOST_NAME
+    assert json.loads(m.plugin_config_json(document))["same_name_matcher"] == matcher_support.HOST_NAME
     example = with_filter(envoy_support.load_example(), http_filter)
     result = envoy_validate(envoy_bin, envoy_support.prepare(certs, wasm=wasm, example=example), tmp_path / "ca.yaml")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -124,6 +124,32 @@ def with_required_matcher(http_filter: dict) -> None:
     http_filter["typed_config"] = matcher_support.extension_with_matcher(wasm_filter(http_filter), text)
 
 
+def many_servers(n: int) -> dict:
+    """A plugin configuration with `n` servers: the example's a, b and c+d first, then
+    wildcards, multi-host servers and Istio's namespace/host form (the benchmark's large gateway,
+    the churn test's)."""
+    servers = [{"hosts": ["a.example.com"]}, {"hosts": ["b.example.com"]},
+               {"hosts": ["c.example.com", "d.example.com"]}]
+    i = 0
+    while len(servers) < n:
+        i += 1
+        if i % 5 == 0:
+            servers.append({"hosts": [f"*.apps{i}.example.com"]})
+        elif i % 7 == 0:
+            servers.append({"hosts": [f"team{i}/api{i}.example.net", f"www{i}.example.net"]})
+        else:
+            servers.append({"hosts": [f"svc{i}.example.org", f"svc{i}-alt.example.org", f"*.svc{i}.example.io"]})
+    return {"servers": servers}
+
+
+def one_server_renamed(plugin_config: dict, change: int) -> dict:
+    """`plugin_config` with its last server renamed after `change`: a configuration of its own
+    for each change, of the same size."""
+    servers = copy.deepcopy(plugin_config["servers"])
+    servers[-1] = {"hosts": [f"change{change}.example.org"]}
+    return dict(plugin_config, servers=servers)
+
+
 def plugin_configuration(config: dict) -> dict:
     """The sni-guard configuration of the first chain (all chains share it), parsed."""
     for f in connection_managers(config)[0]["http_filters"]:

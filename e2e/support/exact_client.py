@@ -148,25 +148,48 @@ def get(port: int, sni: str | None, authority: str, path: str = "/", **options) 
         return connection.get(authority, path, extra_headers)
 
 
-def http1_status(port: int, sni: str | None, host_header: str, path: str = "/", *, ca: Path | None = None,
-                 timeout: float = 10.0) -> int:
-    """The status of one HTTP/1.1 request sent byte for byte (`Host: <host_header>`), for values
-    no HTTP/2 frame can carry to the filters (an empty Host)."""
+def http1_get(port: int, sni: str | None, host_header: str, path: str = "/", *, ca: Path | None = None,
+              client_cert: tuple[Path, Path] | None = None, extra_headers: list[tuple[str, str]] = (),
+              timeout: float = 10.0) -> Reply:
+    """One HTTP/1.1 request sent byte for byte (`Host: <host_header>`, `Connection: close`) on a
+    new connection opened with exactly `sni`, for values no HTTP/2 frame carries to the filters
+    (an empty Host, userinfo); the reply, read to the end of the connection."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     if ca is not None:
         context.load_verify_locations(cafile=str(ca))
     else:
         context.verify_mode = ssl.CERT_NONE
+    if client_cert is not None:
+        context.load_cert_chain(certfile=str(client_cert[0]), keyfile=str(client_cert[1]))
     context.set_alpn_protocols(["http/1.1"])
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host_header}", *(f"{k}: {v}" for k, v in extra_headers),
+             "Connection: close"]
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-        with context.wrap_socket(raw, server_hostname=sni) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
-            head = b""
-            while b"\r\n" not in head:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    raise ConnectionError(f"connection closed before a status line: {head!r}")
-                head += chunk
-    status_line = head.split(b"\r\n", 1)[0].decode()
-    return int(status_line.split(" ")[1])
+        try:
+            sock = context.wrap_socket(raw, server_hostname=sni)
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as e:
+            raise HandshakeFailed(f"TLS handshake with SNI {sni!r} failed: {e}") from e
+        with sock:
+            reply = b""
+            try:
+                sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+                # Bounded: Envoy closes after the reply (Connection: close), or the timeout hits.
+                while chunk := sock.recv(65536):
+                    reply += chunk
+            except (ssl.SSLError, ConnectionResetError) as e:
+                if not reply:
+                    # TLS 1.3: a refused client certificate shows as an alert after the handshake.
+                    raise HandshakeFailed(f"TLS connection with SNI {sni!r} refused: {e}") from e
+    head, _, body = reply.partition(b"\r\n\r\n")
+    if not head:
+        raise ConnectionError("connection closed before a status line")
+    status_line, *header_lines = head.decode(errors="replace").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in header_lines)}
+    return Reply(int(status_line.split(" ")[1]), body, headers)
+
+
+def http1_status(port: int, sni: str | None, host_header: str, path: str = "/", *, ca: Path | None = None,
+                 timeout: float = 10.0) -> int:
+    """The status of one HTTP/1.1 request (`http1_get`)."""
+    return http1_get(port, sni, host_header, path, ca=ca, timeout=timeout).status

@@ -143,12 +143,14 @@ class Outcome:
 
 
 def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str,
-            path: str = PATH, case: str = "-", client_cert: tuple[Path, Path] | None = None) -> Outcome:
-    """One GET on a new HTTP/2 connection opened with exactly `sni`, `:authority` exactly `host`.
-    The backend is the body of a 200 (the routes answer with their backend's name)."""
+            path: str = PATH, case: str = "-", client_cert: tuple[Path, Path] | None = None,
+            http1: bool = False) -> Outcome:
+    """One GET on a new HTTP/2 (or, `http1`, HTTP/1.1) connection opened with exactly `sni`,
+    `:authority` (Host) exactly `host`. The backend is the body of a 200 (the routes answer with
+    their backend's name)."""
+    get = exact_client.http1_get if http1 else exact_client.get
     try:
-        reply = exact_client.get(envoy.port, sni, host, path, ca=certs.ca, client_cert=client_cert,
-                                 extra_headers=[("x-case", case)])
+        reply = get(envoy.port, sni, host, path, ca=certs.ca, client_cert=client_cert, extra_headers=[("x-case", case)])
     except exact_client.HandshakeFailed:
         return Outcome(None, None, handshake_failed=True)
     backend = reply.text.strip() if reply.status == 200 else None
@@ -161,14 +163,16 @@ _case_numbers = itertools.count(1)
 
 
 def check(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str, want: str, *,
-          path: str = PATH, chain: str | None = None, client_cert: tuple[Path, Path] | None = None) -> None:
+          path: str = PATH, chain: str | None = None, client_cert: tuple[Path, Path] | None = None,
+          http1: bool = False) -> None:
     """One request (`request`); its outcome must be `want` (`Outcome.parse`). Unless the
     handshake fails, Envoy's access log must show who answered (the router or sni-guard) and, if
     given, the filter chain Envoy picked for the SNI."""
     case = f"c{next(_case_numbers)}"
-    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert)
+    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert, http1=http1)
+    protocol = "HTTP/1.1" if http1 else "HTTP/2"
     assert got == Outcome.parse(want), \
-        f"SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
+        f"{protocol}, SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
     if got.handshake_failed:
         return
     line = access_log_line(envoy, case)

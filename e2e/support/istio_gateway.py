@@ -104,35 +104,22 @@ def _strip_namespace(host: str) -> str:
 
 # --- sni-guard's two forms --------------------------------------------------------------------
 
-SAME_NAME_TEXT = matcher_support.PLAIN
-SAME_NAME_NO_TRAILING_DOT_TEXT = matcher_support.NO_TRAILING_DOT
-SAME_NAME_WITH_SNI_TEXT = matcher_support.WITH_SNI
-
-
-def same_name_matcher(catch_all: bool, on_missing_sni: str = "allow") -> tuple[str, dict]:
-    """The CEL matcher that skips sni-guard, as (text, parsed expression for Envoy's
-    `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there), for a configuration with or
-    without a `*` server and with this `on_missing_sni` (e2e/support/matcher.py, which the
-    filter's `cel::SameNameTest::required` agrees with):
-
-    - No `*` server, `on_missing_sni: allow`: `:authority` exactly the SNI (the example's).
-    - A `*` server: an SNI with a trailing dot lands in the catch-all chain whatever its name
-      (Envoy matches `server_names` literally), so an `:authority` equal to such an SNI may be
-      another server's: the matcher must not skip the module for it.
-    - No `*` server, `on_missing_sni: reject`: a connection without SNI must reach the module
-      even with an empty `:authority` (HTTP/1.1 carries an empty Host to the filters)."""
-    config = {"servers": [{"hosts": [CATCH_ALL]}] if catch_all else [], "on_missing_sni": on_missing_sni}
-    text = matcher_support.required(config)
-    return text, matcher_support.parsed(text)["expr"]
-
-
-def has_catch_all(plugin_config: dict) -> bool:
-    return any(_strip_namespace(h) == CATCH_ALL for s in plugin_config.get("servers", []) for h in s["hosts"])
-
-
 def matcher_for(plugin_config: dict) -> tuple[str, dict]:
-    """`same_name_matcher` for this plugin configuration."""
-    return same_name_matcher(has_catch_all(plugin_config), plugin_config.get("on_missing_sni", "allow"))
+    """The CEL matcher that skips sni-guard for this plugin configuration, as (text, parsed
+    expression for Envoy's `cel_expr_parsed.expr`; Envoy 1.40 takes no CEL text there): the
+    weakest test the filter accepts (e2e/support/matcher.py `required`, which the filter's
+    `SameNameTest::required` agrees with):
+
+    - no `*` server, no server below another's wildcard, `on_missing_sni: allow`: `:authority`
+      exactly the SNI (the example's);
+    - a `*` server, or a server below another's wildcard: also an SNI that is a host name.
+      Envoy matches `server_names` literally, so `b.example.com:443` or `b.example.com.` lands
+      in the catch-all chain, whose route table may serve b.example.com: an `:authority` equal
+      to such an SNI must reach the module;
+    - else, `on_missing_sni: reject`: a connection without SNI must reach the module even with
+      an empty `:authority` (HTTP/1.1 carries an empty Host to the filters)."""
+    text = matcher_support.required(plugin_config)
+    return text, matcher_support.parsed(text)["expr"]
 
 
 def form_configuration(plugin_config: dict, form: str) -> dict:

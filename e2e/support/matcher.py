@@ -1,4 +1,4 @@
-"""Envoy's same-name matcher in front of sni-guard: the three tests the filter knows
+"""Envoy's same-name matcher in front of sni-guard: the four tests the filter knows
 (`sni_guard::cel::SameNameTest`), as CEL text and in the parsed form Envoy 1.40 takes
 (`cel_expr_parsed`: it refuses `cel_expr_string` in an ExtensionWithMatcher), and which one a
 configuration needs. The filter refuses a `same_name_matcher` too weak for its servers."""
@@ -10,16 +10,27 @@ import itertools
 PLAIN = "request.host == connection.requested_server_name"
 NO_TRAILING_DOT = PLAIN + " && !request.host.endsWith('.')"
 WITH_SNI = "connection.requested_server_name != '' && " + NO_TRAILING_DOT
-TEXTS = (PLAIN, NO_TRAILING_DOT, WITH_SNI)
+# cel.rs DOTTED_NAME_REGEX: labels of letters, digits, '-' and '_' joined by single dots.
+DOTTED_NAME_REGEX = "^[-0-9A-Z_a-z]+([.][-0-9A-Z_a-z]+)*$"
+HOST_NAME = PLAIN + f" && request.host.matches('{DOTTED_NAME_REGEX}')"
+TEXTS = (PLAIN, NO_TRAILING_DOT, WITH_SNI, HOST_NAME)
 
 
 def required(plugin_config: dict) -> str:
-    """The weakest test the filter accepts in front of this configuration (cel.rs
-    `SameNameTest::required`): with a catch-all server ("*"), a trailing-dot SNI must not be
-    skipped; with on_missing_sni reject and no catch-all, neither a connection without SNI."""
-    hosts = [h for server in plugin_config.get("servers", []) for h in server["hosts"]]
-    if any(h == "*" or h.endswith("/*") for h in hosts):
-        return NO_TRAILING_DOT
+    """The weakest test the filter accepts in front of this configuration (config.rs
+    `SameNameTest::required`): with a catch-all server ("*"), or a server's host below another
+    server's wildcard, only an SNI that is a host name may be skipped; with on_missing_sni
+    reject and neither, no connection without SNI."""
+    patterns = [(h.split("/", 1)[-1].lower(), i)
+                for i, server in enumerate(plugin_config.get("servers", [])) for h in server["hosts"]]
+    wildcards = {p[2:]: i for p, i in patterns if p.startswith("*.")}
+
+    def below_another_wildcard(name: str, server: int) -> bool:
+        labels = name.removeprefix("*.").split(".")
+        return any(wildcards.get(".".join(labels[k:]), server) != server for k in range(1, len(labels)))
+
+    if any(p == "*" for p, _ in patterns) or any(below_another_wildcard(p, i) for p, i in patterns):
+        return HOST_NAME
     if plugin_config.get("on_missing_sni") == "reject":
         return WITH_SNI
     return PLAIN
@@ -34,6 +45,9 @@ def parsed(text: str) -> dict:
     def call(function: str, *args: dict, target: dict | None = None) -> dict:
         return {"call_expr": {"function": function, **({"target": target} if target else {}), "args": list(args)}}
 
+    def const(value: str) -> dict:
+        return {"const_expr": {"string_value": value}}
+
     same_name = call("_==_", select("request", "host"), select("connection", "requested_server_name"))
     no_trailing_dot = call("!_", call("endsWith", {"const_expr": {"string_value": "."}},
                                       target=select("request", "host")))
@@ -42,8 +56,10 @@ def parsed(text: str) -> dict:
     elif text == NO_TRAILING_DOT:
         expr = call("_&&_", same_name, no_trailing_dot)
     elif text == WITH_SNI:
-        has_sni = call("_!=_", select("connection", "requested_server_name"), {"const_expr": {"string_value": ""}})
+        has_sni = call("_!=_", select("connection", "requested_server_name"), const(""))
         expr = call("_&&_", has_sni, call("_&&_", same_name, no_trailing_dot))
+    elif text == HOST_NAME:
+        expr = call("_&&_", same_name, call("matches", const(DOTTED_NAME_REGEX), target=select("request", "host")))
     else:
         raise ValueError(f"not a same-name test sni-guard knows: {text!r}")
     ids = itertools.count(1)

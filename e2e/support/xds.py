@@ -27,6 +27,7 @@ import yaml
 from e2e.support import envoy as envoy_support
 
 LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+WASM_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 EXTENSION_CONFIG_TYPE = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"
 # An Istio gateway's node identity (pilot-agent's `router~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`):
 # Envoy requires a node id and cluster for any dynamic resource.
@@ -227,3 +228,36 @@ def push_extension_config(envoy: envoy_support.Envoy, xds: FileXds, resource: di
     # by posting to their event loops; give those posts a moment before the next request.
     time.sleep(ECDS_SETTLE_SECONDS)
     return result
+
+
+# --- sni-guard by ECDS, as a WasmPlugin reaches Envoy ---
+
+SNI_GUARD_RESOURCE = "sni-guard"
+
+
+def ecds_gateway(certs: envoy_support.Certs, files: FileXds, plugin_config: dict,
+                 wasm: Path = envoy_support.WASM) -> tuple[dict, dict]:
+    """The example's TLS listener (by LDS) with sni-guard delivered by ECDS, as istio-agent hands
+    a WasmPlugin to Envoy (a local module, no environment, no matcher in front): the bootstrap,
+    and the ECDS resource for `plugin_config`, written as version 1."""
+    config = envoy_support.without_access_log(
+        envoy_support.without_matcher(envoy_support.prepare(certs, plugin_config=plugin_config, wasm=wasm)))
+    resource = None
+    for hcm in envoy_support.connection_managers(config):
+        for i, f in enumerate(hcm["http_filters"]):
+            if f["name"] == envoy_support.SNI_GUARD_FILTER:
+                resource = {"name": SNI_GUARD_RESOURCE, "typed_config": f["typed_config"]}
+                hcm["http_filters"][i] = {"name": SNI_GUARD_RESOURCE, "config_discovery": {
+                    "config_source": file_source(files.ecds_path(SNI_GUARD_RESOURCE), "0s"),
+                    "type_urls": [WASM_FILTER_TYPE]}}
+    if resource is None:
+        raise KeyError("no sni-guard filter in the example")
+    files.write_extension_config(resource, "1")
+    return files.bootstrap(config), resource
+
+
+def with_plugin_config(resource: dict, plugin_config: dict) -> dict:
+    """sni-guard's ECDS resource with another plugin configuration."""
+    resource = copy.deepcopy(resource)
+    resource["typed_config"]["config"]["configuration"]["value"] = json.dumps(plugin_config)
+    return resource

@@ -6,6 +6,7 @@ mod bad_requests;
 mod cel_check;
 mod decision_table;
 mod memory;
+mod roots;
 mod streams;
 
 use std::path::PathBuf;

@@ -244,14 +244,43 @@ impl Plugin {
 
     /// Fires one root context's timer, after advancing the clock by its tick period.
     pub fn tick_root(&mut self, root: u32) -> Result<(), HarnessError> {
+        let period = self.tick_period_of(root)?;
+        self.advance_clock(period);
+        self.tick_root_now(root)
+    }
+
+    /// Fires one root context's timer at the clock's present time, as Envoy fires the timers
+    /// of several roots that fall due together (one thread runs them one after the other).
+    pub fn tick_root_now(&mut self, root: u32) -> Result<(), HarnessError> {
+        self.tick_period_of(root)?;
+        let f = self.exports.on_tick.clone();
+        self.in_root(root, |p| p.call_optional("proxy_on_tick", f, root as i32)).map(drop)
+    }
+
+    fn tick_period_of(&self, root: u32) -> Result<Duration, HarnessError> {
         self.alive()?;
         let period = self.store.data().roots.get(&root).ok_or(HarnessError::UnknownRoot { id: root })?.tick_period_ms;
         if period == 0 {
             return Err(HarnessError::TickNotScheduled);
         }
-        self.advance_clock(Duration::from_millis(period.into()));
-        let f = self.exports.on_tick.clone();
-        self.in_root(root, |p| p.call_optional("proxy_on_tick", f, root as i32)).map(drop)
+        Ok(Duration::from_millis(period.into()))
+    }
+
+    /// Removes a root context as Envoy does when no filter holds its configuration any more
+    /// (proxy-wasm-cpp-host `startShutdown`): `proxy_on_done` and `proxy_on_delete` if the
+    /// module exports them; then it gets no more ticks and no streams.
+    pub fn remove_root(&mut self, root: u32) -> Result<(), HarnessError> {
+        self.alive()?;
+        if !self.store.data().roots.contains_key(&root) {
+            return Err(HarnessError::UnknownRoot { id: root });
+        }
+        let (on_done, on_delete) = (self.exports.on_done.clone(), self.exports.on_delete.clone());
+        self.in_root(root, |p| {
+            p.call_optional("proxy_on_done", on_done, root as i32)?;
+            p.call_optional("proxy_on_delete", on_delete, root as i32)
+        })?;
+        self.store.data_mut().roots.remove(&root);
+        Ok(())
     }
 
     /// Hands the root context a new plugin configuration (`proxy_on_configure` again). A
@@ -293,6 +322,17 @@ impl Plugin {
     pub fn advance_clock(&mut self, by: Duration) {
         let state = self.store.data_mut();
         state.clock_nanos = state.clock_nanos.saturating_add(by.as_nanos().try_into().unwrap_or(u64::MAX));
+    }
+
+    /// Sets the clock `proxy_get_current_time_nanoseconds` reads (nanoseconds since the Unix
+    /// epoch), backwards too: Envoy's is the system's wall clock, which can jump either way.
+    pub fn set_clock(&mut self, nanos: u64) {
+        self.store.data_mut().clock_nanos = nanos;
+    }
+
+    /// The clock `proxy_get_current_time_nanoseconds` reads.
+    pub fn clock(&self) -> u64 {
+        self.store.data().clock_nanos
     }
 
     /// The tick period the first root context asked for, if any.

@@ -375,6 +375,20 @@ fn time_metrics_and_ticks() {
     plugin.tick().unwrap();
     assert_eq!(plugin.metric("hits"), Some(5));
     assert_eq!(plugin.metric("now"), Some(start + 500_000_000), "each tick advances the clock by the period");
+    plugin.tick_root_now(plugin.roots()[0]).unwrap();
+    assert_eq!(plugin.metric("now"), Some(start + 500_000_000), "tick_root_now leaves the clock alone");
+    plugin.set_clock(start - 7);
+    assert_eq!(plugin.clock(), start - 7);
+    plugin.tick_root_now(plugin.roots()[0]).unwrap();
+    assert_eq!(plugin.metric("now"), Some(start - 7), "the clock goes back when set back");
+    // A removed root: its proxy_on_done and proxy_on_delete ran (none exported here), then no
+    // more ticks or streams.
+    let root = plugin.roots()[0];
+    plugin.remove_root(root).unwrap();
+    assert!(plugin.roots().is_empty());
+    assert!(matches!(plugin.tick_root(root), Err(HarnessError::UnknownRoot { id }) if id == root));
+    assert!(matches!(plugin.remove_root(root), Err(HarnessError::UnknownRoot { .. })));
+    assert_eq!(plugin.metric("hits"), Some(7), "3, then four ticks");
 }
 
 /// A registered foreign function sees the calling stream and returns bytes the module can read;

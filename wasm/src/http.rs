@@ -1,6 +1,6 @@
 //! The HTTP stream: one export, `proxy_on_request_headers`, with no per-stream state.
 
-use sni_guard::cel;
+use sni_guard::cel::{self, Reading};
 use sni_guard::log_limit::LogLimiter;
 use sni_guard::metrics::{Counter, ServerPair};
 use sni_guard::stream::{on_request_headers, Action, Names, StreamHost};
@@ -38,14 +38,18 @@ struct EnvoyStream<'a> {
 
 impl EnvoyStream<'_> {
     /// The names from one evaluation of the root's expression; `None` when Envoy could not
-    /// give them (no `:authority`, no CEL).
+    /// give them (no `:authority`, no CEL) or handed over an SNI that is no host name.
     fn names_from_cel(&mut self, request: u32) -> Option<Names<Value>> {
         let value = match hostcalls::evaluate_expression(request) {
             Ok(value) => value,
             Err(status::SERIALIZATION_FAILURE) => return Some(Names::Same),
             Err(_) => return None,
         };
-        let (root, sni, authority) = cel::parse_names(value.as_ref())?;
+        let (root, sni, authority) = match cel::read_value(value.as_ref()) {
+            Reading::SameName => return Some(Names::Same),
+            Reading::Names { root, sni, authority } => (root, sni, authority),
+            Reading::Unread => return None,
+        };
         let part = |bytes: &[u8]| Value::Part(bytes.as_ptr(), bytes.len());
         let names = Names::Read {
             root: Some(root),

@@ -11,26 +11,21 @@ use std::cell::RefCell;
 
 use sni_guard::cel::{self, SameNameTest};
 use sni_guard::config::Settings;
+use sni_guard::liveness::{VmClock, TICK_PERIOD_MS};
 use sni_guard::log_limit::LogLimiter;
-use sni_guard::metrics::{Counter, Counts, ServerPair, MAX_SERVER_PAIRS, OTHER_SERVERS};
+use sni_guard::metrics::{Counter, Counts, PairSeries, ServerPair};
 use sni_guard::stream::{Configurations, RootId};
 
 use crate::{hostcalls, logger};
-
-/// How often pending counts reach Envoy's counters, and roots show they are alive.
-const TICK_PERIOD_MS: u32 = 1000;
-/// A root that has not ticked while the others ticked this many times each (about five
-/// minutes) is gone: Envoy removed it without telling the module, which exports no
-/// `proxy_on_done` (Envoy would call it on every stream). Its settings are dropped.
-const GONE_AFTER_TICKS: u64 = 300;
 
 /// One root context's configuration.
 struct Root {
     settings: Settings,
     /// The same-name test its CEL expression was created with (`None`: behind a matcher).
     same_name: Option<SameNameTest>,
-    /// The VM's tick count when this root last ticked (or was configured).
-    last_tick: u64,
+    /// The VM's clock when this root last ticked (or was configured): a root that stops
+    /// ticking is gone (`liveness`), and its settings are dropped.
+    last_seen: u64,
 }
 
 /// Whether streams can ask Envoy's CEL which root they belong to.
@@ -78,14 +73,8 @@ impl Configurations for Roots {
 pub struct Counters {
     ids: [u32; Counter::ALL.len()],
     pending: Counts,
-    /// The per-pair counters defined so far, by the pair's key (at most `MAX_SERVER_PAIRS`,
-    /// then every other pair shares one more).
-    pairs: Vec<(PairKey, u32)>,
-    other: [Option<u32>; 2],
+    pairs: PairSeries,
 }
-
-/// Which total, and `ServerPair::key`.
-type PairKey = (Counter, (Option<u32>, Option<usize>, Option<usize>));
 
 impl Counters {
     pub fn count(&mut self, counter: Counter) {
@@ -96,26 +85,7 @@ impl Counters {
     }
 
     pub fn count_pair(&mut self, pair: &ServerPair<'_>) {
-        let key = (pair.counter, pair.key);
-        let id = match self.pairs.iter().find(|(k, _)| *k == key) {
-            Some((_, id)) => Some(*id),
-            None if self.pairs.len() < MAX_SERVER_PAIRS => {
-                let id = hostcalls::define_counter(&pair.metric_name());
-                if let Some(id) = id {
-                    self.pairs.push((key, id));
-                }
-                id
-            }
-            None => {
-                let slot = &mut self.other[(pair.counter == Counter::DryRunMismatch) as usize];
-                if slot.is_none() {
-                    let other = ServerPair { connection_server: OTHER_SERVERS, host_server: OTHER_SERVERS, ..*pair };
-                    *slot = hostcalls::define_counter(&other.metric_name());
-                }
-                *slot
-            }
-        };
-        if let Some(id) = id {
+        if let Some(id) = self.pairs.metric(pair, hostcalls::define_counter) {
             hostcalls::increment_metric(id, 1);
         }
     }
@@ -132,7 +102,7 @@ pub struct Vm {
     pub cel: Cel,
     pub counters: Counters,
     pub dry_run_log: LogLimiter,
-    ticks: u64,
+    clock: VmClock,
 }
 
 thread_local! {
@@ -166,19 +136,19 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
     let settings = Settings::from_json(bytes.as_ref().map_or(&[][..], |b| b.as_ref())).map_err(|e| e.to_string())?;
     let same_name = match settings.same_name_matcher {
         Some(_) => None,
-        None => Some(SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni)),
+        None => Some(settings.same_name),
     };
     VM.with(|vm| {
         let mut vm = vm.borrow_mut();
         if vm.is_none() {
             let ids = define_counters().ok_or("Envoy refused to define the sni_guard counters")?;
-            let counters = Counters { ids, pending: Counts::default(), pairs: Vec::new(), other: [None; 2] };
+            let counters = Counters { ids, pending: Counts::default(), pairs: PairSeries::default() };
             *vm = Some(Vm {
                 roots: Roots::default(),
                 cel: Cel::Unknown,
                 counters,
                 dry_run_log: LogLimiter::default(),
-                ticks: 0,
+                clock: VmClock::default(),
             });
         }
         let Some(vm) = vm.as_mut() else { return Err("no VM state".to_string()) };
@@ -224,14 +194,18 @@ fn configure(root: RootId, configuration_size: usize) -> Result<String, String> 
         };
         let checks = match (vm.cel, same_name) {
             (Cel::Missing, _) => "first check: none (every request reads the SNI and :authority)".to_string(),
+            (_, Some(SameNameTest::HostName)) => format!(
+                "first check: Envoy's CEL same-name test {:?}, then the module's test that the SNI is a host name",
+                SameNameTest::Plain.text()
+            ),
             (_, Some(test)) => format!("first check: Envoy's CEL same-name test {:?}", test.text()),
             (_, None) => format!(
                 "first check: Envoy's matcher in front ({:?}); the module reads the names with one CEL evaluation",
                 settings.same_name_matcher.map(SameNameTest::text).unwrap_or_default()
             ),
         };
-        let last_tick = vm.ticks;
-        let configured = Root { settings, same_name, last_tick };
+        let last_seen = vm.clock.observe(hostcalls::current_time_nanos());
+        let configured = Root { settings, same_name, last_seen };
         match vm.roots.get_mut(root) {
             Some(existing) => *existing = configured,
             None => vm.roots.0.push((root, configured)),
@@ -252,21 +226,28 @@ fn create_expressions(root: RootId, same_name: Option<SameNameTest>) -> Result<(
 pub extern "C" fn proxy_on_tick(root_context_id: u32) {
     logger::init();
     with_vm(|vm| {
-        vm.ticks += 1;
-        let now = vm.ticks;
-        if let Some(root) = vm.roots.get_mut(root_context_id) {
-            root.last_tick = now;
+        let wall = hostcalls::current_time_nanos();
+        let now = vm.clock.observe(wall);
+        match vm.roots.get_mut(root_context_id) {
+            Some(root) => root.last_seen = now,
+            // Only a configured root asks for ticks: this one was dropped while Envoy still held
+            // it, which `liveness` rules out. Said loudly, should it happen.
+            None => log::error!(
+                "sni-guard: root context {root_context_id} ticks after its configuration was dropped; its requests \
+                 pass unchecked"
+            ),
         }
-        let live = vm.roots.0.len() as u64;
+        let (clock, pairs) = (vm.clock, &mut vm.counters.pairs);
         vm.roots.0.retain(|(id, root)| {
-            let gone = now.saturating_sub(root.last_tick) > GONE_AFTER_TICKS * live;
+            let gone = clock.is_gone(root.last_seen);
             if gone {
                 log::info!("sni-guard: root context {id} has stopped ticking; its configuration is dropped");
+                pairs.release(*id);
             }
             !gone
         });
         vm.counters.flush();
-        if let Some(suppressed) = vm.dry_run_log.summary(hostcalls::current_time_nanos()) {
+        if let Some(suppressed) = vm.dry_run_log.summary(wall) {
             log::warn!("{}", dry_run_summary(suppressed));
         }
     });

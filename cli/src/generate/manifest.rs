@@ -385,7 +385,7 @@ struct Local<'a> {
 pub fn behind_matcher(config: &PluginConfig) -> Result<(PluginConfig, SameNameTest), ConfigFailure> {
     let settings =
         config.validate().map_err(|e| ConfigFailure::Unusable(format!("the configuration does not validate: {e}")))?;
-    let test = SameNameTest::required(settings.servers.catch_all().is_some(), settings.on_missing_sni);
+    let test = settings.same_name;
     Ok((PluginConfig { same_name_matcher: Some(test.text().to_owned()), ..config.clone() }, test))
 }
 

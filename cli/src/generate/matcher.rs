@@ -7,11 +7,11 @@
 //! (`sni_guard::cel::SameNameTest`), the parsed form of its text: the tree
 //! `e2e/support/matcher.py` `parsed(text)` builds, node ids numbered from 1 in pre-order (a
 //! node, then its call target, then its arguments). A test in `cli/tests/matcher.rs` checks the
-//! two agree for all three texts.
+//! two agree for every text.
 
 use serde::Serialize;
 use serde_json::Value;
-use sni_guard::cel::SameNameTest;
+use sni_guard::cel::{SameNameTest, DOTTED_NAME_REGEX};
 
 pub const EXTENSION_WITH_MATCHER: &str = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher";
 pub const CEL_INPUT: &str = "type.googleapis.com/xds.type.matcher.v3.HttpAttributesCelMatchInput";
@@ -75,6 +75,18 @@ fn tree(test: SameNameTest) -> Node {
             vec![
                 call("_!=_", vec![Node::Select("connection", "requested_server_name"), Node::Str("")]),
                 call("_&&_", vec![same_name(), no_trailing_dot()]),
+            ],
+        ),
+        // request.host == connection.requested_server_name && request.host.matches('...')
+        SameNameTest::HostName => call(
+            "_&&_",
+            vec![
+                same_name(),
+                Node::Call(
+                    "matches",
+                    Some(Box::new(Node::Select("request", "host"))),
+                    vec![Node::Str(DOTTED_NAME_REGEX)],
+                ),
             ],
         ),
     }
