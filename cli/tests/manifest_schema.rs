@@ -41,7 +41,11 @@ fn schema_errors(yaml: &str, name: &str) -> Vec<String> {
         "{} is missing: run `make deps` (the schema check needs its jsonschema and PyYAML)",
         python.display()
     );
-    let file = std::env::temp_dir().join(format!("sni-guard-{name}-{}.yaml", std::process::id()));
+    // One file per call: the tests run in parallel threads of one process, and two may check the
+    // same kind at once.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("sni-guard-{name}-{}-{call}.yaml", std::process::id()));
     std::fs::write(&file, yaml).unwrap();
     let out = Command::new(python).arg("-c").arg(VALIDATE).arg(&root).arg(&file).output().unwrap();
     std::fs::remove_file(&file).unwrap();

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import yaml
 
-from e2e.support import xds
+from e2e.support import istio_chain, xds
 
 WASM_HTTP_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 RBAC_HTTP_FILTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
@@ -74,41 +74,50 @@ WASM_MAGIC = b"\0asm"
 
 @dataclass
 class WasmPlugin:
-    """One WasmPlugin object as the API server stores it: the manifest plus a resourceVersion."""
+    """One WasmPlugin object as the API server stores it: the manifest plus a resourceVersion.
+    A TrafficExtension (Istio 1.31+) is held the same way, its `wasm` block's fields in `spec`
+    beside `phase`, `priority`, `selector` and `match`, with `kind` saying which it is."""
     name: str
     namespace: str
     spec: dict
     resource_version: str = "1"
+    kind: str = "WasmPlugin"
 
     @classmethod
     def from_manifest(cls, doc: dict, resource_version: str = "1") -> WasmPlugin:
-        assert doc["kind"] == "WasmPlugin", doc["kind"]
-        return cls(doc["metadata"]["name"], doc["metadata"].get("namespace", "default"),
-                   copy.deepcopy(doc["spec"]), resource_version)
+        assert doc["kind"] in ("WasmPlugin", "TrafficExtension"), doc["kind"]
+        spec = copy.deepcopy(doc["spec"])
+        if doc["kind"] == "TrafficExtension":
+            spec = {**{k: v for k, v in spec.items() if k != "wasm"}, **spec["wasm"]}
+        return cls(doc["metadata"]["name"], doc["metadata"].get("namespace", "default"), spec, resource_version,
+                   doc["kind"])
 
     def updated(self, resource_version: str, **spec_changes) -> WasmPlugin:
         """The object after an edit (`kubectl apply`): new resourceVersion, changed spec fields."""
-        return WasmPlugin(self.name, self.namespace, {**copy.deepcopy(self.spec), **spec_changes}, resource_version)
+        return WasmPlugin(self.name, self.namespace, {**copy.deepcopy(self.spec), **spec_changes}, resource_version,
+                          self.kind)
 
     def renamed(self, name: str) -> WasmPlugin:
-        return WasmPlugin(name, self.namespace, copy.deepcopy(self.spec), self.resource_version)
+        return WasmPlugin(name, self.namespace, copy.deepcopy(self.spec), self.resource_version, self.kind)
 
 
 def load_wasm_plugins(path: Path) -> list[WasmPlugin]:
+    """The WasmPlugins and TrafficExtensions in a manifest file."""
     return [WasmPlugin.from_manifest(d) for d in yaml.safe_load_all(path.read_text())
-            if d and d.get("kind") == "WasmPlugin"]
+            if d and d.get("kind") in ("WasmPlugin", "TrafficExtension")]
 
 
 def plugin_name(plugin: WasmPlugin, naming: str = "1.30") -> str:
     """PluginConfig.name: `<namespace>.<name>` of the object istiod builds from (on 1.30+ the
-    synthetic TrafficExtension)."""
-    name = plugin.name + (SYNTHETIC_MARKER if naming == "1.30" else "")
+    synthetic TrafficExtension a WasmPlugin becomes; a TrafficExtension is its own)."""
+    name = plugin.name + (SYNTHETIC_MARKER if naming == "1.30" and plugin.kind == "WasmPlugin" else "")
     return f"{plugin.namespace}.{name}"
 
 
 def resource_name(plugin: WasmPlugin, naming: str = "1.30") -> str:
     """The ECDS resource name, which is also the HTTP filter's name."""
-    prefix = "extensions.istio.io/trafficextension/" if naming == "1.30" else "extensions.istio.io/wasmplugin/"
+    native = naming == "1.30" or plugin.kind == "TrafficExtension"
+    prefix = "extensions.istio.io/trafficextension/" if native else "extensions.istio.io/wasmplugin/"
     return prefix + plugin_name(plugin, naming)
 
 
@@ -273,12 +282,25 @@ def agent_convert(resource: dict, registry: FakeRegistry) -> dict:
     return resource
 
 
-def gateway_filters(plugins: list[WasmPlugin], naming: str = "1.30", config_sources: dict | None = None) -> list[dict]:
-    """The HTTP filters istiod puts in front of the router for `plugins` selecting one gateway,
-    all in phase AUTHN: by descending `priority` (unset is the lowest), then in creation order
-    (pass `plugins` oldest first: istiod sorts by creation time, then stably by priority)."""
+def filters_by_phase(plugins: list[WasmPlugin], naming: str = "1.30",
+                     config_sources: dict | None = None) -> dict[str, list[dict]]:
+    """The HTTP filters istiod makes of `plugins` selecting one gateway, by phase
+    (`istio_chain.PHASES`), each phase by descending `priority` (unset is the lowest), then in
+    creation order (pass `plugins` oldest first: istiod sorts by creation time, then stably by
+    priority)."""
     ordered = sorted(plugins, key=lambda p: -p.spec.get("priority", -2**31))
-    return [http_filter(p, naming, (config_sources or {}).get(resource_name(p, naming))) for p in ordered]
+    out: dict[str, list[dict]] = {}
+    for p in ordered:
+        out.setdefault(istio_chain.phase(p.spec), []).append(
+            http_filter(p, naming, (config_sources or {}).get(resource_name(p, naming))))
+    return out
+
+
+def gateway_filters(plugins: list[WasmPlugin], naming: str = "1.30", config_sources: dict | None = None) -> list[dict]:
+    """The HTTP filters istiod puts in front of the router for `plugins` selecting one gateway
+    that has no other filter there (no policies), phase by phase."""
+    by_phase = filters_by_phase(plugins, naming, config_sources)
+    return [f for phase in istio_chain.PHASES for f in by_phase.get(phase, [])]
 
 
 class Gateway:
@@ -296,10 +318,13 @@ class Gateway:
         """What Envoy receives for `plugin`."""
         return agent_convert(extension_config(plugin, self.naming), self.registry)
 
-    def listener(self, base: dict, plugins: list[WasmPlugin], name: str | None = None) -> dict:
+    def listener(self, base: dict, plugins: list[WasmPlugin], name: str | None = None,
+                 policies: istio_chain.GatewayPolicies | None = None) -> dict:
         """`base` (a listener of the example) with, in every HTTP connection manager, the
-        sni-guard filter replaced by `plugins`' filters; writes their ECDS files (version: the
-        objects' resourceVersion)."""
+        sni-guard filter replaced by `plugins`' filters, or, given the gateway's `policies`, the
+        whole filter list istiod builds with them and `plugins` by phase
+        (`istio_chain.http_filters`); writes their ECDS files (version: the objects'
+        resourceVersion)."""
         listener = copy.deepcopy(base)
         if name:
             listener["name"] = name
@@ -307,6 +332,10 @@ class Gateway:
                    for p in plugins}
         for chain in listener["filter_chains"]:
             hcm = chain["filters"][0]["typed_config"]
+            if policies is not None:
+                by_phase = filters_by_phase(plugins, self.naming, sources)
+                hcm["http_filters"] = istio_chain.http_filters(policies, by_phase)
+                continue
             filters = []
             for f in hcm["http_filters"]:
                 if f["name"] == "sni-guard":

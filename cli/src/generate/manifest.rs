@@ -26,6 +26,9 @@ const STRING_VALUE: &str = "type.googleapis.com/google.protobuf.StringValue";
 /// The name of the filter, its plugin and its VM in every form: `check` recognises sni-guard's
 /// Wasm filter by it.
 pub const NAME: &str = "sni-guard";
+/// The EnvoyFilter's `priority`: Istio applies EnvoyFilters in ascending priority, so one above the
+/// default (0) is applied after most others, and its INSERT_FIRST lands ahead of theirs.
+const ENVOYFILTER_PRIORITY: i32 = 1000;
 
 /// What `config` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +268,7 @@ struct EnvoyFilterSpec<'a> {
     workload_selector: Option<WorkloadSelector<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     target_refs: Option<[TargetRef<'a>; 1]>,
+    priority: i32,
     config_patches: Vec<ConfigPatch<'a>>,
 }
 
@@ -302,14 +306,7 @@ struct FilterChainMatch {
 }
 
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct FilterMatch {
-    name: &'static str,
-    sub_filter: SubFilter,
-}
-
-#[derive(Serialize)]
-struct SubFilter {
     name: &'static str,
 }
 
@@ -508,6 +505,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
             let spec = EnvoyFilterSpec {
                 workload_selector: selector.map(|labels| WorkloadSelector { labels }),
                 target_refs,
+                priority: ENVOYFILTER_PRIORITY,
                 config_patches: manifest
                     .ports
                     .numbers
@@ -519,25 +517,33 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
                             listener: ListenerMatch {
                                 port_number,
                                 filter_chain: FilterChainMatch {
-                                    filter: FilterMatch {
-                                        name: "envoy.filters.network.http_connection_manager",
-                                        sub_filter: SubFilter { name: "envoy.filters.http.router" },
-                                    },
+                                    filter: FilterMatch { name: "envoy.filters.network.http_connection_manager" },
                                 },
                             },
                         },
-                        patch: Patch { operation: "INSERT_BEFORE", value: &filter },
+                        patch: Patch { operation: "INSERT_FIRST", value: &filter },
                     })
                     .collect(),
             };
             let object = Object { api_version: "networking.istio.io/v1alpha3", kind: "EnvoyFilter", metadata, spec };
             let comments = vec![
                 (
+                    "priority:",
+                    "Istio applies EnvoyFilters in ascending priority: this one after those of lower priority (the \
+                     default is 0), so that its INSERT_FIRST puts sni-guard ahead of any filter they insert first \
+                     too. Keep it above theirs."
+                        .to_owned(),
+                ),
+                (
                     "configPatches:",
                     format!(
-                        "One patch per port the gateway listens on. {} Each inserts sni-guard just before the \
-                         router, so Istio's own filters (authentication, authorization, stats) run first, in every \
-                         HTTP filter chain of that port, each with the whole gateway's servers.",
+                        "One patch per port the gateway listens on. {} Each inserts sni-guard as the first HTTP \
+                         filter (INSERT_FIRST, applied to the filters Istio built) in every HTTP filter chain of \
+                         that port, each with the whole gateway's servers: a misdirected request is answered 421 \
+                         before any filter that could answer it for the wrong server (a CUSTOM AuthorizationPolicy's \
+                         ext_authz, RequestAuthentication's jwt_authn, ALLOW/DENY RBAC) and before the routes \
+                         (pilot/pkg/networking/core/listener_builder.go builds that list; \
+                         envoyfilter/listener_patch.go applies the patch).",
                         manifest.ports.how
                     ),
                 ),
@@ -633,8 +639,10 @@ fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> 
         ("url:", url),
         (
             "phase:",
-            "AUTHN, the earliest phase: a misdirected request is answered before Istio's authentication, \
-             authorization and routing see it (the wrong server's routes would answer 404)."
+            "AUTHN, the earliest phase Istio has: a misdirected request is answered 421 before \
+             RequestAuthentication's jwt_authn, ALLOW/DENY authorization and the routes (the wrong server's routes \
+             would answer 404). A CUSTOM AuthorizationPolicy's ext_authz runs before every phase (Istio's \
+             listener_builder.go): on a gateway with one, use --kind envoyfilter, which puts sni-guard first."
                 .into(),
         ),
         (
