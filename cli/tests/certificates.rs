@@ -11,29 +11,20 @@ use base64::Engine;
 use certs::{certificate, secret, KEY_MARKER};
 use serde_json::Value;
 
-/// A directory of input files for one test, removed afterwards.
+/// A directory of input files of one test's own (unique, removed when dropped).
 struct Input {
-    dir: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Input {
     fn new(test: &str) -> Input {
-        let dir = std::env::temp_dir().join(format!("sni-guard-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Input { dir }
+        Input { dir: tempfile::Builder::new().prefix(&format!("sni-guard-{test}-")).tempdir().unwrap() }
     }
 
     fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.join(name);
+        let path = self.dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-impl Drop for Input {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
