@@ -6,8 +6,6 @@
 mod run;
 use run::{repo_root, sni_guard};
 
-use std::path::PathBuf;
-
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -4,11 +4,11 @@
 //! (`tls::secrets`). Other kinds are skipped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::documents::{manifest_files, parse_documents, read_file, read_stdin, type_name, InputError};
+use super::documents::{parse_documents, read_inputs, type_name, InputError};
 use super::gateways::GatewayReader;
 use super::model::{Api, Server};
 use super::services::{read_service, Service};
@@ -36,29 +36,13 @@ pub struct Inventory {
 pub fn load(paths: &[PathBuf]) -> Result<Inventory, InputError> {
     let mut inventory = Inventory::default();
     let mut documents = 0;
-    let stdin = Path::new("-");
-    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
-    if paths.iter().filter(|p| **p == stdin).count() > 1 {
-        return Err(InputError("standard input (-) given twice".into()));
-    }
-    for &path in &paths {
-        if path == stdin {
-            documents += read_text(&read_stdin()?, "stdin", &mut inventory)?;
-        } else if path.is_dir() {
-            let mut files = Vec::new();
-            manifest_files(path, &mut files)?;
-            if files.is_empty() {
-                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", shown(path))));
-            }
-            for file in files {
-                documents += read_text(&read_file(&file)?, &shown(&file), &mut inventory)?;
-            }
-        } else {
-            documents += read_text(&read_file(path)?, &shown(path), &mut inventory)?;
-        }
-    }
-    let source = paths.iter().map(|p| if *p == stdin { "stdin".to_owned() } else { shown(p) });
-    let source = source.collect::<Vec<_>>().join(", ");
+    read_inputs(paths, |source, text| {
+        documents += read_text(text, source, &mut inventory)?;
+        Ok(())
+    })?;
+    let source: Vec<String> =
+        paths.iter().map(|p| if p.as_os_str() == "-" { "stdin".to_owned() } else { shown(p) }).collect();
+    let source = if source.is_empty() { "stdin".to_owned() } else { source.join(", ") };
     if inventory.gateways == 0 {
         if let Some(first) = inventory.skipped.first() {
             return Err(InputError(format!(

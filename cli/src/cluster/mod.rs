@@ -5,3 +5,4 @@ pub mod gateways;
 pub mod inventory;
 pub mod model;
 pub mod services;
+pub mod shape;

@@ -6,18 +6,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use serde_json::{Map, Value};
 use sni_guard::cel::SameNameTest;
 use sni_guard::config::{Mode, OnMissingSni, Settings};
 
-use crate::cluster::documents::{manifest_files, parse_documents, InputError};
+use crate::cluster::documents::{parse_documents, read_inputs, InputError};
 use crate::cluster::model::{join_labels, GATEWAY_NAME_LABEL};
 use crate::generate::manifest::{NAME, WASM_TYPE};
 use crate::generate::matcher::{self, EXTENSION_WITH_MATCHER};
-use crate::text::shown;
 
 /// The kind of object a configuration was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,35 +87,8 @@ pub struct Reading {
 /// Reads files, directories (their .yaml, .yml and .json files) or `-` (standard input).
 pub fn read(paths: &[PathBuf]) -> Result<Reading, InputError> {
     let mut reading = Reading::default();
-    let stdin = Path::new("-");
-    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
-    for path in paths {
-        if path == stdin {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map_err(|e| InputError(format!("stdin: cannot read: {e}")))?;
-            read_bytes(bytes, "stdin", &mut reading)?;
-        } else if path.is_dir() {
-            let mut files = Vec::new();
-            manifest_files(path, &mut files)?;
-            for file in files {
-                read_file(&file, &mut reading)?;
-            }
-        } else {
-            read_file(path, &mut reading)?;
-        }
-    }
+    read_inputs(paths, |source, text| read_text(text, source, &mut reading))?;
     Ok(reading)
-}
-
-fn read_file(path: &Path, reading: &mut Reading) -> Result<(), InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", shown(path))))?;
-    read_bytes(bytes, &shown(path), reading)
-}
-
-fn read_bytes(bytes: Vec<u8>, source: &str, reading: &mut Reading) -> Result<(), InputError> {
-    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{source}: not UTF-8 text")))?;
-    read_text(&text, source, reading)
 }
 
 /// One file's text: JSON or (multi-document) YAML.
