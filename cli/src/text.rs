@@ -68,7 +68,8 @@ pub fn shown(path: &Path) -> String {
 /// Characters that must not reach a terminal or a file as they are: control characters (C0,
 /// DEL, C1: ESC starts terminal sequences, CR rewrites a line, BEL rings), the Unicode line and
 /// paragraph separators, and the invisible formatting characters (bidirectional overrides such
-/// as U+202E reorder what is shown, zero-width ones hide text).
+/// as U+202E reorder what is shown, zero-width ones hide text), and U+FFFE and U+FFFF, which
+/// a YAML reader refuses.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(
@@ -81,6 +82,8 @@ pub fn is_unsafe(c: char) -> bool {
                 | '\u{2060}'..='\u{206f}'
                 | '\u{feff}'
                 | '\u{fff9}'..='\u{fffb}'
+                | '\u{fffe}'
+                | '\u{ffff}'
         )
 }
 

@@ -93,6 +93,7 @@ fn the_config_run_in_the_readme() {
 #[test]
 fn the_check_run_in_the_readme() {
     rerun("sni-guard check envoyfilter/wasmplugin.yaml envoyfilter/envoyfilter.yaml");
+    rerun("sni-guard check envoyfilter/wasmplugin.yaml; echo \"exit $?\"");
 }
 
 #[test]

@@ -63,7 +63,7 @@ def test_the_wasmplugin_is_valid_and_pinned_to_the_built_image(source, built_dig
         assert spec["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge"}]
         # The Service in the input sends 443 to 443.
         assert spec["match"] == [{"mode": "CLIENT", "ports": [{"number": 443}]}]
-        assert "Service web/edge-istio sends port 443 to the same port" in " ".join(text.split())
+        assert "Service web/edge-istio sends the Gateways' port 443 to the same port" in " ".join(text.split())
 
 
 # (source, a request for its connection's own server, a misdirected one): SNI, :authority. The

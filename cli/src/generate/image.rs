@@ -97,7 +97,8 @@ pub fn resolve(url: &str, source: Option<&DigestSource>) -> Result<Image, ImageE
             (_, Some(DigestSource::Given(hex))) => (Some(given(hex)?), "given with --sha256".to_owned()),
             (Scheme::Oci, Some(DigestSource::OciLayout(layout))) => {
                 let digest = layout_digest(layout, tag(url))?;
-                (Some(digest), format!("the image manifest digest in the OCI layout {}", shown(layout)))
+                // Not the layout's path: a manifest that goes into git is the same on every machine.
+                (Some(digest), "the image manifest digest read from the OCI layout given with --oci-layout".to_owned())
             }
             (Scheme::Oci, Some(DigestSource::Wasm(_))) => return refuse(
                 "an oci:// image is pinned by its manifest digest, not the .wasm's: give the OCI layout `make image` \
@@ -115,7 +116,9 @@ pub fn resolve(url: &str, source: Option<&DigestSource>) -> Result<Image, ImageE
                 if !bytes.starts_with(b"\0asm") {
                     return refuse(format!("--wasm {}: not a WebAssembly module", shown(file)));
                 }
-                (Some(hex(&Sha256::digest(&bytes))), format!("the sha256 of {}", shown(file)))
+                // The file's name only, not where it is on this machine.
+                let name = file.file_name().map_or_else(|| shown(file), |n| shown(Path::new(n)));
+                (Some(hex(&Sha256::digest(&bytes))), format!("the sha256 of {name} (--wasm)"))
             }
             (Scheme::Http | Scheme::File, Some(DigestSource::OciLayout(_))) => {
                 return refuse(format!(
