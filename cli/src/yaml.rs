@@ -420,6 +420,8 @@ mod tests {
     }
 
     proptest! {
+        // Failures are printed, never written into the source tree.
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
         /// Whatever strings the value and the comments hold, the document reads back as the
         /// value: no key created, none hidden, one document.
         #[test]

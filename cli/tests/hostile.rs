@@ -175,3 +175,74 @@ fn a_key_twice_is_refused_as_kubectl_refuses_it() {
     assert_eq!(ran.code, 2, "{}", ran.err);
     assert!(ran.err.contains("stdin: items[0].metadata.name: the key is in this mapping twice"), "{}", ran.err);
 }
+
+/// The issue's injection: two Gateways in one namespace whose credentialName closes `merge`'s
+/// comment and adds a ClusterRoleBinding. Not a Secret name: refused, nothing written.
+#[test]
+fn a_credential_name_that_would_inject_yaml_is_refused() {
+    let dir = scratch("inject");
+    let evil =
+        "shared\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: pwn}\n\
+                roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}\n\
+                subjects: [{kind: ServiceAccount, name: default, namespace: evil}]\n---\n#";
+    let quoted = serde_json::to_string(evil).unwrap();
+    let input = write(
+        dir.path(),
+        "gateways.yaml",
+        &format!(
+            "{}---\n{}",
+            gateway("evil", "a", "a.example.com", &quoted),
+            gateway("evil", "b", "b.example.com", &quoted)
+        ),
+    );
+    for sub in ["merge", "audit"] {
+        let ran = sni_guard(&[sub, &input], None);
+        assert_eq!(ran.code, 2, "{sub}: {}{}", ran.out, ran.err);
+        assert!(ran.out.is_empty(), "{sub}: {}", ran.out);
+        assert!(
+            ran.err.contains(
+                "gateways.yaml: document 1: Gateway evil/a: spec.servers[0].tls.credentialName: \"shared\\n---\\napiVersion:"
+            ),
+            "{}",
+            ran.err
+        );
+        assert!(ran.err.contains("not a Kubernetes Secret name"), "{}", ran.err);
+        assert_eq!(ran.err.lines().count(), 1, "one line, the newlines escaped: {}", ran.err);
+    }
+    // A Gateway's own name, from an offline file (the API server refuses such a name).
+    let named = write(dir.path(), "named.yaml", &gateway("evil", "\"a\\n---\\nkind: X\"", "a.example.com", "c"));
+    let ran = sni_guard(&["merge", &named], None);
+    assert_eq!(ran.code, 2, "{}", ran.err);
+    assert!(ran.err.contains("metadata.name: \"a\\n---\\nkind: X\" is not a Kubernetes name"), "{}", ran.err);
+}
+
+/// Names reach the terminal escaped: ESC, CR, BEL and U+202E in a listener's name (Gateway API
+/// types it loosely) and a Secret's type clear no screen, fake no line and set no title.
+#[test]
+fn control_characters_reach_no_terminal() {
+    let dir = scratch("terminal");
+    let listener = "\u{1b}]0;owned\u{7}\u{1b}[2J\rNo conflict.\u{202e}";
+    let gateway = serde_json::json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "edge", "namespace": "web"},
+        "spec": {"listeners": [
+            {"name": listener, "hostname": "a.corp.test", "port": 443, "protocol": "HTTPS",
+             "tls": {"certificateRefs": [{"name": "shared"}]}},
+            {"name": "b", "hostname": "b.corp.test", "port": 443, "protocol": "HTTPS",
+             "tls": {"certificateRefs": [{"name": "shared"}]}}]}});
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls\u{1b}[31m",
+        "metadata": {"name": "unused", "namespace": "web"}, "data": {"tls.crt": ""}});
+    let input =
+        write(dir.path(), "input.json", &serde_json::json!({"kind": "List", "items": [gateway, secret]}).to_string());
+    let unsafe_chars = |text: &str| text.chars().any(|c| sni_guard_cli::text::is_unsafe(c) && c != '\n');
+    for args in [vec!["audit", &input], vec!["audit", "-o", "json", &input], vec!["merge", &input]] {
+        let ran = sni_guard(&args, None);
+        assert!(ran.code == 1 || ran.code == 0, "{args:?}: {}", ran.err);
+        assert!(!unsafe_chars(&ran.out) && !unsafe_chars(&ran.err), "{args:?}: {:?}{:?}", ran.out, ran.err);
+        assert!(!ran.out.lines().any(|l| l.starts_with("No conflict.")), "{}", ran.out);
+    }
+    let text = sni_guard(&["audit", &input], None).out;
+    assert!(text.contains("(\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\rNo conflict.\\u{202e})"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&sni_guard(&["audit", "-o", "json", &input], None).out).unwrap();
+    assert_eq!(json["conflicts"][0]["servers"][0]["listener"], listener, "JSON escapes, a JSON reader gets it back");
+}

@@ -201,10 +201,11 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputErro
 
 /// `parse_documents` after the scan: at most `max_nodes` values.
 fn parse(text: &str, source: &str, max_nodes: usize) -> Result<Vec<Value>, InputError> {
-    let reading = Reading { path: RefCell::new(Vec::new()), nodes: Cell::new(0), max_nodes };
     // JSON first when it looks like JSON, for serde_json's clearer messages; YAML is a
     // superset, so everything else goes to the YAML parser.
-    if text.trim_start().starts_with(['{', '[']) {
+    let json = text.trim_start().starts_with(['{', '[']);
+    let reading = Reading { path: RefCell::new(Vec::new()), nodes: Cell::new(0), max_nodes, yaml: !json };
+    if json {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let value = reading
             .seed()
@@ -252,6 +253,8 @@ struct Reading {
     /// No more values than this: only YAML aliases can make many more than the scan counted,
     /// each standing for a whole tree.
     max_nodes: usize,
+    /// YAML, where a key `<<` is a merge key (in JSON it is a key like any other).
+    yaml: bool,
 }
 
 impl Reading {
@@ -396,7 +399,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
                     self.0.shown_path(Some(&key))
                 )));
             }
-            if key == "<<" {
+            if key == "<<" && self.0.yaml {
                 return Err(self.0.refuse(format!(
                     "{}: a YAML merge key, which sni-guard does not expand: write the keys out",
                     self.0.shown_path(Some(&key))
@@ -448,6 +451,7 @@ mod tests {
         // A key from the input is escaped in the message.
         assert!(refused(r#"{"a\u001b": 1, "a\u001b": 2}"#).starts_with("f: a\\u{1b}: the key"));
         assert!(refused("a: &x {b: 1}\nc:\n  <<: *x\n").contains("c.<<: a YAML merge key"));
+        assert_eq!(parse_documents(r#"{"<<": 1}"#, "f").unwrap(), [serde_json::json!({"<<": 1})]);
     }
 
     #[test]

@@ -95,7 +95,7 @@ pub fn istio_credential(text: &str) -> Result<IstioCredential<'_>, String> {
     };
     if let Some(namespace) = namespace {
         if !is_namespace(namespace) {
-            return Err(format!("the namespace before '/' is not a Kubernetes namespace ({NAMESPACE_RULE})"));
+            return Err(format!("not a Kubernetes Secret name: before '/' is no namespace ({NAMESPACE_RULE})"));
         }
     }
     if !is_name(name) {

@@ -617,6 +617,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        // Failures are printed, never written into the source tree.
+        #![proptest_config(proptest::test_runner::Config { failure_persistence: None, ..Default::default() })]
         #[test]
         fn never_below_the_depth_the_reader_takes_from_any_text(text in token_soup()) {
             let parsed: Result<Vec<serde_json::Value>, _> = serde_yaml_ng::Deserializer::from_str(&text)
