@@ -104,11 +104,11 @@ fn millions_of_values_are_refused_before_the_yaml_reader_runs() {
     let flat = write(dir.path(), "flat.yaml", &format!("a: [{}1]\n", "1,".repeat(6_000_000)));
     let ran = sni_guard(&["audit", &flat], None);
     assert_eq!(ran.code, 2, "{}", ran.err);
-    assert!(ran.err.contains("flat.yaml: about 6000003 values, more than sni-guard's limit of 2000000"), "{}", ran.err);
+    assert!(ran.err.contains("flat.yaml: more than 2000000 values in one file, sni-guard's limit"), "{}", ran.err);
     let block = write(dir.path(), "block.yaml", &format!("a:\n{}", "- 1\n".repeat(3_000_000)));
     let ran = sni_guard(&["audit", &block], None);
     assert_eq!(ran.code, 2, "{}", ran.err);
-    assert!(ran.err.contains("block.yaml: about 3000002 values"), "{}", ran.err);
+    assert!(ran.err.contains("block.yaml: more than 2000000 values in one file"), "{}", ran.err);
 }
 
 #[test]

@@ -179,7 +179,7 @@ fn identity(_path: &Path) -> Option<(u64, u64)> {
 /// One file's text as documents: JSON, or YAML of any number of documents (`---`), empty ones
 /// left out. `source` names the file in messages.
 pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputError> {
-    let shape = shape::measure(text);
+    let shape = shape::measure_within(text, shape::Shape { depth: MAX_NESTING, values: MAX_VALUES });
     if shape.depth > MAX_NESTING {
         return Err(InputError(format!(
             "{source}: nested {} levels deep, more than sni-guard's limit of {MAX_NESTING} (checked before \
@@ -189,9 +189,8 @@ pub fn parse_documents(text: &str, source: &str) -> Result<Vec<Value>, InputErro
     }
     if shape.values > MAX_VALUES {
         return Err(InputError(format!(
-            "{source}: about {} values, more than sni-guard's limit of {MAX_VALUES} in one file (checked before \
-             parsing); read fewer objects at once",
-            shape.values
+            "{source}: more than {MAX_VALUES} values in one file, sni-guard's limit (counted before parsing); \
+             read fewer objects at once"
         )));
     }
     // The scan's count is an estimate, within a small factor: twice the limit for what the
@@ -490,6 +489,6 @@ mod tests {
     fn too_many_values_are_refused_before_parsing() {
         let flat = format!("a: [{}1]\n", "1,".repeat(MAX_VALUES));
         let message = refused(&flat);
-        assert!(message.starts_with("f: about 2000003 values, more than sni-guard's limit of 2000000"), "{message}");
+        assert!(message.starts_with("f: more than 2000000 values in one file, sni-guard's limit"), "{message}");
     }
 }

@@ -32,6 +32,12 @@ pub struct Shape {
 
 /// The shape of `text`.
 pub fn measure(text: &str) -> Shape {
+    measure_within(text, Shape { depth: usize::MAX, values: usize::MAX })
+}
+
+/// The shape of `text`, or, as soon as a line takes it past `limit`, the shape so far: a text
+/// over a limit is refused without reading the rest.
+pub fn measure_within(text: &str, limit: Shape) -> Shape {
     let mut scan = Scan::default();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rest = text;
@@ -49,6 +55,9 @@ pub fn measure(text: &str) -> Shape {
             next.next();
         }
         rest = next.as_str();
+        if scan.max > limit.depth || scan.values > limit.values {
+            break;
+        }
     }
     Shape { depth: scan.max, values: scan.values }
 }
@@ -531,6 +540,18 @@ mod tests {
         ] {
             assert!(depth(&text) >= at_least, "{text:?}: {}", depth(&text));
         }
+    }
+
+    #[test]
+    fn a_text_over_a_limit_is_read_no_further() {
+        let text = format!("a: [1]\nb: {}{}\nc:\n{}", "[".repeat(10), "]".repeat(10), "- x\n".repeat(1000));
+        // Line 2 passes the depth: the scan stops after it.
+        let limit = Shape { depth: 5, values: usize::MAX };
+        assert_eq!(measure_within(&text, limit), Shape { depth: 11, values: 3 + 12 });
+        // The 100th item's line passes the count.
+        let limit = Shape { depth: usize::MAX, values: 100 };
+        assert_eq!(measure_within(&text, limit).values, 101);
+        assert_eq!(measure(&text).values, 1017);
     }
 
     #[test]
