@@ -29,3 +29,8 @@ pub mod yaml;
 #[cfg(test)]
 #[path = "../tests/support/certs.rs"]
 pub(crate) mod test_certs;
+
+/// Hostile strings and values for the property tests, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/hostile.rs"]
+pub(crate) mod test_hostile;

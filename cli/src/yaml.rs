@@ -350,73 +350,12 @@ mod tests {
         assert_eq!(read_back(&document(&json!({long.clone(): 1}), &[]).unwrap())[&long], 1);
     }
 
-    /// Strings from all of Unicode, and the pieces YAML is made of.
     fn hostile() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            any::<char>().prop_map(String::from),
-            proptest::sample::select(vec![
-                "---",
-                "...",
-                "#",
-                " #",
-                "# ",
-                "'",
-                "\"",
-                "\n",
-                "\r\n",
-                "\r",
-                ": ",
-                ":",
-                "- ",
-                "? ",
-                "|",
-                ">",
-                "&a",
-                "*a",
-                "!!str",
-                "%YAML",
-                "{",
-                "}",
-                "[",
-                "]",
-                ",",
-                "\\",
-                "\t",
-                " ",
-                "yes",
-                "null",
-                "1e3",
-                "0x1F",
-                "~",
-                "<<",
-                "\u{85}",
-                "\u{2028}",
-                "\u{feff}",
-                "\u{202e}",
-                "\u{1b}",
-                "kind: ClusterRoleBinding",
-                "a.example.com",
-            ])
-            .prop_map(str::to_owned),
-        ];
-        proptest::collection::vec(piece, 0..10).prop_map(|p| p.concat())
+        crate::test_hostile::string(10)
     }
 
     fn value() -> impl Strategy<Value = serde_json::Value> {
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
-            hostile().prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(6, 48, 5, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
-                proptest::collection::vec((hostile(), inner), 0..5)
-                    .prop_map(|entries| serde_json::Value::Object(entries.into_iter().collect())),
-            ]
-        })
+        crate::test_hostile::value(6)
     }
 
     proptest! {

@@ -23,49 +23,11 @@ use sni_guard_cli::generate::plugin::{self, Request};
 use sni_guard_cli::text::is_unsafe;
 use sni_guard_cli::tls::credentials::{self, Namespaces};
 
-/// Strings from all of Unicode and the pieces YAML is made of.
+#[path = "support/hostile.rs"]
+mod hostile_input;
+
 fn hostile() -> impl Strategy<Value = String> {
-    let piece = prop_oneof![
-        any::<char>().prop_map(String::from),
-        proptest::sample::select(vec![
-            "---",
-            "...",
-            "#",
-            " #",
-            "'",
-            "\"",
-            "\n",
-            "\r\n",
-            "\r",
-            ": ",
-            "- ",
-            "? ",
-            "|",
-            ">",
-            "&a",
-            "*a",
-            "!!str",
-            "{",
-            "[",
-            ",",
-            "\\",
-            "\t",
-            "yes",
-            "null",
-            "1e3",
-            "~",
-            "<<",
-            "\u{85}",
-            "\u{2028}",
-            "\u{feff}",
-            "\u{202e}",
-            "\u{1b}[2J",
-            "\u{7}",
-            "kind: ClusterRoleBinding\nmetadata: {name: pwn}",
-        ])
-        .prop_map(str::to_owned),
-    ];
-    proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+    hostile_input::string(8)
 }
 
 /// A Gateway API Gateway whose two listeners share a Secret (a conflict `merge` merges), and an

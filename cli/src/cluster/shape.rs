@@ -594,36 +594,10 @@ mod tests {
         }
     }
 
-    /// Strings that look like YAML structure, and any character at all.
-    fn hostile_string() -> impl proptest::strategy::Strategy<Value = String> {
-        use proptest::prelude::*;
-        let piece = prop_oneof![
-            any::<char>().prop_map(String::from),
-            proptest::sample::select(vec![
-                "[", "]", "{", "}", "- ", ": ", "#", " #", "'", "\"", "\n", "|", ">", "&a", "!t", "---", "\\", "\t",
-                "  ", "key: [",
-            ])
-            .prop_map(str::to_owned),
-        ];
-        proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
-    }
-
     use proptest::strategy::Strategy;
 
-    fn value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<i64>().prop_map(serde_json::Value::from),
-            hostile_string().prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(12, 64, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
-                proptest::collection::vec((hostile_string(), inner), 0..4)
-                    .prop_map(|entries| serde_json::Value::Object(entries.into_iter().collect())),
-            ]
-        })
+    fn value() -> impl Strategy<Value = serde_json::Value> {
+        crate::test_hostile::value(12)
     }
 
     /// Text made of YAML's own tokens in any order: most is not YAML; what the reader takes,
