@@ -55,6 +55,8 @@ def test_the_wasmplugin_is_valid_and_pinned_to_the_built_image(source, built_dig
     # A first rollout is a dry run, and the manifest says so.
     assert spec["pluginConfig"]["mode"] == "dry_run"
     assert "# Mode dry_run, the default for a first rollout" in text
+    # The layout was given by its absolute path: no machine's path goes into a file for git.
+    assert str(ROOT) not in text and "read from the OCI layout given with --oci-layout" in " ".join(text.split())
     if source is ISTIO:
         assert spec["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
         # No Service in the input: the Gateways' port and istio-ingressgateway's targetPort.
