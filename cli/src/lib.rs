@@ -13,7 +13,8 @@
 //!   same-name matcher in front (`matcher`).
 //! - `deployed`: what a user applies, read back (`read`); `check` reports the filter's verdict on
 //!   each configuration, `drift` compares them with the Gateways.
-//! - `text`: wrapping and showing text; `args`: the command line.
+//! - `text`: wrapping, showing and escaping text; `yaml`: the YAML the CLI writes; `args`: the
+//!   command line.
 
 pub mod args;
 pub mod audit;
@@ -22,8 +23,14 @@ pub mod deployed;
 pub mod generate;
 pub mod text;
 pub mod tls;
+pub mod yaml;
 
 /// Certificates made with openssl at test time, shared with the integration tests.
 #[cfg(test)]
 #[path = "../tests/support/certs.rs"]
 pub(crate) mod test_certs;
+
+/// Hostile strings and values for the property tests, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/hostile.rs"]
+pub(crate) mod test_hostile;

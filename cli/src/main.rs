@@ -17,7 +17,7 @@ use sni_guard_cli::deployed::{check, drift};
 use sni_guard_cli::generate::image;
 use sni_guard_cli::generate::manifest::{self, Kind, Manifest};
 use sni_guard_cli::generate::plugin::{self, ConfigFailure};
-use sni_guard_cli::text::wrap;
+use sni_guard_cli::text::{escape, wrap};
 use sni_guard_cli::tls::credentials::{self, Namespaces, Resolution};
 
 const NO_CONFLICT: u8 = 0;
@@ -65,7 +65,7 @@ fn run(command: Command) -> u8 {
             let reading = match deployed::read(&args.paths) {
                 Ok(reading) => reading,
                 Err(e) => {
-                    eprintln!("sni-guard: bad input: {e}");
+                    eprintln!("sni-guard: bad input: {}", escape(&e.to_string()));
                     return BAD_INPUT;
                 }
             };
@@ -81,8 +81,13 @@ fn run(command: Command) -> u8 {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
             let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
             let report = conflicts::audit(&inventory.servers, &resolution.servers);
-            let text = merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
-            emit(&text, NO_CONFLICT)
+            match merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report) {
+                Ok(text) => emit(&text, NO_CONFLICT),
+                Err(e) => {
+                    eprintln!("sni-guard: merge: {}", escape(&e));
+                    BAD_INPUT
+                }
+            }
         }
     }
 }
@@ -91,7 +96,7 @@ fn config(args: &ConfigArgs) -> u8 {
     let kind = args.kind();
     let digest = args.digest_source();
     let usage = |message: &str| {
-        eprintln!("sni-guard: config: {message}");
+        eprintln!("sni-guard: config: {}", escape(message));
         BAD_INPUT
     };
     match kind {
@@ -173,11 +178,11 @@ fn config(args: &ConfigArgs) -> u8 {
             emit(&text, NO_CONFLICT)
         }
         Err(ConfigFailure::Unusable(m)) => {
-            eprintln!("sni-guard: config: {m}");
+            eprintln!("sni-guard: config: {}", escape(&m));
             BAD_INPUT
         }
         Err(ConfigFailure::Conflict(m)) => {
-            eprintln!("sni-guard: config: {m}");
+            eprintln!("sni-guard: config: {}", escape(&m));
             CONFLICT
         }
     }
@@ -189,7 +194,7 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
     let reading = match deployed::read(&args.deployed) {
         Ok(reading) => reading,
         Err(e) => {
-            eprintln!("sni-guard: bad input: --deployed {e}");
+            eprintln!("sni-guard: bad input: --deployed {}", escape(&e.to_string()));
             return BAD_INPUT;
         }
     };
@@ -212,7 +217,10 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
         }
         seen.push(identity);
         let Some(applies) = selector.clone().or_else(|| found.applies.clone()) else {
-            eprintln!("sni-guard: bad input: {found}: it does not say which gateway it is for: give --selector");
+            eprintln!(
+                "sni-guard: bad input: {}: it does not say which gateway it is for: give --selector",
+                escape(&found.to_string())
+            );
             return BAD_INPUT;
         };
         match drift::compare(found, &inventory.servers, &applies) {
@@ -243,7 +251,7 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     match inventory::load(paths) {
         Ok(inventory) => Some(inventory),
         Err(e) => {
-            eprintln!("sni-guard: bad input: {e}");
+            eprintln!("sni-guard: bad input: {}", escape(&e.to_string()));
             None
         }
     }
@@ -260,7 +268,7 @@ fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> 
             Some(resolution)
         }
         Err(e) => {
-            eprintln!("sni-guard: bad input: {e}");
+            eprintln!("sni-guard: bad input: {}", escape(&e.to_string()));
             None
         }
     }

@@ -298,17 +298,15 @@ fn version() {
 #[test]
 fn double_dash_ends_the_options() {
     // A file whose name starts with '-' is reachable after `--`.
-    let dir = std::env::temp_dir().join(format!("sni-guard-dash-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let odd = dir.join("-gateways.yaml");
+    let dir = tempfile::Builder::new().prefix("sni-guard-dash-").tempdir().unwrap();
+    let odd = dir.path().join("-gateways.yaml");
     std::fs::copy(fixture("wildcard.yaml"), &odd).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
-        .current_dir(&dir)
+        .current_dir(dir.path())
         .args(["audit", "--", "-gateways.yaml"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     // Without `--` it is an unknown option: a usage error.
     let out = run(&["audit", "-gateways.yaml"], None);
@@ -330,16 +328,14 @@ fn a_file_name_that_is_not_utf8_is_read_like_any_other() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(out.stdout.is_empty());
     // Present: read.
-    let dir = std::env::temp_dir().join(format!("sni-guard-utf8-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(fixture("wildcard.yaml"), dir.join(name)).unwrap();
+    let dir = tempfile::Builder::new().prefix("sni-guard-utf8-").tempdir().unwrap();
+    std::fs::copy(fixture("wildcard.yaml"), dir.path().join(name)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sni-guard"))
         .arg("audit")
-        .arg(dir.join(name))
+        .arg(dir.path().join(name))
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

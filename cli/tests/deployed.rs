@@ -6,32 +6,22 @@
 mod run;
 use run::{repo_root, sni_guard};
 
-use std::path::PathBuf;
-
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A file in a directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
+/// Files in a directory of this test's own (unique, removed when dropped).
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("sni-guard-deployed-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(tempfile::Builder::new().prefix(&format!("sni-guard-deployed-{name}-")).tempdir().unwrap())
     }
 
     fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
+        let path = self.0.path().join(name);
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -39,16 +29,16 @@ fn example(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("envoyfilter").join(name)).unwrap()
 }
 
+/// The placeholder digest the examples carry (`--example`).
+const ZEROS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 #[test]
-fn check_accepts_every_shipped_form() {
-    for file in [
-        "envoyfilter/wasmplugin.yaml",
-        "envoyfilter/wasmplugin-http.yaml",
-        "envoyfilter/trafficextension.yaml",
-        "envoyfilter/envoyfilter.yaml",
-        "envoyfilter/envoy.yaml",
-    ] {
-        let (code, out, err) = sni_guard(&["check", file]);
+fn check_accepts_every_shipped_form_with_a_real_digest() {
+    let scratch = Scratch::new("shipped");
+    for file in ["wasmplugin.yaml", "wasmplugin-http.yaml", "trafficextension.yaml", "envoyfilter.yaml", "envoy.yaml"] {
+        // As a user applies it: the placeholder replaced by the image's digest.
+        let real = scratch.write(file, &example(file).replace(ZEROS, &"7d".repeat(32)));
+        let (code, out, err) = sni_guard(&["check", &real]);
         assert_eq!(code, 0, "{file}: {out}{err}");
         assert!(flat(&out).contains(": ok: 3 servers"), "{out}");
         assert!(!out.contains(": refused:"), "{out}");
@@ -58,10 +48,55 @@ fn check_accepts_every_shipped_form() {
     // One configuration per port's patch, each behind the matcher it names.
     assert_eq!(flat(&out).matches("behind Envoy's same-name matcher").count(), 2, "{out}");
     assert!(out.ends_with("2 sni-guard configurations: 2 accepted, 0 refused.\n"), "{out}");
-    // A directory: the manifests, and the Gateways file skipped as holding none.
+    // A directory: the manifests (the examples refused for their placeholder), and the Gateways
+    // file skipped as holding none.
     let (code, out, _) = sni_guard(&["check", "envoyfilter"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
     assert!(flat(&out).contains("Gateway team-a/gw-a: holds no sni-guard configuration"), "{out}");
+}
+
+/// The examples' placeholder, and any `sha256` Istio would not take, is refused with how to get
+/// the real one: applied, istio-agent would refuse the module and the gateway would run without
+/// sni-guard.
+#[test]
+fn check_refuses_a_digest_no_module_matches() {
+    for (file, field) in [
+        ("envoyfilter/wasmplugin.yaml", "spec.sha256"),
+        ("envoyfilter/wasmplugin-http.yaml", "spec.sha256"),
+        ("envoyfilter/trafficextension.yaml", "spec.wasm.sha256"),
+        ("envoyfilter/kustomize/base/wasmplugin.yaml", "spec.sha256"),
+    ] {
+        let (code, out, err) = sni_guard(&["check", file]);
+        assert_eq!(code, 1, "{file}: {out}{err}");
+        let out = flat(&out);
+        assert!(
+            out.contains(&format!("refused: {field} is the examples' placeholder (64 zeros), which no module matches")),
+            "{out}"
+        );
+        assert!(out.contains("`make image` prints the image's, and `sni-guard config --image oci://... --oci-layout dist/oci` writes it"), "{out}");
+        // Only the digest: the configuration itself is the filter's.
+        assert!(!out.contains("the filter refuses"), "{out}");
+        assert!(out.ends_with("1 sni-guard configuration: 0 accepted, 1 refused."), "{out}");
+    }
+    let scratch = Scratch::new("digest");
+    let plugin = example("wasmplugin.yaml");
+    for (digest, problem) in [
+        (format!("\"sha256:{}\"", "ab".repeat(32)), "is not 64 lower-case hex digits"),
+        (format!("\"{}\"", "AB".repeat(32)), "is not 64 lower-case hex digits"),
+        ("\"abc\"".to_owned(), "\"abc\" is not 64 lower-case hex digits"),
+        ("\"a\\u001b[2J\"".to_owned(), "\"a\\u{1b}[2J\" is not 64"),
+        ("12".to_owned(), "spec.sha256: expected a string"),
+    ] {
+        let file = scratch.write("bad.yaml", &plugin.replace(&format!("\"{ZEROS}\""), &digest));
+        let (code, out, _) = sni_guard(&["check", &file]);
+        assert_eq!(code, 1, "{digest}: {out}");
+        assert!(flat(&out).contains(problem), "{digest}: {out}");
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+    }
+    // Drift compares the servers whatever the digest.
+    let (code, out, err) =
+        sni_guard(&["audit", "--deployed", "envoyfilter/wasmplugin.yaml", "envoyfilter/example-gateways.yaml"]);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

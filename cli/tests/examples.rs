@@ -64,7 +64,7 @@ fn only_example_writes_the_placeholder() {
         if file.ends_with("envoyfilter.yaml") {
             assert!(!text.contains(&zeros), "{file}");
         } else {
-            assert!(text.contains(&format!("sha256: '{zeros}'")), "{file}");
+            assert!(text.contains(&format!("sha256: \"{zeros}\"")), "{file}");
             assert!(text.contains("placeholder (--example)"), "{file}");
         }
     }

@@ -41,14 +41,10 @@ fn schema_errors(yaml: &str, name: &str) -> Vec<String> {
         "{} is missing: run `make deps` (the schema check needs its jsonschema and PyYAML)",
         python.display()
     );
-    // One file per call: the tests run in parallel threads of one process, and two may check the
-    // same kind at once.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = std::env::temp_dir().join(format!("sni-guard-{name}-{}-{call}.yaml", std::process::id()));
-    std::fs::write(&file, yaml).unwrap();
-    let out = Command::new(python).arg("-c").arg(VALIDATE).arg(&root).arg(&file).output().unwrap();
-    std::fs::remove_file(&file).unwrap();
+    // A file of this call's own: tests run in parallel threads of one process.
+    let file = tempfile::Builder::new().prefix(&format!("sni-guard-{name}-")).suffix(".yaml").tempfile().unwrap();
+    std::fs::write(file.path(), yaml).unwrap();
+    let out = Command::new(python).arg("-c").arg(VALIDATE).arg(&root).arg(file.path()).output().unwrap();
     assert!(
         out.status.success(),
         "the CRD schema check did not run (set ISTIO_CRDS to Istio's crd-all.gen.yaml):\n{}",

@@ -52,10 +52,9 @@ fn without_fingerprints(text: &str) -> String {
 fn the_audit_run_in_the_readme() {
     let secrets = Command::new("bash").arg(repo_root().join("cli/demo/make-secrets.sh")).output().unwrap();
     assert!(secrets.status.success(), "make-secrets.sh: {}", String::from_utf8_lossy(&secrets.stderr));
-    let file = std::env::temp_dir().join(format!("sni-guard-readme-{}.yaml", std::process::id()));
-    std::fs::write(&file, &secrets.stdout).unwrap();
-    let (code, out, err) = sni_guard(&["audit", "cli/demo/gateways.yaml", file.to_str().unwrap()]);
-    std::fs::remove_file(&file).unwrap();
+    let file = tempfile::Builder::new().prefix("sni-guard-readme-").suffix(".yaml").tempfile().unwrap();
+    std::fs::write(file.path(), &secrets.stdout).unwrap();
+    let (code, out, err) = sni_guard(&["audit", "cli/demo/gateways.yaml", file.path().to_str().unwrap()]);
     // Warnings come first on a terminal: stderr is written as they arise, the report at the end.
     let ran = format!("{err}{out}exit {code}\n");
     for (place, shown) in shown_after("$ sni-guard audit cli/demo/gateways.yaml secrets.yaml; echo \"exit $?\"") {
@@ -94,6 +93,7 @@ fn the_config_run_in_the_readme() {
 #[test]
 fn the_check_run_in_the_readme() {
     rerun("sni-guard check envoyfilter/wasmplugin.yaml envoyfilter/envoyfilter.yaml");
+    rerun("sni-guard check envoyfilter/wasmplugin.yaml; echo \"exit $?\"");
 }
 
 #[test]

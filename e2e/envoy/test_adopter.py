@@ -55,6 +55,8 @@ def test_the_wasmplugin_is_valid_and_pinned_to_the_built_image(source, built_dig
     # A first rollout is a dry run, and the manifest says so.
     assert spec["pluginConfig"]["mode"] == "dry_run"
     assert "# Mode dry_run, the default for a first rollout" in text
+    # The layout was given by its absolute path: no machine's path goes into a file for git.
+    assert str(ROOT) not in text and "read from the OCI layout given with --oci-layout" in " ".join(text.split())
     if source is ISTIO:
         assert spec["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
         # No Service in the input: the Gateways' port and istio-ingressgateway's targetPort.
@@ -63,7 +65,7 @@ def test_the_wasmplugin_is_valid_and_pinned_to_the_built_image(source, built_dig
         assert spec["targetRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge"}]
         # The Service in the input sends 443 to 443.
         assert spec["match"] == [{"mode": "CLIENT", "ports": [{"number": 443}]}]
-        assert "Service web/edge-istio sends port 443 to the same port" in " ".join(text.split())
+        assert "Service web/edge-istio sends the Gateways' port 443 to the same port" in " ".join(text.split())
 
 
 # (source, a request for its connection's own server, a misdirected one): SNI, :authority. The

@@ -45,7 +45,13 @@ def test_the_example_overlay_patches_servers_mode_and_image(kubectl, schemas):
 
 
 def test_the_rendered_overlay_passes_sni_guard_check(kubectl):
-    result = cli.run("check", "-", stdin=kustomize.render_text(kustomize.EXAMPLE_OVERLAY))
+    rendered = kustomize.render_text(kustomize.EXAMPLE_OVERLAY)
+    # The example overlay keeps the placeholder digest, which check refuses: an overlay must set
+    # the image's real digest.
+    result = cli.run("check", "-", stdin=rendered)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "spec.sha256 is the examples' placeholder" in " ".join(result.stdout.split()), result.stdout
+    result = cli.run("check", "-", stdin=rendered.replace("0" * 64, "7d" * 32))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok: 3 servers, mode enforce" in " ".join(result.stdout.split()), result.stdout
 

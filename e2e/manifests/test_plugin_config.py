@@ -8,10 +8,21 @@ from e2e.support import cli
 from e2e.support import manifests as m
 
 FILES = m.manifest_files() + [m.MANIFEST_DIR / "envoy.yaml"]
+PLACEHOLDER = "0" * 64
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_plugin_config_parses_with_the_filters_parser(path):
+def test_plugin_config_parses_with_the_filters_parser(path, tmp_path):
+    text = path.read_text()
+    if PLACEHOLDER in text:
+        # The examples' placeholder digest is refused, and only it...
+        result = cli.run("check", path)
+        flat = " ".join(result.stdout.split())
+        assert result.returncode == 1 and "is the examples' placeholder (64 zeros)" in flat, result.stdout
+        assert "the filter refuses" not in flat, result.stdout
+        # ...so with a real one, as a user applies it, the file passes.
+        path = tmp_path / path.name
+        path.write_text(text.replace(PLACEHOLDER, "7d" * 32))
     result = cli.run("check", path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert ": refused:" not in result.stdout and " accepted, 0 refused." in result.stdout, result.stdout

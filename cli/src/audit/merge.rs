@@ -14,11 +14,20 @@ use serde_json::{json, Map, Value};
 use crate::audit::advice::{advise, Advice};
 use crate::audit::conflicts::{Conflict, Report};
 use crate::cluster::model::{covers, Credential, Server, Workload};
-use crate::text::wrap;
+use crate::text::Shown;
 use crate::tls::credentials::ServerCertificates;
+use crate::yaml;
 
 /// A conflict with its number in the report and its advice.
 type Numbered<'a> = (usize, &'a Conflict, Advice);
+
+/// One part of what `merge` prints: comments (sentences), then the document they explain, if
+/// any; each part ends with `---`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub comments: Vec<String>,
+    pub document: Option<Value>,
+}
 
 /// YAML documents, each preceded by `#` comments saying what it replaces and what else to
 /// change; a conflict no merge can fix gets comments only.
@@ -27,12 +36,22 @@ pub fn advice(
     certificates: &[ServerCertificates],
     gateway_api_objects: &BTreeMap<(String, String), Value>,
     report: &Report,
-) -> String {
-    let mut out = String::new();
+) -> Result<String, String> {
     if report.conflicts.is_empty() {
-        out.push_str("# No conflicts: nothing to merge.\n");
-        return out;
+        return Ok(yaml::comment("No conflicts: nothing to merge."));
     }
+    render(&sections(servers, certificates, gateway_api_objects, report))
+}
+
+/// The sections, in order: Istio conflicts one each, then each Gateway API Gateway with
+/// conflicts, merged.
+pub fn sections(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    gateway_api_objects: &BTreeMap<(String, String), Value>,
+    report: &Report,
+) -> Vec<Section> {
+    let mut out = Vec::new();
     // Gateway API conflicts of one Gateway become one document: the Gateway, merged.
     let mut per_gateway: BTreeMap<(String, String), Vec<Numbered>> = BTreeMap::new();
     for (n, conflict) in report.conflicts.iter().enumerate() {
@@ -41,62 +60,121 @@ pub fn advice(
             Workload::Gateway { namespace, name } => {
                 per_gateway.entry((namespace.clone(), name.clone())).or_default().push((n, conflict, advice));
             }
-            Workload::Selector(_) => {
-                out.push_str(&heading(n, conflict));
-                out.push_str(&istio(servers, certificates, conflict, &advice));
-                out.push_str("---\n");
-            }
+            Workload::Selector(_) => out.push(istio(servers, certificates, n, conflict, &advice)),
         }
     }
     for ((namespace, name), conflicts) in per_gateway {
-        out.push_str(&gateway_api(servers, certificates, gateway_api_objects.get(&(namespace, name)), &conflicts));
-        out.push_str("---\n");
+        out.push(gateway_api(servers, certificates, gateway_api_objects.get(&(namespace, name)), &conflicts));
     }
     out
 }
 
-fn heading(n: usize, conflict: &Conflict) -> String {
-    comment(&format!("Conflict {}: {}, {} port {}.", n + 1, conflict.reason.as_str(), conflict.workload, conflict.port))
+/// The sections as YAML: comments wrapped and escaped, documents written by `yaml`, each
+/// section ended by `---`.
+pub fn render(sections: &[Section]) -> Result<String, String> {
+    let mut out = String::new();
+    for section in sections {
+        for sentence in &section.comments {
+            out.push_str(&yaml::comment(sentence));
+        }
+        if let Some(document) = &section.document {
+            out.push_str(&yaml::document(document, &[])?);
+        }
+        out.push_str("---\n");
+    }
+    Ok(out)
 }
 
-/// `text` as `#` comment lines within the report's width.
-fn comment(text: &str) -> String {
-    wrap("# ", "# ", text)
+fn heading(n: usize, conflict: &Conflict) -> String {
+    format!("Conflict {}: {}, {} port {}.", n + 1, conflict.reason.as_str(), conflict.workload, conflict.port)
+}
+
+fn hosts_of(server: &Server) -> String {
+    server.hosts.iter().map(|h| Shown(h).to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn describe(servers: &[Server], members: &[usize]) -> String {
     members
         .iter()
-        .map(|&i| format!("{} ({})", servers[i].label(), servers[i].hosts.join(", ")))
+        .map(|&i| format!("{} ({})", servers[i].label(), hosts_of(&servers[i])))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What a server presents, in words: `*.acme.test (Secret istio-system/wildcard-acme)`.
+fn presents(certificates: &ServerCertificates) -> String {
+    let what: Vec<String> = certificates
+        .presented
+        .iter()
+        .map(|p| {
+            let names: Vec<String> = p.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
+            format!("{} ({})", names.join(", "), p.source)
+        })
+        .collect();
+    what.join("; ")
 }
 
 /// The server whose `tls` the merged server takes, and what its certificate is.
 fn certificate_of(servers: &[Server], certificates: &[ServerCertificates], advice: &Advice) -> Option<(usize, String)> {
     if let Some(k) = advice.merge_onto {
-        let what: Vec<String> = certificates[k]
-            .presented
-            .iter()
-            .map(|p| format!("{} ({})", p.certificate.names.join(", "), p.source))
-            .collect();
-        return Some((k, format!("the certificate of {}: {}", servers[k].label(), what.join("; "))));
+        return Some((k, format!("the certificate of {}: {}", servers[k].label(), presents(&certificates[k]))));
     }
     let credential = advice.shared_credential.as_ref()?;
     let k = servers.iter().position(|s| s.credentials.contains(credential))?;
     Some((k, format!("{credential}, which they all use")))
 }
 
+/// For each member that presents another certificate today than the merged server will (that of
+/// `k`): a sentence saying so, since its hosts move off that certificate.
+fn certificate_changes(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    members: &[usize],
+    k: usize,
+) -> Vec<String> {
+    let fingerprints = |i: usize| {
+        let mut all: Vec<&str> = certificates[i].presented.iter().map(|p| p.certificate.sha256.as_str()).collect();
+        all.sort();
+        all
+    };
+    let merged = fingerprints(k);
+    let mut out = Vec::new();
+    for &m in members.iter().filter(|&&m| m != k) {
+        if servers[m].credentials == servers[k].credentials
+            || (certificates[m].known() && certificates[k].known() && fingerprints(m) == merged)
+        {
+            continue;
+        }
+        let today = if certificates[m].known() {
+            format!("presents {} today", presents(&certificates[m]))
+        } else if certificates[m].presented.is_empty() {
+            let unknown: Vec<&str> = certificates[m].unknown.iter().map(|u| u.looked_for.as_str()).collect();
+            format!("presents a certificate not in the input today ({})", unknown.join("; "))
+        } else {
+            format!("presents {} today, and a certificate not in the input", presents(&certificates[m]))
+        };
+        out.push(format!(
+            "Certificate change: {} ({}) {today}; merged, it presents the certificate of {} instead. Check that this \
+             is meant (a dedicated certificate, its own key or issuer, may have been chosen on purpose).",
+            servers[m].label(),
+            hosts_of(&servers[m]),
+            servers[k].label()
+        ));
+    }
+    out
+}
+
 fn no_merge(servers: &[Server], conflict: &Conflict, advice: &Advice) -> String {
-    let hosts: Vec<&str> = conflict.servers.iter().flat_map(|&i| &servers[i].hosts).map(String::as_str).collect();
-    comment(&format!(
+    let hosts: Vec<String> =
+        conflict.servers.iter().flat_map(|&i| &servers[i].hosts).map(|h| Shown(h).to_string()).collect();
+    format!(
         "No merge printed for {}: no certificate {} valid for all of {}. With one that is, merge them into \
          one server; meanwhile, deploy sni-guard: `{}`.",
         describe(servers, &conflict.servers),
         if advice.certificates_unknown { "in the input is known to be" } else { "here is" },
         hosts.join(", "),
         advice.config_command
-    ))
+    )
 }
 
 /// Hosts of all members, each once, in order.
@@ -112,27 +190,36 @@ fn all_hosts(servers: &[Server], members: &[usize]) -> Vec<String> {
 
 /// One new Istio Gateway with one server: every member's hosts, the port and `tls` of the
 /// member whose certificate is valid for all of them.
-fn istio(servers: &[Server], certificates: &[ServerCertificates], conflict: &Conflict, advice: &Advice) -> String {
+fn istio(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    n: usize,
+    conflict: &Conflict,
+    advice: &Advice,
+) -> Section {
+    let mut comments = vec![heading(n, conflict)];
     let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
-        return no_merge(servers, conflict, advice);
+        comments.push(no_merge(servers, conflict, advice));
+        return Section { comments, document: None };
     };
     let base = &servers[k];
     let name = format!("merged-{}-{}", slug(&base.credentials), conflict.port);
-    let mut out = comment(&format!("Replaces: {}.", describe(servers, &conflict.servers)));
-    out.push_str(&comment(&format!("One server for all their hosts, with {certificate}.")));
-    out.push_str(&comment(&format!(
+    comments.push(format!("Replaces: {}.", describe(servers, &conflict.servers)));
+    comments.push(format!("One server for all their hosts, with {certificate}."));
+    comments.extend(certificate_changes(servers, certificates, &conflict.servers, k));
+    comments.push(format!(
         "Then: delete the replaced servers from their Gateways (a host in two servers on one port is a \
          conflict again), and in the VirtualServices bound to those Gateways use {}/{name} in spec.gateways.",
-        base.namespace
-    )));
+        Shown(&base.namespace)
+    ));
     if conflict.servers.iter().any(|&i| tls_settings(&servers[i].tls) != tls_settings(&base.tls)) {
         let modes: Vec<&str> =
             conflict.servers.iter().map(|&i| servers[i].tls_mode.map_or("none", |m| m.as_str())).collect();
-        out.push_str(&comment(&format!(
+        comments.push(format!(
             "The servers' tls settings differ (modes {}); this keeps those of {}: review before applying.",
             modes.join(", "),
             base.label()
-        )));
+        ));
     }
     let selector = match &base.workload {
         Workload::Selector(labels) => json!(labels),
@@ -151,8 +238,7 @@ fn istio(servers: &[Server], certificates: &[ServerCertificates], conflict: &Con
             "servers": [{"port": port, "hosts": all_hosts(servers, &conflict.servers), "tls": base.tls.clone().unwrap_or(Value::Null)}],
         },
     });
-    // Serialising a `Value` cannot fail; an empty document is the harmless fallback.
-    out + &serde_yaml_ng::to_string(&document).unwrap_or_default()
+    Section { comments, document: Some(document) }
 }
 
 /// A `tls` block without its credential: the settings that merging must not lose silently.
@@ -205,34 +291,30 @@ fn gateway_api(
     certificates: &[ServerCertificates],
     object: Option<&Value>,
     conflicts: &[Numbered],
-) -> String {
-    let mut out = String::new();
+) -> Section {
+    let mut comments = Vec::new();
     let Some(object) = object else {
-        return comment("The Gateway itself is missing from the input.");
+        comments.push("The Gateway itself is missing from the input.".to_owned());
+        return Section { comments, document: None };
     };
     let mut listeners: Vec<Option<Value>> =
         object["spec"]["listeners"].as_array().cloned().unwrap_or_default().into_iter().map(Some).collect();
     let names: Vec<String> = listeners.iter().flatten().filter_map(|l| l["name"].as_str().map(str::to_owned)).collect();
     let mut merged_any = false;
     for (n, conflict, advice) in conflicts {
-        out.push_str(&comment(&format!(
-            "Conflict {}: {}, {} port {}.",
-            n + 1,
-            conflict.reason.as_str(),
-            conflict.workload,
-            conflict.port
-        )));
+        comments.push(heading(*n, conflict));
         let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
-            out.push_str(&no_merge(servers, conflict, advice));
+            comments.push(no_merge(servers, conflict, advice));
             continue;
         };
         let indexes: Vec<usize> = conflict.servers.iter().filter_map(|&i| listener_index(&servers[i])).collect();
         if indexes.len() != conflict.servers.len() || indexes.iter().any(|&i| i >= listeners.len()) {
-            out.push_str(&comment("The listeners do not match the Gateway in the input: no merge printed."));
+            comments.push("The listeners do not match the Gateway in the input: no merge printed.".to_owned());
             continue;
         }
         let base = &servers[k];
         let hosts = all_hosts(servers, &conflict.servers);
+        let shown_hosts: Vec<String> = hosts.iter().map(|h| Shown(h).to_string()).collect();
         let hostname = common_wildcard(&hosts);
         let mut name = format!("merged-{}", conflict.port);
         let mut suffix = 2;
@@ -241,15 +323,32 @@ fn gateway_api(
             suffix += 1;
         }
         let replaced: Vec<String> =
-            conflict.servers.iter().map(|&i| servers[i].listener.clone().unwrap_or_default()).collect();
-        out.push_str(&comment(&format!(
+            conflict.servers.iter().map(|&i| Shown(servers[i].listener.as_deref().unwrap_or("")).to_string()).collect();
+        comments.push(format!(
             "Listeners {} become listener {name}: hostname {}, with {certificate}, valid for every one of \
              {}. HTTPRoutes keep their hostnames; those whose parentRefs name a replaced listener by \
              sectionName must name {name} instead.",
             replaced.join(", "),
             hostname.as_deref().unwrap_or("none (every host)"),
-            hosts.join(", ")
-        )));
+            shown_hosts.join(", ")
+        ));
+        // The one listener takes more than the hosts it replaces: say how much more.
+        match hostname.as_deref() {
+            Some(wide) if !hosts.iter().any(|h| h == wide) => comments.push(format!(
+                "The listener widens: the listeners had {}; with hostname {wide} it takes every host under {} at \
+                 any depth, also those no listener had, and an HTTPRoute attached to it answers for every such \
+                 host its own hostnames allow.",
+                shown_hosts.join(", "),
+                wide.trim_start_matches("*."),
+            )),
+            None => comments.push(format!(
+                "The listener widens: the listeners had {}; with no hostname it takes every host, also those no \
+                 listener had, and an HTTPRoute attached to it answers for every host its own hostnames allow.",
+                shown_hosts.join(", ")
+            )),
+            Some(_) => {}
+        }
+        comments.extend(certificate_changes(servers, certificates, &conflict.servers, k));
         if let Some(wide) = hostname.as_deref().and_then(|h| sni_guard::server_table::HostPattern::parse(h).ok()) {
             // Other listeners on the port whose hostnames the new wildcard also matches: they
             // keep them (a more specific hostname wins), but the person applying should know.
@@ -258,22 +357,22 @@ fn gateway_api(
                 .map(|i| &servers[i])
                 .filter(|s| s.workload == conflict.workload && s.port.number == conflict.port)
                 .filter(|s| s.patterns.iter().any(|p| covers(&wide, p)))
-                .map(|s| format!("{} of listener {}", s.hosts.join(", "), s.listener.as_deref().unwrap_or("?")))
+                .map(|s| format!("{} of listener {}", hosts_of(s), Shown(s.listener.as_deref().unwrap_or("?"))))
                 .collect();
             if !others.is_empty() {
-                out.push_str(&comment(&format!(
+                comments.push(format!(
                     "{} also matches {}, which keep their listeners (a more specific hostname wins).",
                     hostname.as_deref().unwrap_or(""),
                     others.join("; ")
-                )));
+                ));
             }
         }
         let routes: Vec<&Option<Value>> = conflict.servers.iter().map(|&i| &servers[i].allowed_routes).collect();
         if routes.iter().any(|r| *r != routes[0]) {
-            out.push_str(&comment(&format!(
+            comments.push(format!(
                 "Their allowedRoutes differ; this keeps those of listener {}: review before applying.",
-                servers[conflict.servers[0]].listener.as_deref().unwrap_or("?")
-            )));
+                Shown(servers[conflict.servers[0]].listener.as_deref().unwrap_or("?"))
+            ));
         }
         let mut listener = Map::new();
         listener.insert("name".into(), json!(name));
@@ -294,21 +393,25 @@ fn gateway_api(
         merged_any = true;
     }
     if !merged_any {
-        return out;
+        return Section { comments, document: None };
     }
     let gateway = namespace_name(object);
-    out.push_str(&comment(&format!(
+    comments.push(format!(
         "The whole Gateway {gateway}, merged: apply it in place of the one in the cluster (`kubectl apply -f`); \
          its other fields and listeners are as they were."
-    )));
+    ));
     let mut document = clean(object);
     document["spec"]["listeners"] = Value::Array(listeners.into_iter().flatten().collect());
-    out + &serde_yaml_ng::to_string(&document).unwrap_or_default()
+    Section { comments, document: Some(document) }
 }
 
 fn namespace_name(object: &Value) -> String {
     let metadata = &object["metadata"];
-    format!("{}/{}", metadata["namespace"].as_str().unwrap_or("default"), metadata["name"].as_str().unwrap_or(""))
+    format!(
+        "{}/{}",
+        Shown(metadata["namespace"].as_str().unwrap_or("default")),
+        Shown(metadata["name"].as_str().unwrap_or(""))
+    )
 }
 
 /// The object as a person would apply it: no status, and only the metadata one writes.

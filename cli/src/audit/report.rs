@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::audit::advice::{advise, Advice};
 use crate::audit::conflicts::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
-use crate::text::{wrap, KEEP};
+use crate::text::{json_pretty, json_string, wrap, Shown, KEEP};
 use crate::tls::credentials::{Resolution, ServerCertificates, Source};
 
 /// Everything the report is made from.
@@ -53,20 +53,21 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 /// `web/edge spec.listeners[0] (shop)`: how the report names a server.
 fn server_name(server: &Server) -> String {
     match (&server.listener, server.api) {
-        (Some(listener), Api::GatewayApi) => format!("{} ({listener})", server.label()),
+        (Some(listener), Api::GatewayApi) => format!("{} ({})", server.label(), Shown(listener)),
         _ => server.label(),
     }
 }
 
 fn hosts(server: &Server) -> String {
-    server.hosts.join(", ")
+    server.hosts.iter().map(|h| Shown(h).to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// Lines saying what a server presents: one per certificate, and what is unknown.
 fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String {
     let mut out = String::new();
     for presented in &certificates.presented {
-        let names = presented.certificate.names.join(", ");
+        let names: Vec<String> = presented.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
+        let names = names.join(", ");
         let names = if names.is_empty() { "(no DNS name)".to_owned() } else { names };
         let cn = if presented.certificate.from_common_name { " (its common name: no DNS SAN)" } else { "" };
         out.push_str(&wrap(
@@ -229,9 +230,9 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
             .iter()
             .map(|c| {
                 if c.name == c.host {
-                    format!("{}{KEEP}{}", c.name, tag(c.server))
+                    format!("{}{KEEP}{}", Shown(&c.name), tag(c.server))
                 } else {
-                    format!("{} ({}'s{KEEP}{})", c.name, tag(c.server), c.host)
+                    format!("{} ({}'s{KEEP}{})", Shown(&c.name), tag(c.server), Shown(&c.host))
                 }
             })
             .collect::<Vec<_>>()
@@ -239,9 +240,11 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
     };
     match evidence {
         Evidence::CertificateCovers { name, presenters, covered: hosts, .. } => format!(
-            "the certificate of {} has the name {name}, which covers {} (a certificate wildcard covers one label)",
+            "the certificate of {} has the name {}, which covers {}{}",
             list(presenters),
-            covered(hosts)
+            Shown(name),
+            covered(hosts),
+            if name.starts_with("*.") { " (a certificate wildcard covers one label)" } else { "" }
         ),
         Evidence::SameCertificate { sha256, sources, servers } => {
             let sources: Vec<String> = sources.iter().map(Source::to_string).collect();
@@ -255,9 +258,10 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
         Evidence::SameCredential { credential, servers } => {
             format!("{} use {credential}: one certificate, whatever it covers (it is not in the input)", list(servers))
         }
-        Evidence::SameHost { host, servers } => format!("host {host} is in {}", list(servers)),
+        Evidence::SameHost { host, servers } => format!("host {} is in {}", Shown(host), list(servers)),
         Evidence::HostWildcard { wildcard, server, covered: hosts } => format!(
-            "host {wildcard} of {} also matches {} (a host wildcard matches any depth)",
+            "host {} of {} also matches {} (a host wildcard matches any depth)",
+            Shown(wildcard),
             tag(*server),
             covered(hosts)
         ),
@@ -459,7 +463,7 @@ pub fn json(findings: &Findings) -> String {
             certificate_unknown: unknown,
         },
     };
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()));
+    let mut text = json_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": {}}}", json_string(&e.to_string())));
     text.push('\n');
     text
 }

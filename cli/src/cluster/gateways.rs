@@ -10,6 +10,10 @@ use sni_guard::server_table::HostPattern;
 
 use super::documents::{type_name, InputError};
 use super::model::{Api, Credential, Port, Server, TlsMode, Workload};
+use super::names::{
+    is_label_key, is_label_value, is_name, is_namespace, istio_credential, LABEL_RULE, NAMESPACE_RULE, NAME_RULE,
+};
+use crate::text::escape;
 
 /// Istio's HTTP-family protocols: served without TLS even when the server has a `tls` block.
 fn is_plain_http(protocol: &str) -> bool {
@@ -76,16 +80,52 @@ impl GatewayReader {
     /// Checks a host with the filter's own parser, so whatever the audit accepts the filter's
     /// configuration accepts too.
     fn host(&self, host: &str, field: &str) -> Result<HostPattern, InputError> {
-        HostPattern::parse(host).map_err(|problem| self.refuse(field, format!("{host:?}: {problem}")))
+        let shown = format!("\"{}\"", escape(host));
+        // Istio's `namespace/host`: a namespace, `.` (the Gateway's) or `*` (any).
+        if let Some((namespace, _)) = host.split_once('/') {
+            if !(namespace == "." || namespace == "*" || is_namespace(namespace)) {
+                return Err(self
+                    .refuse(field, format!("{shown}: before '/' is not a namespace, '.' or '*' ({NAMESPACE_RULE})")));
+            }
+        }
+        HostPattern::parse(host).map_err(|problem| self.refuse(field, format!("{shown}: {problem}")))
+    }
+
+    /// A `credentialName` as Istio reads it (`names::istio_credential`), or refused.
+    fn credential_name(&self, name: &str, field: &str) -> Result<Credential, InputError> {
+        match istio_credential(name) {
+            Ok(_) => Ok(Credential::CredentialName(name.to_owned())),
+            Err(problem) => Err(self.refuse(field, format!("\"{}\": {problem}", escape(name)))),
+        }
+    }
+
+    /// A Secret's name or namespace in a `certificateRefs` entry, or refused.
+    fn reference_part(&self, value: &str, field: &str, namespace: bool) -> Result<(), InputError> {
+        let (fits, rule) = if namespace { (is_namespace(value), NAMESPACE_RULE) } else { (is_name(value), NAME_RULE) };
+        if fits {
+            return Ok(());
+        }
+        let what = if namespace { "namespace" } else { "name" };
+        Err(self.refuse(field, format!("\"{}\" is not a Kubernetes {what} ({rule})", escape(value))))
     }
 
     pub(super) fn istio_servers(&self, spec: &Map<String, Value>) -> Result<Vec<Server>, InputError> {
         let mut selector = BTreeMap::new();
         if let Some(labels) = self.mapping(spec, "selector", "spec.selector")? {
             for (key, value) in labels {
-                let field = format!("spec.selector.{key}");
+                // A selector matches pod labels, which are Kubernetes labels: anything else selects
+                // no pod, and would reach the commands the report suggests.
+                let field = format!("spec.selector.{}", escape(key));
+                if !is_label_key(key) {
+                    return Err(self.refuse(&field, format!("\"{}\" is not a label key ({LABEL_RULE})", escape(key))));
+                }
                 match value {
-                    Value::String(v) => selector.insert(key.clone(), v.clone()),
+                    Value::String(v) if is_label_value(v) => selector.insert(key.clone(), v.clone()),
+                    Value::String(v) => {
+                        return Err(
+                            self.refuse(&field, format!("\"{}\" is not a label value ({LABEL_RULE})", escape(v)))
+                        )
+                    }
                     other => return Err(self.refuse(&field, format!("expected a string, found {}", type_name(other)))),
                 };
             }
@@ -170,14 +210,16 @@ impl GatewayReader {
     /// `tlsCertificates`: Istio allows one of these forms per server.
     fn istio_credentials(&self, tls: &Map<String, Value>, field: &str) -> Result<Vec<Credential>, InputError> {
         let mut credentials = Vec::new();
-        if let Some(name) = self.string(tls, "credentialName", &format!("{field}.credentialName"))? {
-            credentials.push(Credential::CredentialName(name.to_owned()));
+        let at = format!("{field}.credentialName");
+        if let Some(name) = self.string(tls, "credentialName", &at)? {
+            credentials.push(self.credential_name(name, &at)?);
         }
         for (i, name) in self.list(tls, "credentialNames", &format!("{field}.credentialNames"))?.iter().enumerate() {
+            let at = format!("{field}.credentialNames[{i}]");
             let Value::String(name) = name else {
-                return Err(self.refuse(&format!("{field}.credentialNames[{i}]"), "expected a string"));
+                return Err(self.refuse(&at, "expected a string"));
             };
-            credentials.push(Credential::CredentialName(name.clone()));
+            credentials.push(self.credential_name(name, &at)?);
         }
         let mut file_pairs = vec![(tls, field.to_owned())];
         for (i, pair) in self.list(tls, "tlsCertificates", &format!("{field}.tlsCertificates"))?.iter().enumerate() {
@@ -249,6 +291,7 @@ impl GatewayReader {
                         let name = self
                             .string(reference, "name", &format!("{ref_field}.name"))?
                             .ok_or_else(|| self.refuse(&format!("{ref_field}.name"), "missing"))?;
+                        self.reference_part(name, &format!("{ref_field}.name"), false)?;
                         let kind = self.string(reference, "kind", &format!("{ref_field}.kind"))?.unwrap_or("Secret");
                         // The core group is "" (the default); another group is a different kind.
                         let kind = match self.string(reference, "group", &format!("{ref_field}.group"))? {
@@ -258,6 +301,7 @@ impl GatewayReader {
                         let namespace = self
                             .string(reference, "namespace", &format!("{ref_field}.namespace"))?
                             .unwrap_or(&self.namespace);
+                        self.reference_part(namespace, &format!("{ref_field}.namespace"), true)?;
                         credentials.push(Credential::CertificateRef {
                             kind,
                             namespace: namespace.to_owned(),

@@ -1,26 +1,27 @@
 //! Reading the cluster: `kubectl get gateways...,services,secrets -A -o json|yaml` output (a
 //! `List`), single objects, multi-document YAML, or a directory of manifests, into an
 //! `Inventory`: Istio and Gateway API Gateways (`gateways`), Services (`services`) and Secrets
-//! (`tls::secrets`). Other kinds are skipped.
+//! (`secrets`). Other kinds are skipped. The objects read must have Kubernetes names (`names`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use super::documents::{manifest_files, parse_documents, read_file, read_stdin, type_name, InputError};
+use super::documents::{parse_documents, read_inputs, type_name, InputError};
 use super::gateways::GatewayReader;
 use super::model::{Api, Server};
+use super::names::{is_name, is_namespace, NAMESPACE_RULE, NAME_RULE};
+use super::secrets::{self, Secret};
 use super::services::{read_service, Service};
-use crate::text::shown;
-use crate::tls::secrets::{self, Secret};
+use crate::text::{escape, shown, Shown};
 
 /// Everything read from the input.
 #[derive(Debug, Default)]
 pub struct Inventory {
     pub gateways: usize,
     pub servers: Vec<Server>,
-    /// Every Secret, in input order; what each holds is read by `secrets`.
+    /// Every Secret, in input order; whether each holds a certificate is `tls::secrets`' question.
     pub secrets: Vec<Secret>,
     /// Every Service, in input order: `config` reads the port a gateway listens on from the
     /// Service in front of it.
@@ -36,29 +37,13 @@ pub struct Inventory {
 pub fn load(paths: &[PathBuf]) -> Result<Inventory, InputError> {
     let mut inventory = Inventory::default();
     let mut documents = 0;
-    let stdin = Path::new("-");
-    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
-    if paths.iter().filter(|p| **p == stdin).count() > 1 {
-        return Err(InputError("standard input (-) given twice".into()));
-    }
-    for &path in &paths {
-        if path == stdin {
-            documents += read_text(&read_stdin()?, "stdin", &mut inventory)?;
-        } else if path.is_dir() {
-            let mut files = Vec::new();
-            manifest_files(path, &mut files)?;
-            if files.is_empty() {
-                return Err(InputError(format!("{}: no .yaml, .yml or .json file in this directory", shown(path))));
-            }
-            for file in files {
-                documents += read_text(&read_file(&file)?, &shown(&file), &mut inventory)?;
-            }
-        } else {
-            documents += read_text(&read_file(path)?, &shown(path), &mut inventory)?;
-        }
-    }
-    let source = paths.iter().map(|p| if *p == stdin { "stdin".to_owned() } else { shown(p) });
-    let source = source.collect::<Vec<_>>().join(", ");
+    read_inputs(paths, |source, text| {
+        documents += read_text(text, source, &mut inventory)?;
+        Ok(())
+    })?;
+    let source: Vec<String> =
+        paths.iter().map(|p| if p.as_os_str() == "-" { "stdin".to_owned() } else { shown(p) }).collect();
+    let source = if source.is_empty() { "stdin".to_owned() } else { source.join(", ") };
     if inventory.gateways == 0 {
         if let Some(first) = inventory.skipped.first() {
             return Err(InputError(format!(
@@ -103,7 +88,11 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
             Some(Value::Array(items)) => items,
             Some(Value::Null) | None => return Ok(()),
             Some(other) => {
-                return Err(InputError(format!("{at}: {kind}: items: expected a list, found {}", type_name(other))))
+                return Err(InputError(format!(
+                    "{at}: {}: items: expected a list, found {}",
+                    Shown(kind),
+                    type_name(other)
+                )))
             }
         };
         for (i, item) in items.iter().enumerate() {
@@ -111,30 +100,34 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
         }
         return Ok(());
     }
-    let (namespace, name) = identity(object);
-    if (kind, api_version) == ("Secret", "v1") {
-        let secret =
-            secrets::read(object, &format!("{at}: Secret {namespace}/{name}"), namespace, name).map_err(InputError)?;
-        inventory.secrets.push(secret);
-        return Ok(());
-    }
-    if (kind, api_version) == ("Service", "v1") {
-        let service = read_service(object, &format!("{at}: Service {namespace}/{name}"), namespace, name)?;
-        inventory.services.push(service);
-        return Ok(());
-    }
     let api = match (kind, api_version.split('/').next().unwrap_or("")) {
+        ("Secret", "v1") => {
+            let (namespace, name) = identity(object, &format!("{at}: Secret"))?;
+            inventory.secrets.push(secrets::read(object, namespace, name));
+            return Ok(());
+        }
+        ("Service", "v1") => {
+            let (namespace, name) = identity(object, &format!("{at}: Service"))?;
+            let service = read_service(object, &format!("{at}: Service {namespace}/{name}"), namespace, name)?;
+            inventory.services.push(service);
+            return Ok(());
+        }
         ("Gateway", "networking.istio.io") => Api::Istio,
         ("Gateway", "gateway.networking.k8s.io") => Api::GatewayApi,
         _ => {
-            inventory.skipped.push(format!("{kind} {namespace}/{name} ({api_version})"));
+            let metadata = |f: &str| object.get("metadata").and_then(|m| m.get(f)).and_then(Value::as_str);
+            inventory.skipped.push(format!(
+                "{} {}/{} ({})",
+                Shown(kind),
+                Shown(metadata("namespace").unwrap_or("default")),
+                Shown(metadata("name").unwrap_or("")),
+                Shown(api_version)
+            ));
             return Ok(());
         }
     };
+    let (namespace, name) = identity(object, &format!("{at}: Gateway"))?;
     let gateway = GatewayReader { at: format!("{at}: Gateway {namespace}/{name}"), namespace, name };
-    if gateway.name.is_empty() {
-        return Err(gateway.refuse("metadata.name", "missing"));
-    }
     let spec = match object.get("spec") {
         Some(Value::Object(spec)) => spec,
         _ => return Err(gateway.refuse("spec", "missing or not a mapping")),
@@ -152,11 +145,28 @@ fn collect(value: &Value, at: &str, inventory: &mut Inventory) -> Result<(), Inp
 }
 
 /// `metadata.namespace` (manifests often leave it out: `default`, as kubectl would apply them
-/// without `-n`) and `metadata.name`.
-fn identity(object: &Map<String, Value>) -> (String, String) {
-    let metadata = object.get("metadata");
-    let field = |f: &str| metadata.and_then(|m| m.get(f)).and_then(Value::as_str).map(str::to_owned);
-    (field("namespace").unwrap_or_else(|| "default".to_owned()), field("name").unwrap_or_default())
+/// without `-n`) and `metadata.name`, which must be Kubernetes names; `at` names the object's
+/// place and kind in messages.
+fn identity(object: &Map<String, Value>, at: &str) -> Result<(String, String), InputError> {
+    let metadata = object.get("metadata").and_then(Value::as_object);
+    let field = |f: &str, valid: fn(&str) -> bool, rule: &str| -> Result<Option<String>, InputError> {
+        match metadata.and_then(|m| m.get(f)) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if valid(text) => Ok(Some(text.clone())),
+            Some(Value::String(text)) => Err(InputError(format!(
+                "{at}: metadata.{f}: \"{}\" is not a Kubernetes {} ({rule})",
+                escape(text),
+                if f == "name" { "name" } else { "namespace" }
+            ))),
+            Some(other) => {
+                Err(InputError(format!("{at}: metadata.{f}: expected a string, found {}", type_name(other))))
+            }
+        }
+    };
+    let namespace = field("namespace", is_namespace, NAMESPACE_RULE)?.unwrap_or_else(|| "default".to_owned());
+    let name = field("name", is_name, NAME_RULE)?
+        .ok_or_else(|| InputError(format!("{at} in namespace {namespace}: metadata.name: missing")))?;
+    Ok((namespace, name))
 }
 
 /// The servers of a test document: the one reading helper the modules' tests share.
@@ -367,5 +377,53 @@ spec:
         let no_ref_name = r#"{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{"name":"e"},
             "spec":{"listeners":[{"name":"a","port":443,"protocol":"HTTPS","tls":{"certificateRefs":[{"kind":"Secret"}]}}]}}"#;
         assert!(err(no_ref_name).contains("spec.listeners[0].tls.certificateRefs[0].name: missing"));
+    }
+
+    #[test]
+    fn what_is_not_a_kubernetes_name_is_refused() {
+        let err = |text: &str| read(text).unwrap_err().0;
+        let injected = ISTIO.replace("credentialName: shared-cert", "credentialName: \"shared\\n---\\nkind: X\\n#\"");
+        assert_eq!(
+            err(&injected),
+            "t: Gateway team-a/gw-a: spec.servers[0].tls.credentialName: \"shared\\n---\\nkind: X\\n#\": not a \
+             Kubernetes Secret name (lower-case letters, digits, '-' and '.', starting and ending with a letter or \
+             digit, at most 253 characters), with `kubernetes://` or `namespace/` before it"
+        );
+        let names = ISTIO.replace("credentialName: shared-cert", "credentialNames: [ok, \"a\\u001b[2J\"]");
+        assert!(err(&names)
+            .starts_with("t: Gateway team-a/gw-a: spec.servers[0].tls.credentialNames[1]: \"a\\u{1b}[2J\": not"));
+        let name = ISTIO.replace("name: gw-a", "name: \"gw\\r\\u202ea\"");
+        assert!(
+            err(&name).starts_with("t: Gateway: metadata.name: \"gw\\r\\u{202e}a\" is not a Kubernetes name ("),
+            "{}",
+            err(&name)
+        );
+        let namespace = ISTIO.replace("namespace: team-a", "namespace: Team.A");
+        assert!(err(&namespace).starts_with("t: Gateway: metadata.namespace: \"Team.A\" is not a Kubernetes namespace"));
+        let host_namespace = ISTIO.replace("team-a/A.example.com", "evil\\n/A.example.com");
+        assert!(err(&host_namespace)
+            .contains("spec.servers[0].hosts[1]: \"evil\\n/A.example.com\": before '/' is not a namespace"));
+        let secret =
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: \"x\\u0007\", namespace: a}\ntype: kubernetes.io/tls\n";
+        assert_eq!(err(secret), "t: Secret: metadata.name: \"x\\u{7}\" is not a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)");
+        assert!(err("apiVersion: v1\nkind: Service\nmetadata: {namespace: a}\n")
+            .starts_with("t: Service in namespace a: metadata.name: missing"));
+        let reference = |field: &str| {
+            format!(
+                r#"{{"apiVersion":"gateway.networking.k8s.io/v1","kind":"Gateway","metadata":{{"name":"e","namespace":"w"}},
+                "spec":{{"listeners":[{{"name":"a","port":443,"protocol":"HTTPS","tls":{{"certificateRefs":[{field}]}}}}]}}}}"#
+            )
+        };
+        assert!(err(&reference(r#"{"name":"a\nb"}"#))
+            .contains("certificateRefs[0].name: \"a\\nb\" is not a Kubernetes name"));
+        assert!(err(&reference(r#"{"name":"a","namespace":"x/y"}"#))
+            .contains("certificateRefs[0].namespace: \"x/y\" is not a Kubernetes namespace"));
+        // Istio's own forms are read as Istio reads them.
+        for form in ["kubernetes://shared-cert", "istio-system/shared-cert", "kubernetes-gateway://a/b", "builtin://"] {
+            assert!(read(&ISTIO.replace("shared-cert", form)).is_ok(), "{form}");
+        }
+        // Kinds that are skipped are named, escaped.
+        let other = "apiVersion: v1\nkind: \"Config\\u001bMap\"\nmetadata: {name: \"a\\nb\"}\n";
+        assert_eq!(read(other).unwrap().skipped, ["Config\\u{1b}Map default/a\\nb (v1)"]);
     }
 }

@@ -4,4 +4,7 @@ pub mod documents;
 pub mod gateways;
 pub mod inventory;
 pub mod model;
+pub mod names;
+pub mod secrets;
 pub mod services;
+pub mod shape;

@@ -10,6 +10,8 @@ use std::fmt;
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
+use crate::text::Shown;
+
 /// The gateway deployment a server runs on. Only servers on the same workload (the same Envoy,
 /// the same IP address) can be reached over one connection.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -43,14 +45,14 @@ impl fmt::Display for Workload {
         match self {
             Workload::Selector(labels) if labels.is_empty() => f.write_str("(every gateway)"),
             Workload::Selector(labels) => f.write_str(&join_labels(labels)),
-            Workload::Gateway { namespace, name } => write!(f, "gateway {namespace}/{name}"),
+            Workload::Gateway { namespace, name } => write!(f, "gateway {}/{}", Shown(namespace), Shown(name)),
         }
     }
 }
 
-/// `k=v,k2=v2`, the form `--selector` takes.
+/// `k=v,k2=v2`, the form `--selector` takes, escaped for showing.
 pub fn join_labels(labels: &BTreeMap<String, String>) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels.iter().map(|(k, v)| format!("{}={}", Shown(k), Shown(v))).collect::<Vec<_>>().join(",")
 }
 
 /// Which API a server came from.
@@ -144,11 +146,13 @@ pub enum Credential {
 impl fmt::Display for Credential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Credential::CredentialName(name) => write!(f, "credentialName {name}"),
+            Credential::CredentialName(name) => write!(f, "credentialName {}", Shown(name)),
             Credential::Files { server_certificate, private_key } => {
-                write!(f, "files {server_certificate} + {private_key}")
+                write!(f, "files {} + {}", Shown(server_certificate), Shown(private_key))
             }
-            Credential::CertificateRef { kind, namespace, name } => write!(f, "{kind} {namespace}/{name}"),
+            Credential::CertificateRef { kind, namespace, name } => {
+                write!(f, "{} {}/{}", Shown(kind), Shown(namespace), Shown(name))
+            }
         }
     }
 }
@@ -240,7 +244,7 @@ impl Server {
 
     /// `team-a/gw-a spec.servers[0]`, how messages name a server.
     pub fn label(&self) -> String {
-        format!("{}/{} {}", self.namespace, self.gateway, self.field)
+        format!("{}/{} {}", Shown(&self.namespace), Shown(&self.gateway), self.field)
     }
 }
 

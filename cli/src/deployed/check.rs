@@ -16,7 +16,7 @@ pub fn check(reading: &Reading) -> Checked {
     let (mut accepted, mut refused) = (0, 0);
     for deployed in &reading.found {
         let examined = examine(deployed);
-        let line = match (&examined.settings, examined.problems.as_slice()) {
+        let line = match (&examined.settings, examined.all_problems().as_slice()) {
             (Some(settings), []) => {
                 accepted += 1;
                 let servers = crate::deployed::read::servers(deployed).len();

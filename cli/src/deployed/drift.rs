@@ -58,7 +58,8 @@ fn key(host: &str) -> String {
 /// workload it applies to. Err: the configuration is refused, or nothing says which workload.
 pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Result<Comparison, String> {
     let examined = examine(deployed);
-    if !examined.accepted() {
+    // The servers are compared whatever the module's digest (`check` reports a placeholder).
+    if !examined.configuration_accepted() {
         return Err(format!("{deployed}: refused: {} (`sni-guard check` reports it)", examined.problems.join("; ")));
     }
     let current: Vec<&Server> = servers
@@ -198,5 +199,8 @@ struct JsonReport<'a> {
 
 pub fn json(comparisons: &[Comparison]) -> String {
     let doc = JsonReport { deployed: comparisons, drifted: comparisons.iter().filter(|c| c.drift).count() };
-    serde_json::to_string_pretty(&doc).expect("the report serialises") + "\n"
+    // Serialising into memory cannot fail; an error would show as such rather than panic.
+    crate::text::json_pretty(&doc)
+        .unwrap_or_else(|e| format!("{{\"error\": {}}}", crate::text::json_string(&e.to_string())))
+        + "\n"
 }

@@ -6,18 +6,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use base64::Engine;
 use serde_json::{Map, Value};
 use sni_guard::cel::SameNameTest;
 use sni_guard::config::{Mode, OnMissingSni, Settings};
 
-use crate::cluster::documents::{manifest_files, parse_documents, InputError};
+use crate::cluster::documents::{parse_documents, read_inputs, InputError};
 use crate::cluster::model::{join_labels, GATEWAY_NAME_LABEL};
+use crate::generate::image::PLACEHOLDER_SHA256;
 use crate::generate::manifest::{NAME, WASM_TYPE};
 use crate::generate::matcher::{self, EXTENSION_WITH_MATCHER};
-use crate::text::shown;
+use crate::text::Shown;
 
 /// The kind of object a configuration was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,8 @@ pub struct Deployed {
     pub json: Result<Vec<u8>, String>,
     pub position: Position,
     pub applies: Option<Applies>,
+    /// A WasmPlugin's or TrafficExtension's `sha256` (`None`: not given), with its field.
+    pub sha256: Option<(String, Value)>,
 }
 
 /// Everything read.
@@ -88,35 +91,8 @@ pub struct Reading {
 /// Reads files, directories (their .yaml, .yml and .json files) or `-` (standard input).
 pub fn read(paths: &[PathBuf]) -> Result<Reading, InputError> {
     let mut reading = Reading::default();
-    let stdin = Path::new("-");
-    let paths: Vec<&Path> = if paths.is_empty() { vec![stdin] } else { paths.iter().map(PathBuf::as_path).collect() };
-    for path in paths {
-        if path == stdin {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map_err(|e| InputError(format!("stdin: cannot read: {e}")))?;
-            read_bytes(bytes, "stdin", &mut reading)?;
-        } else if path.is_dir() {
-            let mut files = Vec::new();
-            manifest_files(path, &mut files)?;
-            for file in files {
-                read_file(&file, &mut reading)?;
-            }
-        } else {
-            read_file(path, &mut reading)?;
-        }
-    }
+    read_inputs(paths, |source, text| read_text(text, source, &mut reading))?;
     Ok(reading)
-}
-
-fn read_file(path: &Path, reading: &mut Reading) -> Result<(), InputError> {
-    let bytes = std::fs::read(path).map_err(|e| InputError(format!("{}: cannot read: {e}", shown(path))))?;
-    read_bytes(bytes, &shown(path), reading)
-}
-
-fn read_bytes(bytes: Vec<u8>, source: &str, reading: &mut Reading) -> Result<(), InputError> {
-    let text = String::from_utf8(bytes).map_err(|_| InputError(format!("{source}: not UTF-8 text")))?;
-    read_text(&text, source, reading)
 }
 
 /// One file's text: JSON or (multi-document) YAML.
@@ -154,7 +130,7 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
             }
         }
         (Some(kind @ ("WasmPlugin" | "TrafficExtension")), "extensions.istio.io") => {
-            let source = format!("{at}: {kind} {namespace}/{name}");
+            let source = format!("{at}: {kind} {}/{}", Shown(namespace), Shown(name));
             let Some(spec) = spec else {
                 reading.skipped.push(format!("{source}: no spec"));
                 return;
@@ -179,6 +155,8 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
                 Some(config) => Ok(serde_json::to_vec(config).expect("JSON serialises")),
             };
             let applies = applies(spec, "selector", namespace);
+            let sha256_field = if kind == "WasmPlugin" { "spec.sha256" } else { "spec.wasm.sha256" };
+            let sha256 = module.get("sha256").filter(|v| !v.is_null()).map(|v| (sha256_field.to_owned(), v.clone()));
             reading.found.push(Deployed {
                 source,
                 form,
@@ -186,10 +164,11 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
                 json,
                 position: Position::Alone,
                 applies,
+                sha256,
             });
         }
         (Some("EnvoyFilter"), "networking.istio.io") => {
-            let source = format!("{at}: EnvoyFilter {namespace}/{name}");
+            let source = format!("{at}: EnvoyFilter {}/{}", Shown(namespace), Shown(name));
             let applies = spec.and_then(|spec| applies(spec, "workloadSelector", namespace));
             let before = reading.found.len();
             walk(document, "", &source, Form::EnvoyFilter, &applies, reading);
@@ -198,8 +177,9 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
             }
         }
         (Some(kind), _) => {
-            let shown_name = if name.is_empty() { String::new() } else { format!(" {namespace}/{name}") };
-            reading.skipped.push(format!("{at}: {kind}{shown_name}: holds no sni-guard configuration"));
+            let shown_name =
+                if name.is_empty() { String::new() } else { format!(" {}/{}", Shown(namespace), Shown(name)) };
+            reading.skipped.push(format!("{at}: {}{shown_name}: holds no sni-guard configuration", Shown(kind)));
         }
         (None, _) => {
             let before = reading.found.len();
@@ -220,6 +200,7 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
                 json: Ok(json),
                 position: Position::Unknown,
                 applies: None,
+                sha256: None,
             });
         }
     }
@@ -276,6 +257,7 @@ fn walk(value: &Value, path: &str, source: &str, form: Form, applies: &Option<Ap
                         json: configuration(config),
                         position,
                         applies: applies.clone(),
+                        sha256: None,
                     });
                 } else {
                     reading.skipped.push(format!(
@@ -317,13 +299,27 @@ fn configuration(config: Option<&Value>) -> Result<Vec<u8>, String> {
 #[derive(Debug)]
 pub struct Examined {
     pub settings: Option<Settings>,
+    /// What Envoy or the filter would refuse in the configuration, or where it sits.
     pub problems: Vec<String>,
+    /// What keeps the module from loading at all (a placeholder `sha256`): no sni-guard.
+    pub module_problems: Vec<String>,
     pub notes: Vec<String>,
 }
 
 impl Examined {
-    pub fn accepted(&self) -> bool {
+    /// The filter takes the configuration where it sits.
+    pub fn configuration_accepted(&self) -> bool {
         self.settings.is_some() && self.problems.is_empty()
+    }
+
+    /// And the module it is for loads.
+    pub fn accepted(&self) -> bool {
+        self.configuration_accepted() && self.module_problems.is_empty()
+    }
+
+    /// Every problem, the module's first.
+    pub fn all_problems(&self) -> Vec<String> {
+        self.module_problems.iter().chain(&self.problems).cloned().collect()
     }
 }
 
@@ -346,13 +342,18 @@ fn on_missing_sni_name(value: OnMissingSni) -> &'static str {
 pub fn examine(deployed: &Deployed) -> Examined {
     let mut problems = Vec::new();
     let mut notes = Vec::new();
+    let module_problems: Vec<String> =
+        deployed.sha256.iter().filter_map(|(field, sha256)| sha256_problem(field, sha256)).collect();
     let json = match &deployed.json {
         Ok(json) => json,
-        Err(problem) => return Examined { settings: None, problems: vec![problem.clone()], notes },
+        Err(problem) => return Examined { settings: None, problems: vec![problem.clone()], module_problems, notes },
     };
     let settings = match Settings::from_json(json) {
         Ok(settings) => settings,
-        Err(e) => return Examined { settings: None, problems: vec![format!("the filter refuses it: {e}")], notes },
+        Err(e) => {
+            problems.push(format!("the filter refuses it: {e}"));
+            return Examined { settings: None, problems, module_problems, notes };
+        }
     };
     match (&deployed.position, settings.same_name_matcher) {
         (Position::Alone, Some(test)) => problems.push(format!(
@@ -381,7 +382,35 @@ pub fn examine(deployed: &Deployed) -> Examined {
         )),
         (Position::Unknown, None) => {}
     }
-    Examined { settings: Some(settings), problems, notes }
+    Examined { settings: Some(settings), problems, module_problems, notes }
+}
+
+/// What is wrong with a WasmPlugin's or TrafficExtension's `sha256`: the examples' placeholder,
+/// which no module matches (istio-agent refuses the module, and the gateway runs without
+/// sni-guard), or not the 64 lower-case hex digits Istio's schema takes.
+fn sha256_problem(field: &str, sha256: &Value) -> Option<String> {
+    const HOW: &str = "write the real digest: `make image` prints the image's, and `sni-guard config --image \
+                       oci://... --oci-layout dist/oci` writes it (`--wasm FILE` for an https:// module)";
+    let text = match sha256 {
+        Value::String(text) => text,
+        other => return Some(format!("{field}: expected a string, found {other}; {HOW}")),
+    };
+    if text.is_empty() {
+        return None;
+    }
+    if text == PLACEHOLDER_SHA256 {
+        return Some(format!(
+            "{field} is the examples' placeholder (64 zeros), which no module matches: Istio's agent would refuse \
+             the module and the gateway would run without sni-guard; {HOW}"
+        ));
+    }
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Some(format!(
+            "{field} \"{}\" is not 64 lower-case hex digits, which Istio requires (no sha256: before them); {HOW}",
+            Shown(text)
+        ));
+    }
+    None
 }
 
 /// `3 servers, mode dry_run, on_missing_sni allow[, behind Envoy's same-name matcher]`.

@@ -97,7 +97,8 @@ pub fn resolve(url: &str, source: Option<&DigestSource>) -> Result<Image, ImageE
             (_, Some(DigestSource::Given(hex))) => (Some(given(hex)?), "given with --sha256".to_owned()),
             (Scheme::Oci, Some(DigestSource::OciLayout(layout))) => {
                 let digest = layout_digest(layout, tag(url))?;
-                (Some(digest), format!("the image manifest digest in the OCI layout {}", shown(layout)))
+                // Not the layout's path: a manifest that goes into git is the same on every machine.
+                (Some(digest), "the image manifest digest read from the OCI layout given with --oci-layout".to_owned())
             }
             (Scheme::Oci, Some(DigestSource::Wasm(_))) => return refuse(
                 "an oci:// image is pinned by its manifest digest, not the .wasm's: give the OCI layout `make image` \
@@ -115,7 +116,9 @@ pub fn resolve(url: &str, source: Option<&DigestSource>) -> Result<Image, ImageE
                 if !bytes.starts_with(b"\0asm") {
                     return refuse(format!("--wasm {}: not a WebAssembly module", shown(file)));
                 }
-                (Some(hex(&Sha256::digest(&bytes))), format!("the sha256 of {}", shown(file)))
+                // The file's name only, not where it is on this machine.
+                let name = file.file_name().map_or_else(|| shown(file), |n| shown(Path::new(n)));
+                (Some(hex(&Sha256::digest(&bytes))), format!("the sha256 of {name} (--wasm)"))
             }
             (Scheme::Http | Scheme::File, Some(DigestSource::OciLayout(_))) => {
                 return refuse(format!(
@@ -215,14 +218,10 @@ pub fn layout_digest(layout: &Path, tag: Option<&str>) -> Result<String, ImageEr
 mod tests {
     use super::*;
 
-    fn layout(images: &[(&str, &[u8])]) -> PathBuf {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sni-guard-layout-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
+    /// An OCI layout of these images in a directory of the test's own, removed when dropped.
+    fn layout(images: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let temp = tempfile::Builder::new().prefix("sni-guard-layout-").tempdir().unwrap();
+        let dir = temp.path();
         std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
         let mut manifests = Vec::new();
         for (tag, manifest) in images {
@@ -236,12 +235,13 @@ mod tests {
             serde_json::json!({"schemaVersion": 2, "manifests": manifests}).to_string(),
         )
         .unwrap();
-        dir
+        temp
     }
 
     #[test]
     fn each_scheme_gets_the_digest_istio_checks() {
-        let dir = layout(&[("0.1.0", b"{\"manifest\":1}")]);
+        let temp = layout(&[("0.1.0", b"{\"manifest\":1}")]);
+        let dir = temp.path().to_owned();
         let expected = hex(&Sha256::digest(b"{\"manifest\":1}"));
         let oci = resolve("oci://r.test/sni-guard:0.1.0", Some(&DigestSource::OciLayout(dir.clone()))).unwrap();
         assert_eq!(oci.sha256.as_deref(), Some(expected.as_str()));
@@ -254,7 +254,6 @@ mod tests {
         assert_eq!(given.sha256.unwrap(), "ab".repeat(32));
         let example = resolve("oci://r/s:1", Some(&DigestSource::Example)).unwrap();
         assert_eq!(example.sha256.as_deref(), Some(PLACEHOLDER_SHA256));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -268,15 +267,16 @@ mod tests {
         assert!(err("oci://r/s:1", Some(DigestSource::Given("abc".into()))).contains("64 hex digits"));
         assert!(err("oci://r/s:1", Some(DigestSource::Given(PLACEHOLDER_SHA256.into()))).contains("placeholder"));
         assert!(err("oci://r/s:1", Some(DigestSource::OciLayout("/nonexistent".into()))).contains("make image"));
-        let wasm = std::env::temp_dir().join(format!("sni-guard-not-wasm-{}", std::process::id()));
-        std::fs::write(&wasm, b"text").unwrap();
-        assert!(err("https://h/m.wasm", Some(DigestSource::Wasm(wasm.clone()))).contains("not a WebAssembly module"));
-        std::fs::remove_file(wasm).unwrap();
+        let wasm = tempfile::Builder::new().prefix("sni-guard-not-wasm-").tempfile().unwrap();
+        std::fs::write(wasm.path(), b"text").unwrap();
+        let not_wasm = Some(DigestSource::Wasm(wasm.path().to_owned()));
+        assert!(err("https://h/m.wasm", not_wasm).contains("not a WebAssembly module"));
     }
 
     #[test]
     fn a_layout_of_several_images_is_read_by_tag() {
-        let dir = layout(&[("0.1.0", b"one"), ("0.2.0", b"two")]);
+        let temp = layout(&[("0.1.0", b"one"), ("0.2.0", b"two")]);
+        let dir = temp.path().to_owned();
         let two = resolve("oci://r/s:0.2.0", Some(&DigestSource::OciLayout(dir.clone()))).unwrap();
         assert_eq!(two.sha256.unwrap(), hex(&Sha256::digest(b"two")));
         let err = resolve("oci://r/s:latest", Some(&DigestSource::OciLayout(dir.clone()))).unwrap_err().0;
@@ -286,7 +286,6 @@ mod tests {
         std::fs::write(dir.join("blobs/sha256").join(&digest), b"changed").unwrap();
         let err = resolve("oci://r/s:0.1.0", Some(&DigestSource::OciLayout(dir.clone()))).unwrap_err().0;
         assert!(err.contains("damaged"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
         assert_eq!(tag("oci://r:5000/a/b:1.2"), Some("1.2"));
         assert_eq!(tag("oci://r:5000/a/b"), None);
         assert_eq!(tag("oci://r/a@sha256:00"), None);

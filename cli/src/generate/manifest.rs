@@ -3,8 +3,8 @@
 //! digest (`image`), the ports derived from the Gateways (and the Service in front of the
 //! gateway), `phase: AUTHN`, `FAIL_OPEN`, and comments saying what was decided and why.
 //!
-//! The objects are serialised from the structs below, so the YAML is what they say; the
-//! comments are inserted afterwards, each above the first line of its key.
+//! The objects are serialised from the structs below by `yaml`, so the YAML is what they say,
+//! each comment above the key it explains.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +17,7 @@ use crate::cluster::services::{Service, TargetPort};
 use crate::generate::image::{Image, Scheme};
 use crate::generate::matcher::{self, XdsMatcher};
 use crate::generate::plugin::{ConfigFailure, Generated, Request, Target, DEFAULT_PLUGIN_NAMESPACE};
-use crate::text::wrap;
+use crate::yaml;
 
 /// Where the EnvoyFilter's Envoy reads the module: a file mounted in the gateway pod.
 pub const DEFAULT_MODULE_PATH: &str = "/var/local/lib/wasm/sni-guard.wasm";
@@ -101,20 +101,20 @@ pub fn match_ports(
                 (true, Some((_, target))) => {
                     numbers.insert(target);
                     sentences.push(format!(
-                        "{port} is the Gateways' port; {target} too, since the input has no Service for these pods \
+                        "the Gateways' port is {port}; {target} too, since the input has no Service for these pods \
                          and the istio-ingressgateway Service `istioctl install` makes maps {port} to targetPort \
                          {target}, where the gateway then listens (give the Service in the input, or --match-port, \
                          to match one port only)."
                     ));
                 }
                 (true, None) => sentences.push(format!(
-                    "{port} is the Gateways' port; the input has no Service for these pods, so the gateway is taken \
+                    "the Gateways' port is {port}; the input has no Service for these pods, so the gateway is taken \
                      to listen on it (give the Service in the input, or --match-port, if it does not)."
                 )),
                 (false, _) => {
                     let names: Vec<String> = fronting.iter().map(|s| format!("{}/{}", s.namespace, s.name)).collect();
                     sentences.push(format!(
-                        "{port} is the Gateways' port; Service {} has no port {port}, so the gateway is taken to \
+                        "the Gateways' port is {port}; Service {} has no port {port}, so the gateway is taken to \
                          listen on it.",
                         names.join(", ")
                     ));
@@ -127,19 +127,20 @@ pub fn match_ports(
                 TargetPort::Number(n) => {
                     numbers.insert(n);
                     if n == port {
-                        sentences.push(format!("{port}: Service {service} sends port {port} to the same port."));
+                        sentences.push(format!("Service {service} sends the Gateways' port {port} to the same port."));
                     } else {
                         sentences.push(format!(
-                            "{n}: Service {service} maps the Gateways' port {port} to targetPort {n}, where the \
-                             gateway listens."
+                            "Service {service} maps the Gateways' port {port} to targetPort {n}, where the gateway \
+                             listens."
                         ));
                     }
                 }
                 TargetPort::Named(name) => {
                     numbers.insert(port);
                     sentences.push(format!(
-                        "{port}: Service {service} maps the Gateways' port {port} to the named targetPort {name}, \
-                         whose number only the pod spec says: give it with --match-port."
+                        "Service {service} maps the Gateways' port {port} to the named targetPort {}, whose number \
+                         only the pod spec says: give it with --match-port.",
+                        crate::text::Shown(&name)
                     ));
                 }
             }
@@ -386,9 +387,33 @@ pub fn behind_matcher(config: &PluginConfig) -> Result<(PluginConfig, SameNameTe
     Ok((PluginConfig { same_name_matcher: Some(test.text().to_owned()), ..config.clone() }, test))
 }
 
+/// What a manifest is made of: the paragraphs of its header comment, the object, and the
+/// comments above some of its keys.
+pub struct Parts {
+    pub header: Vec<String>,
+    pub object: serde_yaml_ng::Value,
+    pub comments: Vec<(&'static str, String)>,
+}
+
 /// The manifest as YAML, with its comments; the configuration in it is checked with the filter's
 /// own parser first.
 pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
+    let parts = parts(manifest)?;
+    let mut out = String::new();
+    for (i, paragraph) in parts.header.iter().enumerate() {
+        if i > 0 {
+            out.push_str("#\n");
+        }
+        out.push_str(&yaml::comment(paragraph));
+    }
+    // The Envoy configuration's JSON (`value`) as a literal block, one server a line.
+    let body =
+        yaml::document_with_blocks(&parts.object, &parts.comments, &["value"]).map_err(ConfigFailure::Unusable)?;
+    Ok(out + &body)
+}
+
+/// The manifest's parts (`yaml` writes them).
+pub fn parts(manifest: &Manifest) -> Result<Parts, ConfigFailure> {
     let generated = manifest.generated;
     let (name, namespace, what) = match &generated.target {
         Target::Pods(labels) => (
@@ -428,7 +453,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
     // Checked like the JSON output: the manifest embeds the same validated value.
     crate::generate::plugin::to_json(&generated.config)?;
     let mut header = vec![format!("sni-guard for {what}: {}.", manifest.summary)];
-    let (body, comments) = match manifest.kind {
+    let (object, comments) = match manifest.kind {
         Kind::Json => return Err(ConfigFailure::Unusable("--kind json has no manifest".into())),
         Kind::WasmPlugin => {
             let image = image()?;
@@ -441,7 +466,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
                 plugin_config: &generated.config,
             };
             let object = Object { api_version: "extensions.istio.io/v1alpha1", kind: "WasmPlugin", metadata, spec };
-            (to_yaml(&object), module_comments(image, manifest.ports))
+            (to_value(&object)?, module_comments(image, manifest.ports))
         }
         Kind::TrafficExtension => {
             let image = image()?;
@@ -460,7 +485,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
             };
             let object =
                 Object { api_version: "extensions.istio.io/v1alpha1", kind: "TrafficExtension", metadata, spec };
-            (to_yaml(&object), module_comments(image, manifest.ports))
+            (to_value(&object)?, module_comments(image, manifest.ports))
         }
         Kind::EnvoyFilter => {
             let (config, test) = behind_matcher(&generated.config)?;
@@ -528,14 +553,14 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
             let object = Object { api_version: "networking.istio.io/v1alpha3", kind: "EnvoyFilter", metadata, spec };
             let comments = vec![
                 (
-                    "priority:",
+                    "priority",
                     "Istio applies EnvoyFilters in ascending priority: this one after those of lower priority (the \
                      default is 0), so that its INSERT_FIRST puts sni-guard ahead of any filter they insert first \
                      too. Keep it above theirs."
                         .to_owned(),
                 ),
                 (
-                    "configPatches:",
+                    "configPatches",
                     format!(
                         "One patch per port the gateway listens on. {} Each inserts sni-guard as the first HTTP \
                          filter (INSERT_FIRST, applied to the filters Istio built) in every HTTP filter chain of \
@@ -548,14 +573,14 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
                     ),
                 ),
                 (
-                    "failure_policy:",
+                    "failure_policy",
                     "FAIL_OPEN: a module that crashes while serving is skipped rather than failing every request; \
                      sni-guard repairs routing, it is not an access control. A module or configuration that fails \
                      to load is refused with the whole listener update, whatever this says (check it first)."
                         .to_owned(),
                 ),
             ];
-            (to_yaml(&object), comments)
+            (to_value(&object)?, comments)
         }
     };
     header.push(mode_comment(generated.config.mode));
@@ -571,15 +596,7 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
          `sni-guard audit --deployed FILE GATEWAYS...` exits 1 when the Gateways have drifted from it."
             .into(),
     );
-    let mut out = String::new();
-    for (i, paragraph) in header.iter().enumerate() {
-        if i > 0 {
-            out.push_str("#\n");
-        }
-        out.push_str(&wrap("# ", "# ", paragraph));
-    }
-    out.push_str(&annotate(&body, &comments));
-    Ok(out)
+    Ok(Parts { header, object, comments })
 }
 
 /// The configuration as an Envoy `StringValue` holds it: JSON with one server per line, read
@@ -636,9 +653,9 @@ fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> 
             .into(),
     };
     vec![
-        ("url:", url),
+        ("url", url),
         (
-            "phase:",
+            "phase",
             "AUTHN, the earliest phase Istio has: a misdirected request is answered 421 before \
              RequestAuthentication's jwt_authn, ALLOW/DENY authorization and the routes (the wrong server's routes \
              would answer 404). A CUSTOM AuthorizationPolicy's ext_authz runs before every phase (Istio's \
@@ -646,14 +663,14 @@ fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> 
                 .into(),
         ),
         (
-            "failStrategy:",
+            "failStrategy",
             "FAIL_OPEN: if the module crashes while serving (or, per Istio's documentation, cannot be fetched), the \
              plugin is skipped and traffic flows as before sni-guard; sni-guard repairs routing, it is not an \
              access control. A configuration the filter refuses is not covered: Envoy keeps the previous one."
                 .into(),
         ),
         (
-            "match:",
+            "match",
             format!(
                 "Istio counts gateway listeners as CLIENT traffic (SERVER would never match a gateway). {}",
                 ports.how
@@ -662,38 +679,7 @@ fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> 
     ]
 }
 
-fn to_yaml<T: Serialize>(value: &T) -> String {
-    serde_yaml_ng::to_string(value).expect("the manifest serialises")
-}
-
-/// `yaml` with each comment above the first line whose key is `key`, at that line's indentation
-/// (a list item's `- ` counts as indentation).
-fn annotate(yaml: &str, comments: &[(&str, String)]) -> String {
-    let mut pending: Vec<&(&str, String)> = comments.iter().collect();
-    let mut out = String::new();
-    for line in yaml.lines() {
-        let content = line.trim_start_matches([' ', '-']);
-        if let Some(at) = pending.iter().position(|(key, _)| content.starts_with(key)) {
-            let (_, comment) = pending.remove(at);
-            let indent = " ".repeat(line.len() - line.trim_start().len());
-            let prefix = format!("{indent}# ");
-            out.push_str(&wrap(&prefix, &prefix, comment));
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    assert!(pending.is_empty(), "no line for the comments on {:?}", pending.iter().map(|(k, _)| k).collect::<Vec<_>>());
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn comments_go_above_their_key() {
-        let yaml = "spec:\n  url: x\n  match:\n  - mode: CLIENT\n";
-        let out = annotate(yaml, &[("url:", "where".into()), ("mode:", "why".into())]);
-        assert_eq!(out, "spec:\n  # where\n  url: x\n  match:\n  # why\n  - mode: CLIENT\n");
-    }
+/// The object as a YAML value, its keys in the order of its fields.
+fn to_value<T: Serialize>(object: &T) -> Result<serde_yaml_ng::Value, ConfigFailure> {
+    serde_yaml_ng::to_value(object).map_err(|e| ConfigFailure::Unusable(format!("cannot write the manifest: {e}")))
 }

@@ -141,7 +141,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
 /// The configuration as pretty JSON; re-read by `Settings::from_json`, the filter's entry
 /// point, so what is printed is proven to load.
 pub fn to_json(config: &PluginConfig) -> Result<String, ConfigFailure> {
-    let json = serde_json::to_string_pretty(config)
+    let json = crate::text::json_pretty(config)
         .map_err(|e| ConfigFailure::Unusable(format!("cannot write the configuration: {e}")))?;
     Settings::from_json(json.as_bytes())
         .map_err(|e| ConfigFailure::Unusable(format!("the written configuration does not load: {e}")))?;

@@ -12,6 +12,7 @@
 //! A credential that cannot be resolved leaves the server's certificate unknown: said, never
 //! taken as safe.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
@@ -20,9 +21,11 @@ use serde::Serialize;
 
 use crate::cluster::documents::InputError;
 use crate::cluster::model::{Credential, Server, Workload};
-use crate::text::shown;
+use crate::cluster::names::{istio_credential, IstioCredential};
+use crate::cluster::secrets::Secret;
+use crate::text::{shown, Shown};
 use crate::tls::certificate::{self, Certificate};
-use crate::tls::secrets::{Secret, SecretContent};
+use crate::tls::secrets;
 
 /// Where Istio installs its ingress gateway, and so where its Secrets usually are.
 pub const DEFAULT_GATEWAY_NAMESPACE: &str = "istio-system";
@@ -62,7 +65,7 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Secret { namespace, name } => write!(f, "Secret {namespace}/{name}"),
-            Source::File { path, .. } => write!(f, "file {path}"),
+            Source::File { path, .. } => write!(f, "file {}", Shown(path)),
         }
     }
 }
@@ -144,6 +147,7 @@ pub fn resolve(
     let resolver = Resolver {
         secrets,
         by_name: secrets.iter().map(|s| ((s.namespace.as_str(), s.name.as_str()), s)).collect(),
+        read: RefCell::new(BTreeMap::new()),
         files: read_files(files)?,
         namespaces,
     };
@@ -180,13 +184,26 @@ pub fn resolve(
              `kubectl get` (see README) to check what the certificates cover"
         ));
     }
+    // A TLS Secret no server uses need not hold a certificate (a placeholder, one half issued):
+    // said, and skipped.
+    for secret in secrets.iter().filter(|s| s.is_tls()) {
+        let key = (secret.namespace.as_str(), secret.name.as_str());
+        if !resolver.read.borrow().contains_key(&key) {
+            if let Err(problem) = secrets::certificate(secret) {
+                resolution.warnings.push(format!(
+                    "Secret {}/{} ({}): {problem}; no server uses it, so it is skipped",
+                    secret.namespace, secret.name, secret.kind
+                ));
+            }
+        }
+    }
     for path in resolver.files.keys() {
         let named = servers
             .iter()
             .flat_map(|s| &s.credentials)
             .any(|c| matches!(c, Credential::Files { server_certificate, .. } if server_certificate == path));
         if !named {
-            resolution.warnings.push(format!("--server-certificate {path}: no server names this file"));
+            resolution.warnings.push(format!("--server-certificate {}: no server names this file", Shown(path)));
         }
     }
     Ok(resolution)
@@ -210,16 +227,21 @@ impl Lookup {
     }
 }
 
+/// A Secret's certificate, or why it holds none.
+type CertificateOrWhyNot = Result<Certificate, String>;
+
 /// The certificates in the input, found as Istio and Gateway API find them.
 struct Resolver<'a> {
     secrets: &'a [Secret],
     by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
+    /// The certificate of each Secret a server uses, read once however many use it.
+    read: RefCell<BTreeMap<(&'a str, &'a str), CertificateOrWhyNot>>,
     /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
     files: BTreeMap<String, (String, Certificate)>,
     namespaces: &'a Namespaces,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
     /// Records in `assumed` the namespace assumed for an Istio workload.
     fn lookup(
         &self,
@@ -234,24 +256,45 @@ impl Resolver<'_> {
                     certificate: certificate.clone(),
                 }),
                 None => Lookup::missing(format!(
-                    "file {server_certificate} is in the gateway pod: give a copy with \
-                     --server-certificate {server_certificate}=FILE"
+                    "file {path} is in the gateway pod: give a copy with --server-certificate {path}=FILE",
+                    path = Shown(server_certificate)
                 )),
             }),
             Credential::CertificateRef { kind, namespace, name } if kind == "Secret" => {
                 self.secret(server, namespace, name, None)
             }
             Credential::CertificateRef { kind, .. } => {
-                Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {kind}")))
+                Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {}", Shown(kind))))
             }
-            Credential::CredentialName(name) => {
+            Credential::CredentialName(written) => {
                 let (namespace, was_assumed) = self.namespaces.of(&server.workload);
                 if was_assumed {
                     assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
                 }
-                self.secret(server, &namespace, name, Some(was_assumed))
+                // As Istio reads it (checked when the Gateway was read).
+                match istio_credential(written) {
+                    Ok(IstioCredential::Secret { namespace: Some(other), .. }) if other != namespace => {
+                        Ok(Lookup::missing(format!(
+                            "credentialName {} names a Secret in {other}, and Istio serves a gateway only the Secrets \
+                             of its pods' namespace, {namespace}{}",
+                            Shown(written),
+                            if was_assumed { " (assumed: --gateway-namespace sets it)" } else { "" }
+                        )))
+                    }
+                    Ok(IstioCredential::Secret { name, .. }) => {
+                        self.secret(server, &namespace, name, Some(was_assumed))
+                    }
+                    Ok(IstioCredential::NotASecret(why)) => Ok(Lookup::missing(format!("credentialName {why}"))),
+                    Err(problem) => Ok(Lookup::missing(format!("credentialName {}: {problem}", Shown(written)))),
+                }
             }
         }
+    }
+
+    /// The certificate `secret` holds, read the first time it is asked for.
+    fn certificate(&self, secret: &'a Secret) -> Result<Certificate, String> {
+        let key = (secret.namespace.as_str(), secret.name.as_str());
+        self.read.borrow_mut().entry(key).or_insert_with(|| secrets::certificate(secret)).clone()
     }
 
     /// The Secret `namespace/name`; `assumed` says, for Istio, whether the namespace was.
@@ -262,20 +305,16 @@ impl Resolver<'_> {
         name: &str,
         assumed: Option<bool>,
     ) -> Result<Lookup, InputError> {
-        let secret = self.by_name.get(&(namespace, name));
-        let looked_for = match secret.map(|s| (&s.content, &s.kind)) {
-            Some((SecretContent::Certificate(certificate), _)) => {
-                return Ok(Lookup::Found(Presented {
-                    source: Source::Secret { namespace: namespace.to_owned(), name: name.to_owned() },
-                    certificate: certificate.clone(),
-                }));
-            }
-            // A server uses it, so it has to hold a certificate.
-            Some((SecretContent::Unreadable(problem), _)) => {
-                return Err(InputError(format!("{problem} (the certificate of {})", server.label())));
-            }
-            Some((SecretContent::NoCertificate, kind)) => {
-                return Ok(Lookup::missing(format!("Secret {namespace}/{name} (type {kind}) holds no tls.crt")));
+        let looked_for = match self.by_name.get(&(namespace, name)) {
+            Some(secret) => {
+                return Ok(match self.certificate(secret) {
+                    Ok(certificate) => Lookup::Found(Presented {
+                        source: Source::Secret { namespace: namespace.to_owned(), name: name.to_owned() },
+                        certificate,
+                    }),
+                    // Unknown, with the reason, as a Secret not in the input is.
+                    Err(problem) => Lookup::missing(format!("Secret {namespace}/{name}: {problem}")),
+                });
             }
             None => format!("Secret {namespace}/{name} is not in the input"),
         };
