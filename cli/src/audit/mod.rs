@@ -3,5 +3,6 @@
 
 pub mod advice;
 pub mod conflicts;
+pub mod index;
 pub mod merge;
 pub mod report;

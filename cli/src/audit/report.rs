@@ -1,15 +1,18 @@
 //! The audit report for people (text within 100 columns, colour only on a terminal) and for
 //! tools (one JSON document).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::audit::advice::{advise, Advice};
-use crate::audit::conflicts::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
+use crate::audit::advice::Advisor;
+use crate::audit::conflicts::{
+    listener_condition, Conflict, Covered, Evidence, ListenerCondition, NameCovers, Reason, Report,
+};
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
 use crate::text::{wrap, KEEP};
-use crate::tls::credentials::{Resolution, ServerCertificates, Source};
+use crate::tls::certificate::Certificate;
+use crate::tls::credentials::{Resolution, ServerCertificates, Source, Unknown};
 
 /// Everything the report is made from.
 pub struct Findings<'a> {
@@ -25,10 +28,15 @@ impl Findings<'_> {
         &self.resolution.servers[server]
     }
 
-    fn advice(&self, conflict: &Conflict) -> Advice {
-        advise(self.servers, &self.resolution.servers, conflict)
+    fn advisor(&self) -> Advisor<'_> {
+        Advisor::new(self.servers, &self.resolution.servers)
     }
 }
+
+/// A certificate's names are listed up to this many in the text report, then counted: a
+/// certificate naming 2,000 hosts, presented by 2,000 servers, would otherwise be 4,000,000
+/// names of text. `--output json` lists them all, once per certificate.
+const NAMES_SHOWN: usize = 10;
 
 /// How the text report may be dressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +74,16 @@ fn hosts(server: &Server) -> String {
 fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String {
     let mut out = String::new();
     for presented in &certificates.presented {
-        let names = presented.certificate.names.join(", ");
-        let names = if names.is_empty() { "(no DNS name)".to_owned() } else { names };
+        let all = &presented.certificate.names;
+        let names = match all.len() {
+            0 => "(no DNS name)".to_owned(),
+            n if n <= NAMES_SHOWN => all.join(", "),
+            n => format!(
+                "{} and {} more names (`--output json` lists them)",
+                all[..NAMES_SHOWN].join(", "),
+                n - NAMES_SHOWN
+            ),
+        };
         let cn = if presented.certificate.from_common_name { " (its common name: no DNS SAN)" } else { "" };
         out.push_str(&wrap(
             indent,
@@ -83,13 +99,14 @@ fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String 
 
 pub fn text(findings: &Findings, style: Style) -> String {
     let Findings { servers, report, .. } = findings;
+    let advisor = findings.advisor();
     let mut out = String::new();
     if report.conflicts.is_empty() {
         out.push_str(&style.paint("1;32", "No conflict."));
         out.push_str("\n\n");
     }
     for (n, conflict) in report.conflicts.iter().enumerate() {
-        out.push_str(&conflict_text(findings, n, conflict, style));
+        out.push_str(&conflict_text(findings, &advisor, n, conflict, style));
         out.push('\n');
     }
 
@@ -173,9 +190,15 @@ pub fn text(findings: &Findings, style: Style) -> String {
     out
 }
 
-fn conflict_text(findings: &Findings, n: usize, conflict: &Conflict, style: Style) -> String {
+/// Each server of `conflict` by its place in it, from 0.
+fn places(conflict: &Conflict) -> HashMap<usize, usize> {
+    conflict.servers.iter().enumerate().map(|(place, &server)| (server, place)).collect()
+}
+
+fn conflict_text(findings: &Findings, advisor: &Advisor, n: usize, conflict: &Conflict, style: Style) -> String {
     let servers = findings.servers;
-    let tag = |i: usize| format!("[{}]", conflict.servers.iter().position(|&s| s == i).map_or(0, |p| p + 1));
+    let places = places(conflict);
+    let tag = |i: usize| format!("[{}]", places.get(&i).map_or(0, |p| p + 1));
     let mut out = String::new();
     let title = format!(
         "Conflict {}: {}, {} port {}, {}",
@@ -216,7 +239,7 @@ fn conflict_text(findings: &Findings, n: usize, conflict: &Conflict, style: Styl
             ),
         ));
     }
-    let sentences = findings.advice(conflict).sentences(&tag);
+    let sentences = advisor.advise(conflict).sentences(&tag);
     out.push_str(&wrap("  Fix: ", "    ", &sentences.join(" ")));
     out
 }
@@ -237,12 +260,29 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // A name covering just the host of its own name reads `api.acme.test [2]`.
+    let name_covers = |n: &NameCovers| match n.covered.as_slice() {
+        [only] if only.name == n.name => covered(&n.covered),
+        _ => format!("{}, which covers {}", n.name, covered(&n.covered)),
+    };
     match evidence {
-        Evidence::CertificateCovers { name, presenters, covered: hosts, .. } => format!(
-            "the certificate of {} has the name {name}, which covers {} (a certificate wildcard covers one label)",
-            list(presenters),
-            covered(hosts)
-        ),
+        Evidence::CertificateCovers { presenters, names, .. } => match names.as_slice() {
+            [one] => format!(
+                "the certificate of {} has the name {}, which covers {} (a certificate wildcard covers one label)",
+                list(presenters),
+                one.name,
+                covered(&one.covered)
+            ),
+            many => {
+                let simple = many.iter().all(|n| matches!(n.covered.as_slice(), [only] if only.name == n.name));
+                let names: Vec<String> = many.iter().map(name_covers).collect();
+                format!(
+                    "the certificate of {} has the names {} (a certificate wildcard covers one label)",
+                    list(presenters),
+                    names.join(if simple { ", " } else { "; " })
+                )
+            }
+        },
         Evidence::SameCertificate { sha256, sources, servers } => {
             let sources: Vec<String> = sources.iter().map(Source::to_string).collect();
             format!(
@@ -278,6 +318,8 @@ struct JsonReport<'a> {
     listener_conditions: Vec<JsonListener<'a>>,
     not_in_conflict: Vec<JsonServer<'a>>,
     not_at_risk: Vec<JsonSafe<'a>>,
+    /// Every certificate a server presents, once, by its SHA-256: the servers name them by it.
+    certificates: BTreeMap<&'a str, &'a Certificate>,
     /// Namespaces assumed for Istio gateway pods (where credentialName Secrets were looked up).
     assumed_gateway_namespaces: &'a BTreeMap<String, std::collections::BTreeSet<String>>,
     warnings: &'a [String],
@@ -289,7 +331,21 @@ struct JsonServer<'a> {
     #[serde(flatten)]
     server: &'a Server,
     certificate_known: bool,
-    certificates: &'a ServerCertificates,
+    certificates: JsonCertificates<'a>,
+}
+
+/// What a server presents: each certificate by its SHA-256 (the report's `certificates` has
+/// it) and where it was read, and what is unknown.
+#[derive(Serialize)]
+struct JsonCertificates<'a> {
+    presented: Vec<JsonPresented<'a>>,
+    unknown: &'a [Unknown],
+}
+
+#[derive(Serialize)]
+struct JsonPresented<'a> {
+    source: &'a Source,
+    sha256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -308,10 +364,10 @@ struct JsonConflict<'a> {
 enum JsonEvidence<'a> {
     CertificateCoversHost {
         reason: Reason,
-        certificate_name: &'a str,
         sha256: &'a str,
         presented_by: Vec<usize>,
-        covers: Vec<JsonCovered<'a>>,
+        /// Each name of the certificate that covers a host of another server.
+        names: Vec<JsonNameCovers<'a>>,
     },
     SameCertificate {
         reason: Reason,
@@ -335,6 +391,12 @@ enum JsonEvidence<'a> {
         server: usize,
         matches: Vec<JsonCovered<'a>>,
     },
+}
+
+#[derive(Serialize)]
+struct JsonNameCovers<'a> {
+    certificate_name: &'a str,
+    covers: Vec<JsonCovered<'a>>,
 }
 
 #[derive(Serialize)]
@@ -374,16 +436,26 @@ fn covered_json<'a>(list: &'a [Covered], at: &dyn Fn(usize) -> usize) -> Vec<Jso
 
 pub fn json(findings: &Findings) -> String {
     let Findings { servers, report, .. } = findings;
+    let advisor = findings.advisor();
     let server = |i: usize| JsonServer {
         server: &servers[i],
         certificate_known: findings.certificates(i).known(),
-        certificates: findings.certificates(i),
+        certificates: JsonCertificates {
+            presented: findings
+                .certificates(i)
+                .presented
+                .iter()
+                .map(|p| JsonPresented { source: &p.source, sha256: &p.certificate.sha256 })
+                .collect(),
+            unknown: &findings.certificates(i).unknown,
+        },
     };
     let conflicts = report
         .conflicts
         .iter()
         .map(|conflict| {
-            let at = |i: usize| conflict.servers.iter().position(|&s| s == i).unwrap_or(usize::MAX);
+            let places = places(conflict);
+            let at = |i: usize| places.get(&i).copied().unwrap_or(usize::MAX);
             let all = |list: &[usize]| list.iter().map(|&s| at(s)).collect::<Vec<_>>();
             let evidence = conflict
                 .evidence
@@ -391,13 +463,18 @@ pub fn json(findings: &Findings) -> String {
                 .map(|e| {
                     let reason = e.reason();
                     match e {
-                        Evidence::CertificateCovers { name, sha256, presenters, covered: list } => {
+                        Evidence::CertificateCovers { sha256, presenters, names } => {
                             JsonEvidence::CertificateCoversHost {
                                 reason,
-                                certificate_name: name,
                                 sha256,
                                 presented_by: all(presenters),
-                                covers: covered_json(list, &at),
+                                names: names
+                                    .iter()
+                                    .map(|n| JsonNameCovers {
+                                        certificate_name: &n.name,
+                                        covers: covered_json(&n.covered, &at),
+                                    })
+                                    .collect(),
                             }
                         }
                         Evidence::SameCertificate { sha256, sources, servers } => {
@@ -425,7 +502,7 @@ pub fn json(findings: &Findings) -> String {
                 port: conflict.port,
                 servers: conflict.servers.iter().map(|&i| server(i)).collect(),
                 evidence,
-                fix: findings.advice(conflict).sentences(&label),
+                fix: advisor.advise(conflict).sentences(&label),
             }
         })
         .collect();
@@ -448,6 +525,13 @@ pub fn json(findings: &Findings) -> String {
             .not_at_risk
             .iter()
             .map(|n| JsonSafe { reason: n.reason, explanation: n.reason.explain(), server: &servers[n.server] })
+            .collect(),
+        certificates: findings
+            .resolution
+            .servers
+            .iter()
+            .flat_map(|c| &c.presented)
+            .map(|p| (p.certificate.sha256.as_str(), &*p.certificate))
             .collect(),
         assumed_gateway_namespaces: &findings.resolution.assumed,
         warnings: &findings.resolution.warnings,

@@ -4,7 +4,7 @@
 //! server whose hosts are no longer one Gateway server's (hosts since merged get a needless 421,
 //! hosts since split or removed are judged by an old grouping).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
@@ -92,11 +92,11 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
         keys.dedup();
         keys
     };
+    // Each Gateway server's hosts as one key set, looked up once per deployed server.
+    let groupings: HashSet<Vec<String>> = current.iter().map(|s| keys(&s.hosts)).collect();
     let mut stale = Vec::new();
     for (index, hosts) in deployed_servers.iter().enumerate() {
-        let mine = keys(hosts);
-        let matches = current.iter().any(|s| keys(&s.hosts) == mine);
-        if !matches {
+        if !groupings.contains(&keys(hosts)) {
             let mut holders: Vec<usize> = hosts.iter().filter_map(|h| current_of.get(&key(h)).copied()).collect();
             holders.dedup();
             let mut now: Vec<Now> = Vec::new();

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -68,10 +69,11 @@ impl fmt::Display for Source {
 }
 
 /// A certificate a server presents, and where it came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Presented {
     pub source: Source,
-    pub certificate: Certificate,
+    /// Shared: servers presenting one certificate hold it once.
+    pub certificate: Arc<Certificate>,
 }
 
 /// A credential whose certificate is not known.
@@ -84,7 +86,7 @@ pub struct Unknown {
 }
 
 /// The certificates one server presents (a client gets one of them).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerCertificates {
     pub presented: Vec<Presented>,
     pub unknown: Vec<Unknown>,
@@ -141,8 +143,12 @@ pub fn resolve(
     files: &[ServerCertificateFile],
     namespaces: &Namespaces,
 ) -> Result<Resolution, InputError> {
+    let mut namespaces_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for secret in secrets {
+        namespaces_of.entry(&secret.name).or_default().push(&secret.namespace);
+    }
     let resolver = Resolver {
-        secrets,
+        namespaces_of,
         by_name: secrets.iter().map(|s| ((s.namespace.as_str(), s.name.as_str()), s)).collect(),
         files: read_files(files)?,
         namespaces,
@@ -212,10 +218,11 @@ impl Lookup {
 
 /// The certificates in the input, found as Istio and Gateway API find them.
 struct Resolver<'a> {
-    secrets: &'a [Secret],
+    /// Secret name -> the namespaces holding a Secret of that name, in input order.
+    namespaces_of: BTreeMap<&'a str, Vec<&'a str>>,
     by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
     /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
-    files: BTreeMap<String, (String, Certificate)>,
+    files: BTreeMap<String, (String, Arc<Certificate>)>,
     namespaces: &'a Namespaces,
 }
 
@@ -279,12 +286,8 @@ impl Resolver<'_> {
             }
             None => format!("Secret {namespace}/{name} is not in the input"),
         };
-        let elsewhere: Vec<&str> = self
-            .secrets
-            .iter()
-            .filter(|s| s.name == name && s.namespace != namespace)
-            .map(|s| s.namespace.as_str())
-            .collect();
+        let elsewhere: Vec<&str> =
+            self.namespaces_of.get(name).into_iter().flatten().copied().filter(|ns| *ns != namespace).collect();
         let elsewhere = match elsewhere.as_slice() {
             [] => String::new(),
             found => format!("; a Secret of that name is in {}, where it is not looked for", found.join(", ")),
@@ -318,7 +321,7 @@ fn credential_field(credential: &Credential) -> &'static str {
 
 /// Reads each `--server-certificate` file: a file that cannot be read or holds no
 /// certificate is bad input.
-fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (String, Certificate)>, InputError> {
+fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (String, Arc<Certificate>)>, InputError> {
     let mut out = BTreeMap::new();
     for file in files {
         let name = shown(&file.file);
@@ -326,7 +329,7 @@ fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (Strin
             .map_err(|e| InputError(format!("--server-certificate {}: {name}: cannot read: {e}", file.path)))?;
         let certificate = certificate::parse_pem(&pem)
             .map_err(|e| InputError(format!("--server-certificate {}: {name}: {e}", file.path)))?;
-        out.insert(file.path.clone(), (name, certificate));
+        out.insert(file.path.clone(), (name, Arc::new(certificate)));
     }
     Ok(out)
 }

@@ -3,6 +3,8 @@
 //! Only the certificate (`tls.crt`, or Istio's generic `cert`) is read; the private key
 //! (`tls.key`, `key`) is never decoded, printed or kept.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use serde_json::{Map, Value};
 
@@ -23,7 +25,9 @@ pub struct Secret {
 
 #[derive(Debug, Clone)]
 pub enum SecretContent {
-    Certificate(Certificate),
+    /// Shared with every server that presents it: a fleet's wildcard certificate is read and
+    /// kept once, however many servers name it.
+    Certificate(Arc<Certificate>),
     /// A Secret of another type whose certificate key does not hold a certificate: an error
     /// only if a server names this Secret, since such Secrets need not be TLS material.
     Unreadable(String),
@@ -51,7 +55,7 @@ pub fn read(object: &Map<String, Value>, at: &str, namespace: String, name: Stri
         }
         Ok(None) => SecretContent::NoCertificate,
         Ok(Some((field, pem))) => match certificate::parse_pem(&pem) {
-            Ok(certificate) => SecretContent::Certificate(certificate),
+            Ok(certificate) => SecretContent::Certificate(Arc::new(certificate)),
             Err(problem) if is_tls => return Err(format!("{at}: {field}: {problem}")),
             Err(problem) => SecretContent::Unreadable(format!("{at}: {field}: {problem}")),
         },
