@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sni_guard::config::Mode;
 
 use crate::generate::image::DigestSource;
-use crate::generate::manifest::{Kind, DEFAULT_MODULE_PATH};
+use crate::generate::manifest::{valid_object_name, Kind, DEFAULT_MODULE_PATH};
 use crate::generate::plugin::Request;
 use crate::tls::credentials::{GatewayNamespace, ServerCertificateFile};
 
@@ -194,6 +194,10 @@ pub struct ConfigArgs {
     /// Only the servers on this port
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub port: Option<u32>,
+    /// The object's name (wasmplugin, trafficextension, envoyfilter), instead of sni-guard-
+    /// and the workload's label values (or Gateway name)
+    #[arg(long, value_name = "NAME", value_parser = parse_object_name)]
+    pub name: Option<String>,
     /// What the filter does with a misdirected request: dry_run (count and log) for a first
     /// rollout, enforce (421) once the dry run shows what you expect
     #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
@@ -260,6 +264,7 @@ impl ConfigArgs {
             labels: self.selector.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
             namespace: self.namespace.clone(),
             port: self.port,
+            name: self.name.clone(),
             mode: match self.mode {
                 ModeArg::Enforce => Mode::Enforce,
                 ModeArg::DryRun => Mode::DryRun,
@@ -288,6 +293,18 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
         }
     }
     Ok(labels)
+}
+
+/// A Kubernetes object name (a DNS-1123 subdomain).
+pub fn parse_object_name(text: &str) -> Result<String, String> {
+    if valid_object_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a Kubernetes object name: lower case letters, digits, '-' and '.', starting and ending \
+             with a letter or digit, at most 253 characters"
+        ))
+    }
 }
 
 /// `NAMESPACE` or `KEY=VALUE[,KEY=VALUE]:NAMESPACE`; a label never holds `:`, so the last one

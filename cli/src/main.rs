@@ -41,7 +41,7 @@ fn run(command: Command) -> u8 {
         Command::Audit(args) if !args.deployed.is_empty() => deployed_audit(&args),
         Command::Audit(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates, true) else { return BAD_INPUT };
             let report = conflicts::audit(&inventory.servers, &resolution.servers);
             let findings = report::Findings {
                 servers: &inventory.servers,
@@ -75,11 +75,11 @@ fn run(command: Command) -> u8 {
                 eprintln!("sni-guard: bad input: no sni-guard configuration in it");
                 return BAD_INPUT;
             }
-            emit(&checked.report, if checked.refused == 0 { NO_CONFLICT } else { CONFLICT })
+            emit(&checked.report, if checked.refused + checked.twice == 0 { NO_CONFLICT } else { CONFLICT })
         }
         Command::Merge(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates, true) else { return BAD_INPUT };
             let report = conflicts::audit(&inventory.servers, &resolution.servers);
             let text = merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
             emit(&text, NO_CONFLICT)
@@ -126,7 +126,9 @@ fn config(args: &ConfigArgs) -> u8 {
         let text = if kind == Kind::Json {
             plugin::to_json(&g.config)? + "\n"
         } else {
-            let ports = manifest::match_ports(&inventory.servers, &g, &request, &inventory.services, &args.match_ports);
+            let placement = manifest::placement(&g, &request, &inventory.services)?;
+            let ports =
+                manifest::match_ports(&inventory.servers, &g, &placement, &inventory.services, &args.match_ports);
             let mut gateways: Vec<String> = g
                 .included
                 .iter()
@@ -145,7 +147,7 @@ fn config(args: &ConfigArgs) -> u8 {
             manifest::yaml(&Manifest {
                 kind,
                 generated: &g,
-                request: &request,
+                placement: &placement,
                 image: image.as_ref(),
                 module_path: &args.module_path,
                 ports: &ports,
@@ -223,11 +225,22 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
             }
         }
     }
-    let text = match args.output {
-        Output::Json => drift::json(&comparisons),
-        Output::Text => drift::text(&comparisons),
+    // The gateways of the input with conflicts: each needs a deployed configuration too. The
+    // audit's warnings about certificates are its own business, not this comparison's.
+    let Some(resolution) = resolve(&inventory, &args.certificates, false) else { return BAD_INPUT };
+    let report = conflicts::audit(&inventory.servers, &resolution.servers);
+    let applied: Vec<Applies> =
+        reading.found.iter().filter_map(|found| selector.clone().or_else(|| found.applies.clone())).collect();
+    let findings = drift::Findings {
+        given_twice: drift::twice(&reading),
+        unprotected: drift::unprotected(&inventory.servers, &resolution.servers, &report, &applied),
+        deployed: comparisons,
     };
-    emit(&text, if comparisons.iter().any(|c| c.drift) { CONFLICT } else { NO_CONFLICT })
+    let text = match args.output {
+        Output::Json => drift::json(&findings),
+        Output::Text => drift::text(&findings),
+    };
+    emit(&text, if findings.found() { CONFLICT } else { NO_CONFLICT })
 }
 
 /// Reads the Gateways, or says why not on stderr.
@@ -249,12 +262,12 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     }
 }
 
-/// Each server's certificates, with warnings on stderr; or why not, as bad input.
-fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> {
+/// Each server's certificates, with warnings on stderr (when `warn`); or why not, as bad input.
+fn resolve(inventory: &Inventory, args: &CertificateArgs, warn: bool) -> Option<Resolution> {
     let namespaces = Namespaces::new(&args.gateway_namespaces);
     match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
         Ok(resolution) => {
-            for warning in &resolution.warnings {
+            for warning in resolution.warnings.iter().filter(|_| warn) {
                 eprint!("{}", wrap("sni-guard: warning: ", "    ", warning));
             }
             Some(resolution)

@@ -92,3 +92,143 @@ fn the_audit_grows_with_the_servers() {
         assert!(names < servers + 10, "{names} certificate names in the report");
     }
 }
+
+/// The three workloads of the fleet: `--selector`, and where and under which name their object
+/// goes.
+const WORKLOADS: [(&str, &str, &str); 3] = [
+    (fleet::PUBLIC_SELECTOR, fleet::PUBLIC_NAMESPACE, "sni-guard-ingressgateway"),
+    (fleet::INTERNAL_SELECTOR, fleet::INTERNAL_NAMESPACE, "sni-guard-internal-gateway"),
+    (fleet::EDGE_SELECTOR, fleet::EDGE_NAMESPACE, "sni-guard-edge"),
+];
+
+const KINDS: [&str; 3] = ["wasmplugin", "trafficextension", "envoyfilter"];
+
+/// `sni-guard config --kind KIND --selector SELECTOR ARGS INPUT`, which must succeed.
+fn config(kind: &str, selector: &str, args: &[&str], input: &str) -> String {
+    let image: &[&str] =
+        if kind == "envoyfilter" { &[] } else { &["--image", "file:///var/local/lib/wasm/sni-guard.wasm"] };
+    let (code, out, err) =
+        sni_guard(&[&["config", "--kind", kind, "--selector", selector], image, args, &[input]].concat());
+    assert_eq!(code, 0, "{kind} {selector}: {err}");
+    out
+}
+
+fn metadata(manifest: &str) -> (String, String) {
+    let object: serde_json::Value = serde_yaml_ng::from_str(manifest).unwrap();
+    let field = |f: &str| object["metadata"][f].as_str().unwrap().to_owned();
+    (field("namespace"), field("name"))
+}
+
+/// issue #19: `--selector istio=ingressgateway` and `--selector istio=internal-gateway` both wrote
+/// `istio-system/sni-guard`, and applying the second replaced the first. Each workload's object
+/// now goes where its pods run (the Service in front of them says), named after it.
+#[test]
+fn each_gateway_workload_gets_its_own_object() {
+    let scratch = Scratch::new("names");
+    let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
+    for kind in KINDS {
+        let mut files = Vec::new();
+        for (selector, namespace, name) in WORKLOADS {
+            let manifest = config(kind, selector, &[], &input);
+            assert_eq!(metadata(&manifest), (namespace.to_owned(), name.to_owned()), "{kind} {selector}");
+            // The comment says how.
+            if selector == fleet::INTERNAL_SELECTOR {
+                let comments: String =
+                    manifest.lines().filter_map(|l| l.trim().strip_prefix("# ")).collect::<Vec<_>>().join(" ");
+                assert!(
+                    comments.contains(
+                        "In istio-ingress-internal, where the gateway pods run: Service \
+                         istio-ingress-internal/internal-gateway in front of the pods labelled istio=internal-gateway \
+                         is there"
+                    ),
+                    "{manifest}"
+                );
+            }
+            files.push(scratch.write(&format!("{kind}-{name}.yaml"), &manifest));
+        }
+        // Applied together, they are three objects: `check` accepts all three.
+        let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(String::as_str)).collect();
+        let (code, out, err) = sni_guard(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        // One port each (443, which their Services map to 8443): one configuration per object.
+        assert!(flat(&out).ends_with("3 sni-guard configurations: 3 accepted, 0 refused."), "{out}");
+        assert!(!out.contains("given twice"), "{out}");
+        // --name and --namespace set them.
+        let named = config(kind, fleet::INTERNAL_SELECTOR, &["--name", "guard", "--namespace", "ops"], &input);
+        assert_eq!(metadata(&named), ("ops".to_owned(), "guard".to_owned()));
+    }
+    let (code, _, err) = sni_guard(&["config", "--selector", "istio=x", "--name", "Not_A_Name", &input]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a Kubernetes object name"), "{err}");
+}
+
+/// Two objects of one kind, namespace and name (as the same `--name` for two workloads writes
+/// them): `kubectl apply` merges them, and `check` and `audit --deployed` say so, naming both.
+#[test]
+fn one_identity_applied_twice_is_refused() {
+    let scratch = Scratch::new("twice");
+    let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
+    let same = ["--name", "sni-guard", "--namespace", "istio-system"];
+    let public = scratch.write("public.yaml", &config("wasmplugin", fleet::PUBLIC_SELECTOR, &same, &input));
+    let internal = scratch.write("internal.yaml", &config("wasmplugin", fleet::INTERNAL_SELECTOR, &same, &input));
+    let (code, out, _) = sni_guard(&["check", &public, &internal]);
+    assert_eq!(code, 1, "{out}");
+    let said = format!(
+        "refused: {public} and {internal} are one object, WasmPlugin istio-system/sni-guard: applied together, the \
+         later replaces the earlier"
+    );
+    assert!(flat(&out).contains(&said), "{out}");
+    assert!(flat(&out).ends_with("2 sni-guard configurations: 2 accepted, 0 refused; 1 object given twice."), "{out}");
+
+    let (code, out, err) = sni_guard(&["audit", "--deployed", &public, "--deployed", &internal, &input]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(flat(&out).contains(&format!("Given twice: {public} and {internal} are one object")), "{out}");
+    assert!(flat(&out).contains("1 object given twice."), "{out}");
+}
+
+/// issue #19: with the public gateway's plugin given, `audit --deployed` said `no drift`, exit
+/// 0, while the internal and the Gateway API gateways have conflicts and no plugin at all.
+#[test]
+fn deployed_audit_flags_gateways_with_conflicts_and_no_plugin() {
+    let scratch = Scratch::new("unprotected");
+    let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
+    let mut deployed = Vec::new();
+    for (selector, _, name) in WORKLOADS {
+        deployed.push(scratch.write(&format!("{name}.yaml"), &config("wasmplugin", selector, &[], &input)));
+    }
+    let (code, out, err) = sni_guard(&["audit", "--deployed", &deployed[0], &input]);
+    assert_eq!(code, 1, "{out}{err}");
+    let text = flat(&out);
+    assert!(text.contains("No drift: "), "{out}");
+    assert!(
+        text.contains(
+            "Not protected: istio=internal-gateway port 443: 2 servers at risk together (OverlappingCertificates: \
+             ops/internal spec.servers[0], ops/internal spec.servers[1]), and no deployed sni-guard configuration \
+             applies to these gateway pods."
+        ),
+        "{out}"
+    );
+    assert!(text.contains("`sni-guard config --selector istio=internal-gateway`"), "{out}");
+    assert!(text.contains("Not protected: gateway edge/edge port 443: 2 servers"), "{out}");
+    assert!(
+        text.ends_with(
+            "1 deployed configuration compared with the Gateways: no drift; 2 conflicts on gateways without sni-guard."
+        ),
+        "{out}"
+    );
+    let (code, json, _) = sni_guard(&["audit", "--deployed", &deployed[0], "-o", "json", &input]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["unprotected"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(doc["unprotected"][0]["workload"], "istio=internal-gateway");
+
+    // Each workload with its plugin: nothing left out, no drift.
+    let args: Vec<&str> = ["audit"]
+        .into_iter()
+        .chain(deployed.iter().flat_map(|d| ["--deployed", d.as_str()]))
+        .chain([input.as_str()])
+        .collect();
+    let (code, out, err) = sni_guard(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(flat(&out).ends_with("3 deployed configurations compared with the Gateways: no drift."), "{out}");
+}

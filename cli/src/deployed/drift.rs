@@ -9,9 +9,12 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
 
+use crate::audit::advice::Advisor;
+use crate::audit::conflicts::{Reason, Report};
 use crate::cluster::model::Server;
-use crate::deployed::read::{examine, Applies, Deployed};
+use crate::deployed::read::{examine, given_twice, twice_message, Applies, Deployed, Reading};
 use crate::text::wrap;
+use crate::tls::credentials::ServerCertificates;
 
 /// A Gateway server's host that no deployed server lists.
 #[derive(Debug, Serialize)]
@@ -123,10 +126,91 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
     })
 }
 
-/// The comparisons as text within 100 columns.
-pub fn text(comparisons: &[Comparison]) -> String {
+/// Two deployed objects with one identity.
+#[derive(Debug, Serialize)]
+pub struct GivenTwice {
+    pub object: String,
+    pub first: String,
+    pub other: String,
+    pub message: String,
+}
+
+pub fn twice(reading: &Reading) -> Vec<GivenTwice> {
+    given_twice(reading)
+        .into_iter()
+        .map(|(first, other)| GivenTwice {
+            object: first.identity(),
+            first: first.at.clone(),
+            other: other.at.clone(),
+            message: twice_message(first, other),
+        })
+        .collect()
+}
+
+/// Servers at risk together on a gateway workload that no deployed configuration applies to.
+#[derive(Debug, Serialize)]
+pub struct Unprotected {
+    /// `istio=internal-gateway`, `gateway edge/edge`.
+    pub workload: String,
+    pub port: u32,
+    pub reason: Reason,
+    /// Every server of the conflict.
+    pub servers: Vec<String>,
+    /// The `sni-guard config` command for the workload.
+    pub config_command: String,
+}
+
+/// Each conflict of `report` on a workload none of `applied` applies to: a gateway the deployed
+/// configurations leave without sni-guard, although its servers can get a 404.
+pub fn unprotected(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    report: &Report,
+    applied: &[Applies],
+) -> Vec<Unprotected> {
+    let advisor = Advisor::new(servers, certificates);
+    report
+        .conflicts
+        .iter()
+        .filter(|c| !applied.iter().any(|a| c.workload.runs_on(&a.labels, a.namespace.as_deref())))
+        .map(|c| Unprotected {
+            workload: c.workload.to_string(),
+            port: c.port,
+            reason: c.reason,
+            servers: c.servers.iter().map(|&i| servers[i].label()).collect(),
+            config_command: advisor.advise(c).config_command,
+        })
+        .collect()
+}
+
+/// What `audit --deployed` found.
+#[derive(Debug, Serialize)]
+pub struct Findings {
+    /// Each deployed configuration against the Gateways of its workload.
+    pub deployed: Vec<Comparison>,
+    /// Deployed objects given twice.
+    pub given_twice: Vec<GivenTwice>,
+    /// Conflicts on workloads without a deployed configuration.
+    pub unprotected: Vec<Unprotected>,
+}
+
+impl Findings {
+    /// Drift, an object given twice, or a conflict left without sni-guard: exit 1.
+    pub fn found(&self) -> bool {
+        self.deployed.iter().any(|c| c.drift) || !self.given_twice.is_empty() || !self.unprotected.is_empty()
+    }
+}
+
+/// At most this many servers of a conflict are named in a line, then how many more.
+const SERVERS_NAMED: usize = 10;
+
+/// The findings as text within 100 columns.
+pub fn text(findings: &Findings) -> String {
     let mut out = String::new();
-    for c in comparisons {
+    for twice in &findings.given_twice {
+        out.push_str(&wrap("", "  ", &format!("Given twice: {}", twice.message)));
+    }
+    for c in &findings.deployed {
         if !c.drift {
             out.push_str(&wrap(
                 "",
@@ -177,26 +261,65 @@ pub fn text(comparisons: &[Comparison]) -> String {
              --image it was written with) and apply it.",
         ));
     }
-    let drifted = comparisons.iter().filter(|c| c.drift).count();
-    out.push_str(&format!(
-        "{} deployed {} compared with the Gateways: {}.\n",
-        comparisons.len(),
-        if comparisons.len() == 1 { "configuration" } else { "configurations" },
+    for u in &findings.unprotected {
+        let mut named: Vec<String> = u.servers.iter().take(SERVERS_NAMED).cloned().collect();
+        if u.servers.len() > named.len() {
+            named.push(format!("and {} more", u.servers.len() - named.len()));
+        }
+        out.push_str(&wrap(
+            "",
+            "  ",
+            &format!(
+                "Not protected: {} port {}: {} servers at risk together ({}: {}), and no deployed sni-guard \
+                 configuration applies to these gateway pods.",
+                u.workload,
+                u.port,
+                u.servers.len(),
+                u.reason.as_str(),
+                named.join(", ")
+            ),
+        ));
+        out.push_str(&wrap(
+            "  Fix: ",
+            "    ",
+            &format!(
+                "deploy sni-guard for them (`{}`), or remove the conflict (`sni-guard audit` says how).",
+                u.config_command
+            ),
+        ));
+    }
+    let compared = findings.deployed.len();
+    let drifted = findings.deployed.iter().filter(|c| c.drift).count();
+    let mut summary = format!(
+        "{compared} deployed {} compared with the Gateways: {}",
+        if compared == 1 { "configuration" } else { "configurations" },
         match drifted {
             0 => "no drift".to_owned(),
             n => format!("drift in {n}"),
         }
-    ));
+    );
+    match findings.unprotected.len() {
+        0 => {}
+        1 => summary.push_str("; 1 conflict on a gateway without sni-guard"),
+        n => summary.push_str(&format!("; {n} conflicts on gateways without sni-guard")),
+    }
+    match findings.given_twice.len() {
+        0 => {}
+        1 => summary.push_str("; 1 object given twice"),
+        n => summary.push_str(&format!("; {n} objects given twice")),
+    }
+    out.push_str(&wrap("", "  ", &format!("{summary}.")));
     out
 }
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
-    deployed: &'a [Comparison],
+    #[serde(flatten)]
+    findings: &'a Findings,
     drifted: usize,
 }
 
-pub fn json(comparisons: &[Comparison]) -> String {
-    let doc = JsonReport { deployed: comparisons, drifted: comparisons.iter().filter(|c| c.drift).count() };
+pub fn json(findings: &Findings) -> String {
+    let doc = JsonReport { findings, drifted: findings.deployed.iter().filter(|c| c.drift).count() };
     serde_json::to_string_pretty(&doc).expect("the report serialises") + "\n"
 }

@@ -17,6 +17,8 @@ pub struct Request {
     pub namespace: Option<String>,
     /// Only servers on this port (`--port`).
     pub port: Option<u32>,
+    /// The object's name (`--name`), instead of one derived from the workload.
+    pub name: Option<String>,
     pub mode: Mode,
 }
 
