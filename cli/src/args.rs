@@ -21,9 +21,10 @@ const ABOUT: &str = "Find gateway servers a browser can coalesce onto one TLS co
 const LONG_ABOUT: &str = "\
 sni-guard: find gateway servers a browser can coalesce onto one connection (a 404 risk with
 HTTP/2 connection coalescing), and write sni-guard's configuration for them. Offline: reads
-Istio and Gateway API Gateways and kubernetes.io/tls Secrets, as
+Istio and Gateway API Gateways, the Services in front of the gateway pods, and
+kubernetes.io/tls Secrets, as
 
-  kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml
+  kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,services,secrets -A -o yaml
 
 prints them, or a directory of manifests, from FILE|DIR arguments or standard input.";
 
@@ -68,9 +69,12 @@ pub enum Command {
                       Gateways: the JSON alone (--kind json, the default), or a whole WasmPlugin, \
                       TrafficExtension or EnvoyFilter ready to apply (YAML, with comments saying what \
                       was decided). For Istio Gateways the object selects the pods by label, in \
-                      --namespace (default istio-system); for a Gateway API Gateway (select \
+                      their namespace (--namespace, else that of the Service in front of them in the \
+                      input, else istio-system); for a Gateway API Gateway (select \
                       gateway.networking.k8s.io/gateway-name=NAME) it targets the Gateway itself, in \
-                      the Gateway's namespace. The mode is dry_run unless --mode enforce is given.",
+                      the Gateway's namespace. It is named after the workload (sni-guard-ingressgateway, \
+                      sni-guard-NAME; --name sets another), so that two workloads get two objects. The \
+                      mode is dry_run unless --mode enforce is given.",
         after_help = EXIT_STATUS
     )]
     Config(ConfigArgs),
@@ -119,8 +123,8 @@ pub struct CertificateArgs {
     )]
     pub server_certificates: Vec<ServerCertificateFile>,
     /// The namespace of the Istio gateway pods, where Istio reads credentialName Secrets
-    /// (default istio-system); LABELS: limits it to the pods with those labels, e.g.
-    /// istio=ingressgateway:istio-ingress
+    /// (default: that of the Service in front of them in the input, else istio-system); LABELS:
+    /// limits it to the pods with those labels, e.g. istio=ingressgateway:istio-ingress
     #[arg(long = "gateway-namespace", value_name = "[LABELS:]NAMESPACE", value_parser = parse_gateway_namespace)]
     pub gateway_namespaces: Vec<GatewayNamespace>,
 }
@@ -187,8 +191,8 @@ pub struct ConfigArgs {
     /// Gateway API Gateway, gateway.networking.k8s.io/gateway-name=NAME
     #[arg(short = 'l', long, required = true, value_name = "KEY=VALUE[,KEY=VALUE]", value_parser = parse_labels)]
     pub selector: Vec<BTreeMap<String, String>>,
-    /// The gateway workload's namespace: picks Gateway API Gateways, and is where the
-    /// WasmPlugin goes
+    /// The gateway pods' namespace: picks Gateway API Gateways, and is where the object goes
+    /// (default: that of the Service in front of the pods, else istio-system)
     #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Only the servers on this port

@@ -249,7 +249,7 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     if from_stdin && std::io::stdin().is_terminal() {
         eprintln!(
             "sni-guard: no input: give files or directories, or pipe into it\n    \
-             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml"
+             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,services,secrets -A -o yaml"
         );
         return None;
     }
@@ -264,7 +264,7 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
 
 /// Each server's certificates, with warnings on stderr (when `warn`); or why not, as bad input.
 fn resolve(inventory: &Inventory, args: &CertificateArgs, warn: bool) -> Option<Resolution> {
-    let namespaces = Namespaces::new(&args.gateway_namespaces);
+    let namespaces = Namespaces::new(&args.gateway_namespaces, &inventory.services);
     match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
         Ok(resolution) => {
             for warning in resolution.warnings.iter().filter(|_| warn) {

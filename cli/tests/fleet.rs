@@ -232,3 +232,50 @@ fn deployed_audit_flags_gateways_with_conflicts_and_no_plugin() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(flat(&out).ends_with("3 deployed configurations compared with the Gateways: no drift."), "{out}");
 }
+
+/// issue #19: the internal gateway's servers were audited against `istio-system/...` Secrets,
+/// and its Secret, only in `istio-ingress-internal`, was "not in the input". The Service in
+/// front of its pods says where they run; the report says so; `--gateway-namespace` overrides.
+#[test]
+fn credential_secrets_are_looked_up_where_the_services_say_the_pods_run() {
+    let scratch = Scratch::new("namespaces");
+    let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
+    let (code, out, err) = sni_guard(&["audit", &input]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(err, "", "every credentialName Secret is found");
+    let text = flat(&out);
+    for (pods, namespace) in
+        [(fleet::PUBLIC_SELECTOR, fleet::PUBLIC_NAMESPACE), (fleet::INTERNAL_SELECTOR, fleet::INTERNAL_NAMESPACE)]
+    {
+        let service = if namespace == fleet::PUBLIC_NAMESPACE { "istio-ingressgateway" } else { "internal-gateway" };
+        let said = format!(
+            "Istio credentialName Secrets of the gateway pods labelled {pods} were looked up in {namespace}, where \
+             they run: Service {namespace}/{service} in front of them is there."
+        );
+        assert!(text.contains(&said), "{out}");
+    }
+    assert!(
+        text.contains(
+            "certificate grafana.ops.corp.example, kibana.ops.corp.example, from Secret istio-ingress-internal/ops-san"
+        ),
+        "{out}"
+    );
+    assert!(!text.contains("assumed"), "{out}");
+    let (_, json, _) = sni_guard(&["audit", "-o", "json", &input]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        doc["gateway_namespaces"][fleet::INTERNAL_SELECTOR],
+        serde_json::json!({"namespace": "istio-ingress-internal", "decided": {"service": "Service istio-ingress-internal/internal-gateway"}})
+    );
+
+    // --gateway-namespace still decides: there, the Secret is not.
+    let (code, _, err) = sni_guard(&["audit", "--gateway-namespace", "istio=internal-gateway:istio-system", &input]);
+    assert_eq!(code, 1);
+    assert!(
+        flat(&err).contains(
+            "Secret istio-system/ops-san is not in the input; a Secret of that name is in istio-ingress-internal, where \
+             it is not looked for"
+        ),
+        "{err}"
+    );
+}

@@ -12,7 +12,7 @@ use crate::audit::conflicts::{
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
 use crate::text::{wrap, KEEP};
 use crate::tls::certificate::Certificate;
-use crate::tls::credentials::{Resolution, ServerCertificates, Source, Unknown};
+use crate::tls::credentials::{Decided, Resolution, ServerCertificates, Source, Unknown};
 
 /// Everything the report is made from.
 pub struct Findings<'a> {
@@ -154,6 +154,22 @@ pub fn text(findings: &Findings, style: Style) -> String {
         out.push('\n');
     }
 
+    for (workload, (namespace, decided)) in &findings.resolution.namespaces {
+        let pods = format!("the gateway pods labelled {workload}");
+        let said = match decided {
+            Decided::Service(services) => format!(
+                "Istio credentialName Secrets of {pods} were looked up in {namespace}, where they run: {services} \
+                 in front of them is there."
+            ),
+            Decided::SeveralServices(services) => format!(
+                "Istio credentialName Secrets of {pods} were looked up in {namespace}: {services} in front of pods \
+                 with these labels are in several namespaces, and the first one's was taken; --gateway-namespace \
+                 {workload}:NAMESPACE sets it."
+            ),
+            Decided::Given | Decided::Assumed => continue,
+        };
+        out.push_str(&wrap("", "", &said));
+    }
     for (namespace, workloads) in &findings.resolution.assumed {
         let workloads: Vec<&str> = workloads.iter().map(String::as_str).collect();
         out.push_str(&wrap(
@@ -320,10 +336,19 @@ struct JsonReport<'a> {
     not_at_risk: Vec<JsonSafe<'a>>,
     /// Every certificate a server presents, once, by its SHA-256: the servers name them by it.
     certificates: BTreeMap<&'a str, &'a Certificate>,
+    /// Where each Istio gateway workload's credentialName Secrets were looked up, and how that
+    /// namespace was decided (given, from the Services in front of its pods, or assumed).
+    gateway_namespaces: BTreeMap<&'a str, JsonNamespace<'a>>,
     /// Namespaces assumed for Istio gateway pods (where credentialName Secrets were looked up).
     assumed_gateway_namespaces: &'a BTreeMap<String, std::collections::BTreeSet<String>>,
     warnings: &'a [String],
     summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonNamespace<'a> {
+    namespace: &'a str,
+    decided: &'a Decided,
 }
 
 #[derive(Serialize)]
@@ -532,6 +557,12 @@ pub fn json(findings: &Findings) -> String {
             .iter()
             .flat_map(|c| &c.presented)
             .map(|p| (p.certificate.sha256.as_str(), &*p.certificate))
+            .collect(),
+        gateway_namespaces: findings
+            .resolution
+            .namespaces
+            .iter()
+            .map(|(workload, (namespace, decided))| (workload.as_str(), JsonNamespace { namespace, decided }))
             .collect(),
         assumed_gateway_namespaces: &findings.resolution.assumed,
         warnings: &findings.resolution.warnings,

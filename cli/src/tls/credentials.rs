@@ -3,8 +3,9 @@
 //! line.
 //!
 //! - Istio `credentialName`: the Secret of that name in the gateway workload's namespace. A
-//!   Gateway's selector does not say where its pods run, so that namespace is assumed
-//!   (istio-system, where Istio installs its gateway) unless `--gateway-namespace` sets it.
+//!   Gateway's selector does not say where its pods run: `--gateway-namespace` says, else the
+//!   Service in front of them in the input, else it is assumed (istio-system, where Istio
+//!   installs its gateway).
 //! - Istio `serverCertificate`: a file in the gateway pod, read from the copy that
 //!   `--server-certificate PATH=FILE` names.
 //! - Gateway API `certificateRefs`: a Secret, its namespace defaulting to the Gateway's.
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use crate::cluster::documents::InputError;
 use crate::cluster::model::{Credential, Server, Workload};
+use crate::cluster::services::{pods_namespace, PodsNamespace, Service};
 use crate::text::shown;
 use crate::tls::certificate::{self, Certificate};
 use crate::tls::secrets::{Secret, SecretContent};
@@ -107,31 +109,61 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Namespaces assumed (not given) for Istio gateway workloads, with the workloads.
     pub assumed: BTreeMap<String, BTreeSet<String>>,
+    /// Where each Istio gateway workload whose credentialName Secrets were looked up runs, and
+    /// how that was decided.
+    pub namespaces: BTreeMap<String, (String, Decided)>,
 }
 
-/// Where the Istio gateway pods run: `--gateway-namespace` values, most specific first.
+/// How the namespace of a workload's pods was decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decided {
+    /// `--gateway-namespace`.
+    Given,
+    /// The Services in front of the pods (`Service a/b`) are there.
+    Service(String),
+    /// Services in front of pods with these labels are in several namespaces (as many
+    /// deployments); the first one's was taken.
+    SeveralServices(String),
+    /// Nothing says: `DEFAULT_GATEWAY_NAMESPACE`.
+    Assumed,
+}
+
+/// Where the Istio gateway pods run: `--gateway-namespace` values, most specific first, else
+/// the Services in front of them.
 #[derive(Debug, Clone, Default)]
-pub struct Namespaces {
+pub struct Namespaces<'a> {
     given: Vec<GatewayNamespace>,
+    services: &'a [Service],
 }
 
-impl Namespaces {
-    pub fn new(given: &[GatewayNamespace]) -> Namespaces {
+impl<'a> Namespaces<'a> {
+    pub fn new(given: &[GatewayNamespace], services: &'a [Service]) -> Namespaces<'a> {
         let mut given = given.to_vec();
         // Label-scoped values before the general one; among equals, the later one wins.
         given.reverse();
         given.sort_by_key(|g| g.labels.is_empty());
-        Namespaces { given }
+        Namespaces { given, services }
     }
 
-    /// The namespace of `workload`'s pods, and whether it was assumed rather than given.
-    pub fn of(&self, workload: &Workload) -> (String, bool) {
+    /// The namespace of `workload`'s pods, and how it was decided.
+    pub fn of(&self, workload: &Workload) -> (String, Decided) {
         for given in &self.given {
             if given.labels.is_empty() || workload.runs_on(&given.labels, None) {
-                return (given.namespace.clone(), false);
+                return (given.namespace.clone(), Decided::Given);
             }
         }
-        (DEFAULT_GATEWAY_NAMESPACE.to_owned(), true)
+        let found = match workload {
+            Workload::Selector(labels) => pods_namespace(self.services, labels),
+            Workload::Gateway { .. } => PodsNamespace::Unknown,
+        };
+        match &found {
+            PodsNamespace::Found { namespace, .. } => (namespace.to_string(), Decided::Service(found.services())),
+            PodsNamespace::Several(services) => {
+                (services[0].namespace.clone(), Decided::SeveralServices(found.services()))
+            }
+            PodsNamespace::Unknown => (DEFAULT_GATEWAY_NAMESPACE.to_owned(), Decided::Assumed),
+        }
     }
 }
 
@@ -159,7 +191,7 @@ pub fn resolve(
         let mut found = ServerCertificates::default();
         let at_risk = server.risk().is_ok();
         for credential in &server.credentials {
-            match resolver.lookup(server, credential, &mut resolution.assumed)? {
+            match resolver.lookup(server, credential, &mut resolution)? {
                 Lookup::Found(presented) => found.presented.push(presented),
                 Lookup::Missing { looked_for, warning, secret } => {
                     // With no Secret in the input at all, one warning says it for all of them.
@@ -223,7 +255,7 @@ struct Resolver<'a> {
     by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
     /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
     files: BTreeMap<String, (String, Arc<Certificate>)>,
-    namespaces: &'a Namespaces,
+    namespaces: &'a Namespaces<'a>,
 }
 
 impl Resolver<'_> {
@@ -232,7 +264,7 @@ impl Resolver<'_> {
         &self,
         server: &Server,
         credential: &Credential,
-        assumed: &mut BTreeMap<String, BTreeSet<String>>,
+        resolution: &mut Resolution,
     ) -> Result<Lookup, InputError> {
         match credential {
             Credential::Files { server_certificate, .. } => Ok(match self.files.get(server_certificate) {
@@ -252,10 +284,12 @@ impl Resolver<'_> {
                 Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {kind}")))
             }
             Credential::CredentialName(name) => {
-                let (namespace, was_assumed) = self.namespaces.of(&server.workload);
+                let (namespace, decided) = self.namespaces.of(&server.workload);
+                let was_assumed = decided == Decided::Assumed;
                 if was_assumed {
-                    assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
+                    resolution.assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
                 }
+                resolution.namespaces.insert(server.workload.to_string(), (namespace.clone(), decided));
                 self.secret(server, &namespace, name, Some(was_assumed))
             }
         }
@@ -347,11 +381,24 @@ mod tests {
     fn gateway_namespaces_most_specific_first() {
         let ingress = selector(&[("istio", "ingressgateway")]);
         let egress = selector(&[("istio", "egressgateway")]);
-        assert_eq!(Namespaces::new(&[]).of(&ingress), ("istio-system".to_owned(), true));
+        assert_eq!(Namespaces::new(&[], &[]).of(&ingress), ("istio-system".to_owned(), Decided::Assumed));
         let given: Vec<GatewayNamespace> =
             ["gateways", "istio=ingressgateway:ingress"].iter().map(|g| parse_gateway_namespace(g).unwrap()).collect();
-        let namespaces = Namespaces::new(&given);
-        assert_eq!(namespaces.of(&ingress), ("ingress".to_owned(), false));
-        assert_eq!(namespaces.of(&egress), ("gateways".to_owned(), false));
+        let namespaces = Namespaces::new(&given, &[]);
+        assert_eq!(namespaces.of(&ingress), ("ingress".to_owned(), Decided::Given));
+        assert_eq!(namespaces.of(&egress), ("gateways".to_owned(), Decided::Given));
+        // Without --gateway-namespace, the Service in front of the pods says.
+        let services = [Service {
+            namespace: "istio-ingress".into(),
+            name: "istio-ingressgateway".into(),
+            selector: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
+            ports: Vec::new(),
+        }];
+        let from_services = Namespaces::new(&[], &services);
+        assert_eq!(
+            from_services.of(&ingress),
+            ("istio-ingress".to_owned(), Decided::Service("Service istio-ingress/istio-ingressgateway".into()))
+        );
+        assert_eq!(from_services.of(&egress), ("istio-system".to_owned(), Decided::Assumed));
     }
 }
