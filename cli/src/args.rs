@@ -202,6 +202,11 @@ pub struct ConfigArgs {
     /// and the workload's label values (or Gateway name)
     #[arg(long, value_name = "NAME", value_parser = parse_object_name)]
     pub name: Option<String>,
+    /// Leave out the Istio PASSTHROUGH servers on a port where other servers terminate TLS
+    /// (listed by default: a certificate those present may cover their hosts, and a browser
+    /// would carry them there, to a 404)
+    #[arg(long)]
+    pub no_passthrough: bool,
     /// What the filter does with a misdirected request: dry_run (count and log) for a first
     /// rollout, enforce (421) once the dry run shows what you expect
     #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
@@ -269,6 +274,7 @@ impl ConfigArgs {
             namespace: self.namespace.clone(),
             port: self.port,
             name: self.name.clone(),
+            no_passthrough: self.no_passthrough,
             mode: match self.mode {
                 ModeArg::Enforce => Mode::Enforce,
                 ModeArg::DryRun => Mode::DryRun,

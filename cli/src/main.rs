@@ -54,7 +54,8 @@ fn run(command: Command) -> u8 {
                 Output::Json => report::json(&findings),
                 Output::Text => report::text(&findings, Style { colour: colour() }),
             };
-            emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
+            let at_risk = !report.conflicts.is_empty() || !report.passthrough.is_empty();
+            emit(&text, if at_risk { CONFLICT } else { NO_CONFLICT })
         }
         Command::Config(args) => config(&args),
         Command::Check(args) => {
@@ -152,6 +153,11 @@ fn config(args: &ConfigArgs) -> u8 {
                 module_path: &args.module_path,
                 ports: &ports,
                 summary,
+                passthrough: g
+                    .passthrough
+                    .iter()
+                    .map(|&i| format!("{} ({})", inventory.servers[i].label(), inventory.servers[i].hosts.join(", ")))
+                    .collect(),
             })?
         };
         Ok((g, text))

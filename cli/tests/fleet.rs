@@ -279,3 +279,67 @@ fn credential_secrets_are_looked_up_where_the_services_say_the_pods_run() {
         "{err}"
     );
 }
+
+/// issue #19: `legacy.corp.example` (PASSTHROUGH on 443) is covered by `*.corp.example`, which
+/// `portal` presents on the same port: the audit listed it as not at risk and `config` left it
+/// out, so a browser reusing portal's connection for it got a 404. Now it is reported, with the
+/// certificate and who presents it, and listed as a server; `--no-passthrough` leaves it out.
+#[test]
+fn a_passthrough_host_a_certificate_on_its_port_covers_is_reported_and_listed() {
+    let scratch = Scratch::new("passthrough");
+    let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
+    let (code, out, _) = sni_guard(&["audit", &input]);
+    assert_eq!(code, 1);
+    let text = flat(&out);
+    assert!(text.contains("Passthrough at risk: 1 server (a certificate on the same port covers the host"), "{out}");
+    assert!(
+        text.contains(
+            "legacy/legacy spec.servers[0]: legacy.corp.example, port 443 legacy.corp.example is covered by \
+             *.corp.example, a name of the certificate web/portal spec.servers[0], team-0/apps-0 spec.servers[0], \
+             team-0/apps-0 spec.servers[1] and 30 more present (from Secret istio-system/corp-wildcard)"
+        ),
+        "{out}"
+    );
+    assert!(text.contains("Fix: deploy sni-guard, whose configuration lists this server's hosts (`sni-guard config --selector istio=ingressgateway`)"), "{out}");
+    assert!(text.contains("1 passthrough server at risk."), "{out}");
+    assert!(!text.contains("legacy.corp.example, port 443: TLS passthrough: forwarded by SNI"), "{out}");
+
+    let (_, json, _) = sni_guard(&["audit", "-o", "json", &input]);
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let at_risk = &doc["passthrough_at_risk"][0];
+    assert_eq!(at_risk["server"]["hosts"], serde_json::json!([fleet::PASSTHROUGH_HOST]));
+    assert_eq!(at_risk["covered_by"][0]["certificate_name"], "*.corp.example");
+    assert_eq!(at_risk["covered_by"][0]["presented_by"][0], "web/portal spec.servers[0]");
+    assert_eq!(at_risk["covered_by"][0]["presented_by_count"], 33);
+    assert_eq!(doc["summary"]["passthrough_at_risk"], 1);
+
+    let hosts = |json: &str| -> Vec<String> {
+        let config: serde_json::Value = serde_json::from_str(json).unwrap();
+        config["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let (code, listed, err) = sni_guard(&["config", "--selector", fleet::PUBLIC_SELECTOR, &input]);
+    assert_eq!(code, 0, "{err}");
+    assert!(hosts(&listed).contains(&fleet::PASSTHROUGH_HOST.to_owned()), "{listed}");
+    let (code, without, _) = sni_guard(&["config", "--selector", fleet::PUBLIC_SELECTOR, "--no-passthrough", &input]);
+    assert_eq!(code, 0);
+    assert!(!hosts(&without).contains(&fleet::PASSTHROUGH_HOST.to_owned()), "{without}");
+    // The manifest says why.
+    let manifest = config("wasmplugin", fleet::PUBLIC_SELECTOR, &[], &input);
+    assert!(
+        flat(&manifest)
+            .contains("# Listed although TLS passthrough: legacy/legacy spec.servers[0] (legacy.corp.example)."),
+        "{manifest}"
+    );
+
+    // Deployed with it or without it, neither is drift.
+    for (name, args) in [("with.yaml", &[][..]), ("without.yaml", &["--no-passthrough"][..])] {
+        let deployed = scratch.write(name, &config("wasmplugin", fleet::PUBLIC_SELECTOR, args, &input));
+        let (_, out, _) = sni_guard(&["audit", "--deployed", &deployed, &input]);
+        assert!(flat(&out).contains("No drift: "), "{name}: {out}");
+    }
+}

@@ -90,7 +90,7 @@ impl<'a> Advisor<'a> {
             certificates_unknown: members.iter().any(|&m| !certificates[m].known()),
             narrow: if hosts_overlap { Vec::new() } else { narrow(&conflict.evidence) },
             duplicate_hosts,
-            config_command: self.config_command(conflict),
+            config_command: self.config_command(&conflict.workload, conflict.port),
             listeners: servers[members[0]].api == Api::GatewayApi,
             wildcard_hosts: members
                 .iter()
@@ -99,10 +99,10 @@ impl<'a> Advisor<'a> {
         }
     }
 
-    /// `sni-guard config` for the conflict's workload, with `--port` when that workload has
-    /// servers to guard on other ports too.
-    fn config_command(&self, conflict: &Conflict) -> String {
-        let mut command = match &conflict.workload {
+    /// `sni-guard config` for `workload`, with `--port` when it has servers to guard on other
+    /// ports than `port` too.
+    pub fn config_command(&self, workload: &Workload, port: u32) -> String {
+        let mut command = match workload {
             Workload::Selector(labels) if labels.is_empty() => "sni-guard config --selector KEY=VALUE".to_owned(),
             Workload::Selector(labels) => format!("sni-guard config --selector {}", join_labels(labels)),
             Workload::Gateway { namespace, name } => {
@@ -112,10 +112,9 @@ impl<'a> Advisor<'a> {
                 )
             }
         };
-        let other_ports =
-            self.ports.get(&conflict.workload).is_some_and(|ports| ports.iter().any(|&p| p != conflict.port));
+        let other_ports = self.ports.get(workload).is_some_and(|ports| ports.iter().any(|&p| p != port));
         if other_ports {
-            command.push_str(&format!(" --port {}", conflict.port));
+            command.push_str(&format!(" --port {port}"));
         }
         command
     }

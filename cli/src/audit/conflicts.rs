@@ -22,6 +22,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::audit::index::HostIndex;
+use crate::audit::passthrough::{self, AtRisk};
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
 use crate::tls::certificate::{CertName, Certificate};
 use crate::tls::credentials::{ServerCertificates, Source};
@@ -137,6 +138,9 @@ pub struct Report {
     pub not_at_risk: Vec<NotAtRisk>,
     /// Servers that terminate TLS and route HTTP but are in no conflict.
     pub clear: Vec<usize>,
+    /// Passthrough servers whose hosts a certificate on their port covers: a browser carries
+    /// them on that certificate's connections, to a route table that answers 404.
+    pub passthrough: Vec<AtRisk>,
     /// Each server's place in a conflict, if it is in one.
     places: Vec<Option<Place>>,
 }
@@ -184,16 +188,20 @@ pub fn audit(servers: &[Server], certificates: &[ServerCertificates]) -> Report 
             Err(reason) => report.not_at_risk.push(NotAtRisk { server: i, reason }),
         }
     }
-    for ((workload, port), members) in buckets {
-        let index = HostIndex::new(servers, &members);
+    report.passthrough = passthrough::at_risk(servers, certificates, &buckets);
+    let passing: BTreeSet<usize> = report.passthrough.iter().map(|p| p.server).collect();
+    report.not_at_risk.retain(|n| !passing.contains(&n.server));
+    for ((workload, port), members) in &buckets {
+        let index = HostIndex::new(servers, members);
         let mut evidence = Vec::new();
-        same_certificates(certificates, &members, &mut evidence);
-        same_credentials(certificates, &members, &mut evidence);
-        certificate_coverage(certificates, &members, &index, &mut evidence);
-        host_overlaps(servers, &members, &index, &mut evidence);
-        for (group, evidence) in group(&members, evidence) {
+        same_certificates(certificates, members, &mut evidence);
+        same_credentials(certificates, members, &mut evidence);
+        certificate_coverage(certificates, members, &index, &mut evidence);
+        host_overlaps(servers, members, &index, &mut evidence);
+        for (group, evidence) in group(members, evidence) {
             let reason = evidence.iter().map(Evidence::reason).min().unwrap_or(Reason::OverlappingHostnames);
-            report.conflicts.push(Conflict { workload: workload.clone(), port, reason, servers: group, evidence });
+            let (workload, port) = ((*workload).clone(), *port);
+            report.conflicts.push(Conflict { workload, port, reason, servers: group, evidence });
         }
     }
     report.conflicts.sort_by_key(|c| c.servers[0]);
@@ -684,6 +692,37 @@ mod tests {
         assert!(report.conflicts.is_empty());
         let reasons: Vec<_> = report.not_at_risk.iter().map(|n| (n.server, n.reason)).collect();
         assert_eq!(reasons, [(1, SafeReason::Passthrough), (2, SafeReason::Passthrough), (3, SafeReason::IstioMutual)]);
+    }
+
+    #[test]
+    fn a_passthrough_host_a_certificate_on_its_port_covers_is_at_risk() {
+        let pass = |host: &str| {
+            format!("  - port: {{number: 443, name: tls, protocol: TLS}}\n    hosts: [{host}]\n    tls: {{mode: PASSTHROUGH}}\n")
+        };
+        let s = servers(
+            &(gateway("web", "portal", "ingress", &https("portal.corp.test", "wild"))
+                + &gateway("legacy", "legacy", "ingress", &(pass("legacy.corp.test") + &pass("db.other.test")))
+                + &gateway("elsewhere", "gw", "egress", &pass("legacy.corp.test"))),
+        );
+        let mut certs = vec![cert("W", &["*.corp.test"])];
+        certs.extend(unknown(&s[1..]));
+        let report = audit(&s, &certs);
+        assert!(report.conflicts.is_empty());
+        let at_risk: Vec<String> = report
+            .passthrough
+            .iter()
+            .flat_map(|p| {
+                p.covered
+                    .iter()
+                    .map(|c| format!("{} {} by {} of {:?}", p.server, c.host, c.certificate_name, c.presenters))
+            })
+            .collect();
+        // Not db.other.test (no certificate covers it), not the one on another workload.
+        assert_eq!(at_risk, ["1 legacy.corp.test by *.corp.test of [0]"]);
+        let safe: Vec<usize> = report.not_at_risk.iter().map(|n| n.server).collect();
+        assert_eq!(safe, [2, 3]);
+        // Without the certificate: nothing known covers it.
+        assert!(audit(&s, &unknown(&s)).passthrough.is_empty());
     }
 
     #[test]

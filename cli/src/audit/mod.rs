@@ -5,4 +5,5 @@ pub mod advice;
 pub mod conflicts;
 pub mod index;
 pub mod merge;
+pub mod passthrough;
 pub mod report;

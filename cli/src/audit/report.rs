@@ -9,6 +9,7 @@ use crate::audit::advice::Advisor;
 use crate::audit::conflicts::{
     listener_condition, Conflict, Covered, Evidence, ListenerCondition, NameCovers, Reason, Report,
 };
+use crate::audit::passthrough::AtRisk;
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
 use crate::text::{wrap, KEEP};
 use crate::tls::certificate::Certificate;
@@ -110,6 +111,20 @@ pub fn text(findings: &Findings, style: Style) -> String {
         out.push('\n');
     }
 
+    if !report.passthrough.is_empty() {
+        let heading = format!(
+            "Passthrough at risk: {} (a certificate on the same port covers the host: a reused connection gets a \
+             404)",
+            plural(report.passthrough.len(), "server", "servers")
+        );
+        out.push_str(&style.paint("1;31", wrap("", "  ", &heading).trim_end()));
+        out.push('\n');
+        for at_risk in &report.passthrough {
+            out.push_str(&passthrough_text(findings, &advisor, at_risk));
+        }
+        out.push('\n');
+    }
+
     if !report.clear.is_empty() {
         out.push_str(
             &style.paint("1", &format!("Not in a conflict: {}", plural(report.clear.len(), "server", "servers"))),
@@ -195,14 +210,89 @@ pub fn text(findings: &Findings, style: Style) -> String {
         0 => "no conflict".to_owned(),
         n => format!("{} ({})", plural(n, "conflict", "conflicts"), plural(in_conflict, "server", "servers")),
     });
+    if !report.passthrough.is_empty() {
+        summary.push_str(&format!(
+            "; {} at risk",
+            plural(report.passthrough.len(), "passthrough server", "passthrough servers")
+        ));
+    }
     if unknown > 0 {
         summary.push_str(&format!("; {} unknown", plural(unknown, "server's certificate", "servers' certificates")));
     }
     summary.push('.');
-    let colour = if report.conflicts.is_empty() { "32" } else { "31" };
+    let colour = if report.conflicts.is_empty() && report.passthrough.is_empty() { "32" } else { "31" };
     let summary = wrap("", "", &summary);
     out.push_str(&style.paint(colour, summary.trim_end()));
     out.push('\n');
+    out
+}
+
+/// At most this many servers presenting one certificate are named, then how many more.
+const PRESENTERS_NAMED: usize = 3;
+/// ... and listed in JSON, with their count.
+const PRESENTERS_LISTED: usize = 100;
+
+/// `a, b and 990 more servers`.
+fn some_servers(servers: &[Server], list: &[usize]) -> String {
+    let mut named: Vec<String> = list.iter().take(PRESENTERS_NAMED).map(|&i| servers[i].label()).collect();
+    if list.len() > named.len() {
+        named.push(format!("{} more", list.len() - named.len()));
+    }
+    match named.as_slice() {
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => String::new(),
+    }
+}
+
+/// One passthrough server at risk: what covers it, and the fix.
+fn passthrough_text(findings: &Findings, advisor: &Advisor, at_risk: &AtRisk) -> String {
+    let servers = findings.servers;
+    let server = &servers[at_risk.server];
+    let mut out = wrap("  ", "      ", &format!("{}: {}, port {}", server_name(server), hosts(server), server.port));
+    let mut names: Vec<&str> = Vec::new();
+    for cover in &at_risk.covered {
+        let source = cover
+            .presenters
+            .first()
+            .and_then(|&p| findings.certificates(p).presented.iter().find(|c| c.certificate.sha256 == cover.sha256))
+            .map_or(String::new(), |p| format!(" (from {})", p.source));
+        out.push_str(&wrap(
+            "    ",
+            "      ",
+            &format!(
+                "{} is covered by {}, a name of the certificate {} {}{source}: a browser reuses such a \
+                 connection for it, and the route table there answers 404; Envoy forwards to the passthrough \
+                 backend only a connection opened with its SNI.",
+                cover.host,
+                cover.certificate_name,
+                some_servers(servers, &cover.presenters),
+                if cover.presenters.len() == 1 { "presents" } else { "present" },
+            ),
+        ));
+        if !names.contains(&cover.certificate_name.as_str()) {
+            names.push(&cover.certificate_name);
+        }
+    }
+    let fix = match server.api {
+        Api::Istio => format!(
+            "deploy sni-guard, whose configuration lists this server's hosts (`{}`): the request gets 421 and is \
+             retried on a connection of its own. Or present certificates without {} on port {}.",
+            advisor.config_command(&server.workload, server.port.number),
+            names.join(", "),
+            server.port
+        ),
+        // Gateway API scopes its 421 to listeners of the same port and protocol: config leaves
+        // passthrough listeners out.
+        Api::GatewayApi => format!(
+            "present certificates without {} on port {}, or give the passthrough listener a port of its own \
+             (sni-guard's configuration leaves Gateway API passthrough listeners out: Gateway API scopes the 421 \
+             to listeners of the same port and protocol).",
+            names.join(", "),
+            server.port
+        ),
+    };
+    out.push_str(&wrap("    Fix: ", "      ", &fix));
     out
 }
 
@@ -334,6 +424,8 @@ struct JsonReport<'a> {
     listener_conditions: Vec<JsonListener<'a>>,
     not_in_conflict: Vec<JsonServer<'a>>,
     not_at_risk: Vec<JsonSafe<'a>>,
+    /// Passthrough servers whose hosts a certificate on their port covers.
+    passthrough_at_risk: Vec<JsonPassthrough<'a>>,
     /// Every certificate a server presents, once, by its SHA-256: the servers name them by it.
     certificates: BTreeMap<&'a str, &'a Certificate>,
     /// Where each Istio gateway workload's credentialName Secrets were looked up, and how that
@@ -343,6 +435,24 @@ struct JsonReport<'a> {
     assumed_gateway_namespaces: &'a BTreeMap<String, std::collections::BTreeSet<String>>,
     warnings: &'a [String],
     summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonPassthrough<'a> {
+    server: &'a Server,
+    covered_by: Vec<JsonPassthroughCover<'a>>,
+    /// The `sni-guard config` command whose configuration lists this server's hosts (Istio).
+    config_command: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonPassthroughCover<'a> {
+    host: &'a str,
+    certificate_name: &'a str,
+    sha256: &'a str,
+    /// The first of the servers presenting the certificate on the port (`presented_by_count`).
+    presented_by: Vec<String>,
+    presented_by_count: usize,
 }
 
 #[derive(Serialize)]
@@ -452,6 +562,7 @@ struct JsonSummary {
     servers: usize,
     secrets: usize,
     conflicts: usize,
+    passthrough_at_risk: usize,
     certificate_unknown: usize,
 }
 
@@ -551,6 +662,34 @@ pub fn json(findings: &Findings) -> String {
             .iter()
             .map(|n| JsonSafe { reason: n.reason, explanation: n.reason.explain(), server: &servers[n.server] })
             .collect(),
+        passthrough_at_risk: report
+            .passthrough
+            .iter()
+            .map(|p| {
+                let server = &servers[p.server];
+                JsonPassthrough {
+                    server,
+                    covered_by: p
+                        .covered
+                        .iter()
+                        .map(|c| JsonPassthroughCover {
+                            host: &c.host,
+                            certificate_name: &c.certificate_name,
+                            sha256: &c.sha256,
+                            presented_by: c
+                                .presenters
+                                .iter()
+                                .take(PRESENTERS_LISTED)
+                                .map(|&i| servers[i].label())
+                                .collect(),
+                            presented_by_count: c.presenters.len(),
+                        })
+                        .collect(),
+                    config_command: (server.api == Api::Istio)
+                        .then(|| advisor.config_command(&server.workload, server.port.number)),
+                }
+            })
+            .collect(),
         certificates: findings
             .resolution
             .servers
@@ -571,6 +710,7 @@ pub fn json(findings: &Findings) -> String {
             servers: servers.len(),
             secrets: findings.secrets,
             conflicts: report.conflicts.len(),
+            passthrough_at_risk: report.passthrough.len(),
             certificate_unknown: unknown,
         },
     };

@@ -11,8 +11,10 @@ use sni_guard::server_table::HostPattern;
 
 use crate::audit::advice::Advisor;
 use crate::audit::conflicts::{Reason, Report};
-use crate::cluster::model::Server;
+use crate::audit::passthrough::is_passthrough;
+use crate::cluster::model::{Api, Server};
 use crate::deployed::read::{examine, given_twice, twice_message, Applies, Deployed, Reading};
+use crate::generate::plugin::passthrough_listed;
 use crate::text::wrap;
 use crate::tls::credentials::ServerCertificates;
 
@@ -64,10 +66,17 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
     if !examined.accepted() {
         return Err(format!("{deployed}: refused: {} (`sni-guard check` reports it)", examined.problems.join("; ")));
     }
-    let current: Vec<&Server> = servers
-        .iter()
-        .filter(|s| s.workload.runs_on(&applies.labels, applies.namespace.as_deref()) && s.risk().is_ok())
+    let on_workload: Vec<usize> = (0..servers.len())
+        .filter(|&i| servers[i].workload.runs_on(&applies.labels, applies.namespace.as_deref()))
         .collect();
+    let routing: Vec<usize> = on_workload.iter().copied().filter(|&i| servers[i].risk().is_ok()).collect();
+    // Passthrough servers `config` lists beside them: a deployed server for one is no drift, and
+    // none is no drift either (--no-passthrough).
+    let passthrough = on_workload.iter().copied().filter(|&i| {
+        servers[i].api == Api::Istio && is_passthrough(&servers[i]) && passthrough_listed(servers, &routing, i).is_ok()
+    });
+    let required = routing.len();
+    let current: Vec<&Server> = routing.iter().copied().chain(passthrough).map(|i| &servers[i]).collect();
     let deployed_servers = crate::deployed::read::servers(deployed);
     let mut deployed_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, hosts) in deployed_servers.iter().enumerate() {
@@ -82,7 +91,7 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
         }
     }
     let mut unguarded = Vec::new();
-    for server in &current {
+    for server in &current[..required] {
         for host in &server.hosts {
             if !deployed_of.contains_key(&key(host)) {
                 unguarded.push(Unguarded { host: host.clone(), server: server.label() });
@@ -118,7 +127,7 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
     Ok(Comparison {
         deployed: deployed.to_string(),
         applies_to: applies.describe.clone(),
-        gateway_servers: current.len(),
+        gateway_servers: required,
         deployed_servers: deployed_servers.len(),
         drift: !unguarded.is_empty() || !stale.is_empty(),
         unguarded,

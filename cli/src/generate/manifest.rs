@@ -269,6 +269,8 @@ pub struct Manifest<'a> {
     pub ports: &'a Ports,
     /// How many servers, from how many Gateways: for the first comment line.
     pub summary: String,
+    /// The passthrough servers listed (`plugin::passthrough_listed`), each `label (hosts)`.
+    pub passthrough: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -529,6 +531,16 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
     // Checked like the JSON output: the manifest embeds the same validated value.
     crate::generate::plugin::to_json(&generated.config)?;
     let mut header = vec![format!("sni-guard for {what}: {}.", manifest.summary)];
+    if !manifest.passthrough.is_empty() {
+        header.push(format!(
+            "Listed although TLS passthrough: {}. Each is on a port where other servers terminate TLS; when a \
+             certificate they present covers its hosts (`sni-guard audit` says), a browser carries those hosts on \
+             their connections, to a route table that answers 404. Listed, such a request gets 421 and is retried \
+             on a connection of its own, which Envoy forwards to the passthrough backend; its own connections never \
+             reach the filter. --no-passthrough leaves them out.",
+            manifest.passthrough.join("; ")
+        ));
+    }
     let (body, mut comments) = match manifest.kind {
         Kind::Json => return Err(ConfigFailure::Unusable("--kind json has no manifest".into())),
         Kind::WasmPlugin => {
