@@ -2,6 +2,7 @@
 //! and exit 0 (no conflict), 1 (conflicts, drift, a configuration the filter refuses) or 2 (bad
 //! input or usage).
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -210,6 +211,11 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
         let describe = format!("the gateway pods labelled {}", join_labels(&labels));
         Applies { labels, namespace: None, describe }
     });
+    // The gateways of the input at risk: each needs a deployed configuration too. The audit's
+    // warnings about certificates are its own business, not this comparison's.
+    let Some(resolution) = resolve(&inventory, &args.certificates, false) else { return BAD_INPUT };
+    let report = conflicts::audit(&inventory.servers, &resolution.servers);
+    let passthrough_at_risk: BTreeSet<usize> = report.passthrough.iter().map(|p| p.server).collect();
     let mut seen = Vec::new();
     let mut comparisons = Vec::new();
     for found in &reading.found {
@@ -223,7 +229,7 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
             eprintln!("sni-guard: bad input: {found}: it does not say which gateway it is for: give --selector");
             return BAD_INPUT;
         };
-        match drift::compare(found, &inventory.servers, &applies) {
+        match drift::compare(found, &inventory.servers, &applies, &passthrough_at_risk) {
             Ok(comparison) => comparisons.push(comparison),
             Err(e) => {
                 eprint!("{}", wrap("sni-guard: bad input: ", "    ", &e));
@@ -231,10 +237,6 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
             }
         }
     }
-    // The gateways of the input with conflicts: each needs a deployed configuration too. The
-    // audit's warnings about certificates are its own business, not this comparison's.
-    let Some(resolution) = resolve(&inventory, &args.certificates, false) else { return BAD_INPUT };
-    let report = conflicts::audit(&inventory.servers, &resolution.servers);
     let applied: Vec<Applies> =
         reading.found.iter().filter_map(|found| selector.clone().or_else(|| found.applies.clone())).collect();
     let findings = drift::Findings {

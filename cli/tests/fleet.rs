@@ -212,7 +212,7 @@ fn deployed_audit_flags_gateways_with_conflicts_and_no_plugin() {
     assert!(text.contains("Not protected: gateway edge/edge port 443: 2 servers"), "{out}");
     assert!(
         text.ends_with(
-            "1 deployed configuration compared with the Gateways: no drift; 2 conflicts on gateways without sni-guard."
+            "1 deployed configuration compared with the Gateways: no drift; 2 risks on gateways without sni-guard."
         ),
         "{out}"
     );
@@ -336,10 +336,30 @@ fn a_passthrough_host_a_certificate_on_its_port_covers_is_reported_and_listed() 
         "{manifest}"
     );
 
-    // Deployed with it or without it, neither is drift.
-    for (name, args) in [("with.yaml", &[][..]), ("without.yaml", &["--no-passthrough"][..])] {
-        let deployed = scratch.write(name, &config("wasmplugin", fleet::PUBLIC_SELECTOR, args, &input));
-        let (_, out, _) = sni_guard(&["audit", "--deployed", &deployed, &input]);
-        assert!(flat(&out).contains("No drift: "), "{name}: {out}");
-    }
+    // Deployed without it, the host a certificate is known to cover is unguarded: drift.
+    let with = scratch.write("with.yaml", &config("wasmplugin", fleet::PUBLIC_SELECTOR, &[], &input));
+    let (code, out, _) = sni_guard(&["audit", "--deployed", &with, &input]);
+    assert!(flat(&out).contains("No drift: "), "{out}");
+    assert_eq!(code, 1, "the other workloads are not protected: {out}");
+    let without =
+        scratch.write("without.yaml", &config("wasmplugin", fleet::PUBLIC_SELECTOR, &["--no-passthrough"], &input));
+    let (_, out, _) = sni_guard(&["audit", "--deployed", &without, &input]);
+    assert!(
+        flat(&out).contains(
+            "legacy.corp.example (legacy/legacy spec.servers[0]) is in no deployed server: a request for it on another \
+             server's connection is not answered 421"
+        ),
+        "{out}"
+    );
+    // Without any plugin for the public gateway, its passthrough server is not protected either.
+    let internal = scratch.write("internal.yaml", &config("wasmplugin", fleet::INTERNAL_SELECTOR, &[], &input));
+    let (code, out, _) = sni_guard(&["audit", "--deployed", &internal, &input]);
+    assert_eq!(code, 1);
+    assert!(
+        flat(&out).contains(
+            "Not protected: istio=ingressgateway port 443: passthrough server legacy/legacy spec.servers[0] \
+             (legacy.corp.example) at risk (a certificate on the port covers its hosts)"
+        ),
+        "{out}"
+    );
 }

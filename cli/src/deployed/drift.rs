@@ -4,7 +4,7 @@
 //! server whose hosts are no longer one Gateway server's (hosts since merged get a needless 421,
 //! hosts since split or removed are judged by an old grouping).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 use sni_guard::server_table::HostPattern;
@@ -12,7 +12,7 @@ use sni_guard::server_table::HostPattern;
 use crate::audit::advice::Advisor;
 use crate::audit::conflicts::{Reason, Report};
 use crate::audit::passthrough::is_passthrough;
-use crate::cluster::model::{Api, Server};
+use crate::cluster::model::{Api, Server, Workload};
 use crate::deployed::read::{examine, given_twice, twice_message, Applies, Deployed, Reading};
 use crate::generate::plugin::passthrough_listed;
 use crate::text::wrap;
@@ -61,7 +61,15 @@ fn key(host: &str) -> String {
 
 /// Compares one deployed configuration (accepted by the filter) with the Gateway servers of the
 /// workload it applies to. Err: the configuration is refused, or nothing says which workload.
-pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Result<Comparison, String> {
+/// `at_risk`: the passthrough servers a known certificate on their port covers
+/// (`audit::passthrough`): unguarded when not deployed. Other passthrough servers `config` lists
+/// are optional.
+pub fn compare(
+    deployed: &Deployed,
+    servers: &[Server],
+    applies: &Applies,
+    at_risk: &BTreeSet<usize>,
+) -> Result<Comparison, String> {
     let examined = examine(deployed);
     if !examined.accepted() {
         return Err(format!("{deployed}: refused: {} (`sni-guard check` reports it)", examined.problems.join("; ")));
@@ -70,13 +78,20 @@ pub fn compare(deployed: &Deployed, servers: &[Server], applies: &Applies) -> Re
         .filter(|&i| servers[i].workload.runs_on(&applies.labels, applies.namespace.as_deref()))
         .collect();
     let routing: Vec<usize> = on_workload.iter().copied().filter(|&i| servers[i].risk().is_ok()).collect();
-    // Passthrough servers `config` lists beside them: a deployed server for one is no drift, and
-    // none is no drift either (--no-passthrough).
-    let passthrough = on_workload.iter().copied().filter(|&i| {
-        servers[i].api == Api::Istio && is_passthrough(&servers[i]) && passthrough_listed(servers, &routing, i).is_ok()
-    });
-    let required = routing.len();
-    let current: Vec<&Server> = routing.iter().copied().chain(passthrough).map(|i| &servers[i]).collect();
+    // Passthrough servers `config` lists beside them: those a certificate is known to cover must
+    // be deployed; for the others, a deployed server is no drift, and none is no drift either
+    // (--no-passthrough).
+    let (covered, optional): (Vec<usize>, Vec<usize>) = on_workload
+        .iter()
+        .copied()
+        .filter(|&i| {
+            servers[i].api == Api::Istio
+                && is_passthrough(&servers[i])
+                && passthrough_listed(servers, &routing, i).is_ok()
+        })
+        .partition(|i| at_risk.contains(i));
+    let required = routing.len() + covered.len();
+    let current: Vec<&Server> = routing.iter().chain(&covered).chain(&optional).map(|&i| &servers[i]).collect();
     let deployed_servers = crate::deployed::read::servers(deployed);
     let mut deployed_of: BTreeMap<String, usize> = BTreeMap::new();
     for (i, hosts) in deployed_servers.iter().enumerate() {
@@ -162,15 +177,17 @@ pub struct Unprotected {
     /// `istio=internal-gateway`, `gateway edge/edge`.
     pub workload: String,
     pub port: u32,
-    pub reason: Reason,
-    /// Every server of the conflict.
+    /// The conflict's reason, or `None` for a passthrough server at risk.
+    pub reason: Option<Reason>,
+    /// Every server of the conflict, or the passthrough server.
     pub servers: Vec<String>,
     /// The `sni-guard config` command for the workload.
     pub config_command: String,
 }
 
-/// Each conflict of `report` on a workload none of `applied` applies to: a gateway the deployed
-/// configurations leave without sni-guard, although its servers can get a 404.
+/// Each conflict of `report`, and each passthrough server at risk, on a workload none of
+/// `applied` applies to: a gateway the deployed configurations leave without sni-guard,
+/// although its servers can get a 404.
 pub fn unprotected(
     servers: &[Server],
     certificates: &[ServerCertificates],
@@ -178,18 +195,26 @@ pub fn unprotected(
     applied: &[Applies],
 ) -> Vec<Unprotected> {
     let advisor = Advisor::new(servers, certificates);
-    report
-        .conflicts
-        .iter()
-        .filter(|c| !applied.iter().any(|a| c.workload.runs_on(&a.labels, a.namespace.as_deref())))
-        .map(|c| Unprotected {
-            workload: c.workload.to_string(),
-            port: c.port,
-            reason: c.reason,
-            servers: c.servers.iter().map(|&i| servers[i].label()).collect(),
-            config_command: advisor.advise(c).config_command,
-        })
-        .collect()
+    let bare = |workload: &Workload| !applied.iter().any(|a| workload.runs_on(&a.labels, a.namespace.as_deref()));
+    let conflicts = report.conflicts.iter().filter(|c| bare(&c.workload)).map(|c| Unprotected {
+        workload: c.workload.to_string(),
+        port: c.port,
+        reason: Some(c.reason),
+        servers: c.servers.iter().map(|&i| servers[i].label()).collect(),
+        config_command: advisor.advise(c).config_command,
+    });
+    // A Gateway API passthrough listener is not listed by `config`: no plugin would guard it.
+    let passthrough =
+        report.passthrough.iter().map(|p| &servers[p.server]).filter(|s| s.api == Api::Istio && bare(&s.workload)).map(
+            |s| Unprotected {
+                workload: s.workload.to_string(),
+                port: s.port.number,
+                reason: None,
+                servers: vec![format!("{} ({})", s.label(), s.hosts.join(", "))],
+                config_command: advisor.config_command(&s.workload, s.port.number),
+            },
+        );
+    conflicts.chain(passthrough).collect()
 }
 
 /// What `audit --deployed` found.
@@ -275,24 +300,28 @@ pub fn text(findings: &Findings) -> String {
         if u.servers.len() > named.len() {
             named.push(format!("and {} more", u.servers.len() - named.len()));
         }
+        let what = match u.reason {
+            Some(reason) => {
+                format!("{} servers at risk together ({}: {})", u.servers.len(), reason.as_str(), named.join(", "))
+            }
+            None => {
+                format!("passthrough server {} at risk (a certificate on the port covers its hosts)", named.join(", "))
+            }
+        };
         out.push_str(&wrap(
             "",
             "  ",
             &format!(
-                "Not protected: {} port {}: {} servers at risk together ({}: {}), and no deployed sni-guard \
-                 configuration applies to these gateway pods.",
-                u.workload,
-                u.port,
-                u.servers.len(),
-                u.reason.as_str(),
-                named.join(", ")
+                "Not protected: {} port {}: {what}, and no deployed sni-guard configuration applies to these \
+                 gateway pods.",
+                u.workload, u.port
             ),
         ));
         out.push_str(&wrap(
             "  Fix: ",
             "    ",
             &format!(
-                "deploy sni-guard for them (`{}`), or remove the conflict (`sni-guard audit` says how).",
+                "deploy sni-guard for them (`{}`), or remove the risk (`sni-guard audit` says how).",
                 u.config_command
             ),
         ));
@@ -309,8 +338,8 @@ pub fn text(findings: &Findings) -> String {
     );
     match findings.unprotected.len() {
         0 => {}
-        1 => summary.push_str("; 1 conflict on a gateway without sni-guard"),
-        n => summary.push_str(&format!("; {n} conflicts on gateways without sni-guard")),
+        1 => summary.push_str("; 1 risk on a gateway without sni-guard"),
+        n => summary.push_str(&format!("; {n} risks on gateways without sni-guard")),
     }
     match findings.given_twice.len() {
         0 => {}
