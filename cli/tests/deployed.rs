@@ -4,35 +4,13 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/scratch.rs"]
+mod scratch;
 use run::{repo_root, sni_guard};
-
-use std::path::PathBuf;
+use scratch::Scratch;
 
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A file in a directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("sni-guard-deployed-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn example(name: &str) -> String {
@@ -77,7 +55,7 @@ fn check_accepts_every_shipped_form() {
 
 #[test]
 fn check_refuses_what_the_filter_or_the_matcher_would() {
-    let scratch = Scratch::new("check");
+    let scratch = Scratch::new("deployed-check");
     let wasmplugin = example("wasmplugin.yaml");
     let envoyfilter = example("envoyfilter.yaml");
     let plain = "request.host == connection.requested_server_name";
@@ -143,7 +121,7 @@ fn check_refuses_what_the_filter_or_the_matcher_would() {
 
 #[test]
 fn check_bad_input_exits_2() {
-    let scratch = Scratch::new("check-bad");
+    let scratch = Scratch::new("deployed-check-bad");
     let (code, _, err) = sni_guard(&["check", "does-not-exist.yaml"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
@@ -168,7 +146,7 @@ fn audit_deployed_finds_no_drift_in_the_examples() {
 
 #[test]
 fn audit_deployed_reports_drift_and_exits_1() {
-    let scratch = Scratch::new("drift");
+    let scratch = Scratch::new("deployed-drift");
     // e.example.com joins a's server; d.example.com moves from c's server to b's.
     let gateways = std::fs::read_to_string(repo_root().join("envoyfilter/example-gateways.yaml"))
         .unwrap()

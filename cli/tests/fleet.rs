@@ -8,35 +8,14 @@ mod certs;
 mod fleet;
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/scratch.rs"]
+mod scratch;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fleet::{Certificates, Fleet};
 use run::sni_guard;
-
-/// A directory of this test's own, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("sni-guard-fleet-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use scratch::Scratch;
 
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -56,7 +35,7 @@ fn timed(args: &[&str]) -> ((i32, String, String), Duration) {
 /// loaded machine, none for a cubic audit.
 #[test]
 fn the_audit_grows_with_the_servers() {
-    let scratch = Scratch::new("scale");
+    let scratch = Scratch::new("fleet-scale");
     for (servers, certificates) in [(4_000, Certificates::Wildcard), (1_000, Certificates::San)] {
         let fleet = Fleet { servers, certificates };
         let input = scratch.write(&format!("{servers}.yaml"), &fleet.yaml());
@@ -124,7 +103,7 @@ fn metadata(manifest: &str) -> (String, String) {
 /// now goes where its pods run (the Service in front of them says), named after it.
 #[test]
 fn each_gateway_workload_gets_its_own_object() {
-    let scratch = Scratch::new("names");
+    let scratch = Scratch::new("fleet-names");
     let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
     for kind in KINDS {
         let mut files = Vec::new();
@@ -166,7 +145,7 @@ fn each_gateway_workload_gets_its_own_object() {
 /// them): `kubectl apply` merges them, and `check` and `audit --deployed` say so, naming both.
 #[test]
 fn one_identity_applied_twice_is_refused() {
-    let scratch = Scratch::new("twice");
+    let scratch = Scratch::new("fleet-twice");
     let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
     let same = ["--name", "sni-guard", "--namespace", "istio-system"];
     let public = scratch.write("public.yaml", &config("wasmplugin", fleet::PUBLIC_SELECTOR, &same, &input));
@@ -190,7 +169,7 @@ fn one_identity_applied_twice_is_refused() {
 /// 0, while the internal and the Gateway API gateways have conflicts and no plugin at all.
 #[test]
 fn deployed_audit_flags_gateways_with_conflicts_and_no_plugin() {
-    let scratch = Scratch::new("unprotected");
+    let scratch = Scratch::new("fleet-unprotected");
     let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
     let mut deployed = Vec::new();
     for (selector, _, name) in WORKLOADS {
@@ -238,7 +217,7 @@ fn deployed_audit_flags_gateways_with_conflicts_and_no_plugin() {
 /// front of its pods says where they run; the report says so; `--gateway-namespace` overrides.
 #[test]
 fn credential_secrets_are_looked_up_where_the_services_say_the_pods_run() {
-    let scratch = Scratch::new("namespaces");
+    let scratch = Scratch::new("fleet-namespaces");
     let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
     let (code, out, err) = sni_guard(&["audit", &input]);
     assert_eq!(code, 1, "{out}{err}");
@@ -286,7 +265,7 @@ fn credential_secrets_are_looked_up_where_the_services_say_the_pods_run() {
 /// certificate and who presents it, and listed as a server; `--no-passthrough` leaves it out.
 #[test]
 fn a_passthrough_host_a_certificate_on_its_port_covers_is_reported_and_listed() {
-    let scratch = Scratch::new("passthrough");
+    let scratch = Scratch::new("fleet-passthrough");
     let input = scratch.write("fleet.yaml", &Fleet { servers: 40, certificates: Certificates::Wildcard }.yaml());
     let (code, out, _) = sni_guard(&["audit", &input]);
     assert_eq!(code, 1);
@@ -362,4 +341,26 @@ fn a_passthrough_host_a_certificate_on_its_port_covers_is_reported_and_listed() 
         ),
         "{out}"
     );
+}
+
+/// Bad input in a fleet's dump still gets exit 2, naming the file, the item and the field.
+#[test]
+fn bad_input_in_a_fleet_names_file_item_and_field() {
+    let scratch = Scratch::new("fleet-bad");
+    let mut list = Fleet { servers: 20, certificates: Certificates::Wildcard }.list();
+    list["items"][0]["spec"]["ports"][0]["port"] = serde_json::json!(0);
+    let input = scratch.write("fleet.yaml", &serde_yaml_ng::to_string(&list).unwrap());
+    for command in [&["audit"][..], &["config", "--selector", fleet::PUBLIC_SELECTOR][..], &["merge"][..]] {
+        let (code, out, err) = sni_guard(&[command, &[input.as_str()]].concat());
+        assert_eq!(code, 2, "{command:?}: {err}");
+        assert_eq!(out, "", "{command:?}");
+        assert_eq!(
+            err.trim_end(),
+            format!(
+                "sni-guard: bad input: {input}: items[0]: Service istio-system/istio-ingressgateway: spec.ports[0].port: \
+                 0 is not a port number (1 to 65535)"
+            ),
+            "{command:?}"
+        );
+    }
 }
