@@ -13,6 +13,7 @@
 //! A credential that cannot be resolved leaves the server's certificate unknown: said, never
 //! taken as safe.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
@@ -135,6 +136,8 @@ pub enum Decided {
 pub struct Namespaces<'a> {
     given: Vec<GatewayNamespace>,
     services: &'a [Service],
+    /// Each workload's answer, found once: a cluster dump may hold thousands of Services.
+    found: RefCell<BTreeMap<Workload, (String, Decided)>>,
 }
 
 impl<'a> Namespaces<'a> {
@@ -143,11 +146,20 @@ impl<'a> Namespaces<'a> {
         // Label-scoped values before the general one; among equals, the later one wins.
         given.reverse();
         given.sort_by_key(|g| g.labels.is_empty());
-        Namespaces { given, services }
+        Namespaces { given, services, found: RefCell::new(BTreeMap::new()) }
     }
 
     /// The namespace of `workload`'s pods, and how it was decided.
     pub fn of(&self, workload: &Workload) -> (String, Decided) {
+        if let Some(found) = self.found.borrow().get(workload) {
+            return found.clone();
+        }
+        let found = self.decide(workload);
+        self.found.borrow_mut().insert(workload.clone(), found.clone());
+        found
+    }
+
+    fn decide(&self, workload: &Workload) -> (String, Decided) {
         for given in &self.given {
             if given.labels.is_empty() || workload.runs_on(&given.labels, None) {
                 return (given.namespace.clone(), Decided::Given);
