@@ -13,6 +13,7 @@ cli` makes for the targets too. No valgrind, no Envoy: `bench/run.py --cli` runs
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import statistics
@@ -138,7 +139,9 @@ def _measure_fleet(sni_guard: Path, fleet: Path, work: Path, rounds: int, names:
 
 def _run(release: Path, debug: Path, generator: Path, work: Path, rounds: int, machine: str) -> list[str]:
     names = ("audit", "merge", "config", "check")
-    lines = ["", HEADING, "", f"Measured on {machine}; load average {os.getloadavg()[0]:.2f} at the start.", "",
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lines = ["", HEADING, "",
+             f"Measured {now:%Y-%m-%d %H:%M} UTC on {machine}; load average {os.getloadavg()[0]:.2f} at the start.", "",
              "Generated fleets (`cli/tests/support/fleet.rs`, as `kubectl get ... -A -o yaml` prints them, "
              "managedFields and status included): two Istio ingress deployments and a Gateway API Gateway, the app "
              "servers ten to a Gateway under one wildcard certificate, a passthrough server. Wall time (median of "
