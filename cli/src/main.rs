@@ -2,6 +2,7 @@
 //! and exit 0 (no conflict), 1 (conflicts, drift, a configuration the filter refuses) or 2 (bad
 //! input or usage).
 
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,7 +42,7 @@ fn run(command: Command) -> u8 {
         Command::Audit(args) if !args.deployed.is_empty() => deployed_audit(&args),
         Command::Audit(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates, true) else { return BAD_INPUT };
             let report = conflicts::audit(&inventory.servers, &resolution.servers);
             let findings = report::Findings {
                 servers: &inventory.servers,
@@ -54,7 +55,8 @@ fn run(command: Command) -> u8 {
                 Output::Json => report::json(&findings),
                 Output::Text => report::text(&findings, Style { colour: colour() }),
             };
-            emit(&text, if report.conflicts.is_empty() { NO_CONFLICT } else { CONFLICT })
+            let at_risk = !report.conflicts.is_empty() || !report.passthrough.is_empty();
+            emit(&text, if at_risk { CONFLICT } else { NO_CONFLICT })
         }
         Command::Config(args) => config(&args),
         Command::Check(args) => {
@@ -75,11 +77,11 @@ fn run(command: Command) -> u8 {
                 eprintln!("sni-guard: bad input: no sni-guard configuration in it");
                 return BAD_INPUT;
             }
-            emit(&checked.report, if checked.refused == 0 { NO_CONFLICT } else { CONFLICT })
+            emit(&checked.report, if checked.refused + checked.twice == 0 { NO_CONFLICT } else { CONFLICT })
         }
         Command::Merge(args) => {
             let Some(inventory) = load(&args.inputs.paths) else { return BAD_INPUT };
-            let Some(resolution) = resolve(&inventory, &args.certificates) else { return BAD_INPUT };
+            let Some(resolution) = resolve(&inventory, &args.certificates, true) else { return BAD_INPUT };
             let report = conflicts::audit(&inventory.servers, &resolution.servers);
             match merge::advice(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report) {
                 Ok(text) => emit(&text, NO_CONFLICT),
@@ -131,7 +133,9 @@ fn config(args: &ConfigArgs) -> u8 {
         let text = if kind == Kind::Json {
             plugin::to_json(&g.config)? + "\n"
         } else {
-            let ports = manifest::match_ports(&inventory.servers, &g, &request, &inventory.services, &args.match_ports);
+            let placement = manifest::placement(&g, &request, &inventory.services)?;
+            let ports =
+                manifest::match_ports(&inventory.servers, &g, &placement, &inventory.services, &args.match_ports);
             let mut gateways: Vec<String> = g
                 .included
                 .iter()
@@ -150,11 +154,16 @@ fn config(args: &ConfigArgs) -> u8 {
             manifest::yaml(&Manifest {
                 kind,
                 generated: &g,
-                request: &request,
+                placement: &placement,
                 image: image.as_ref(),
                 module_path: &args.module_path,
                 ports: &ports,
                 summary,
+                passthrough: g
+                    .passthrough
+                    .iter()
+                    .map(|&i| format!("{} ({})", inventory.servers[i].label(), inventory.servers[i].hosts.join(", ")))
+                    .collect(),
             })?
         };
         Ok((g, text))
@@ -207,6 +216,11 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
         let describe = format!("the gateway pods labelled {}", join_labels(&labels));
         Applies { labels, namespace: None, describe }
     });
+    // The gateways of the input at risk: each needs a deployed configuration too. The audit's
+    // warnings about certificates are its own business, not this comparison's.
+    let Some(resolution) = resolve(&inventory, &args.certificates, false) else { return BAD_INPUT };
+    let report = conflicts::audit(&inventory.servers, &resolution.servers);
+    let passthrough_at_risk: BTreeSet<usize> = report.passthrough.iter().map(|p| p.server).collect();
     let mut seen = Vec::new();
     let mut comparisons = Vec::new();
     for found in &reading.found {
@@ -223,7 +237,7 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
             );
             return BAD_INPUT;
         };
-        match drift::compare(found, &inventory.servers, &applies) {
+        match drift::compare(found, &inventory.servers, &applies, &passthrough_at_risk) {
             Ok(comparison) => comparisons.push(comparison),
             Err(e) => {
                 eprint!("{}", wrap("sni-guard: bad input: ", "    ", &e));
@@ -231,11 +245,18 @@ fn deployed_audit(args: &AuditArgs) -> u8 {
             }
         }
     }
-    let text = match args.output {
-        Output::Json => drift::json(&comparisons),
-        Output::Text => drift::text(&comparisons),
+    let applied: Vec<Applies> =
+        reading.found.iter().filter_map(|found| selector.clone().or_else(|| found.applies.clone())).collect();
+    let findings = drift::Findings {
+        given_twice: drift::twice(&reading),
+        unprotected: drift::unprotected(&inventory.servers, &resolution.servers, &report, &applied),
+        deployed: comparisons,
     };
-    emit(&text, if comparisons.iter().any(|c| c.drift) { CONFLICT } else { NO_CONFLICT })
+    let text = match args.output {
+        Output::Json => drift::json(&findings),
+        Output::Text => drift::text(&findings),
+    };
+    emit(&text, if findings.found() { CONFLICT } else { NO_CONFLICT })
 }
 
 /// Reads the Gateways, or says why not on stderr.
@@ -244,7 +265,7 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     if from_stdin && std::io::stdin().is_terminal() {
         eprintln!(
             "sni-guard: no input: give files or directories, or pipe into it\n    \
-             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,secrets -A -o yaml"
+             kubectl get gateways.networking.istio.io,gateways.gateway.networking.k8s.io,services,secrets -A -o yaml"
         );
         return None;
     }
@@ -257,12 +278,12 @@ fn load(paths: &[PathBuf]) -> Option<Inventory> {
     }
 }
 
-/// Each server's certificates, with warnings on stderr; or why not, as bad input.
-fn resolve(inventory: &Inventory, args: &CertificateArgs) -> Option<Resolution> {
-    let namespaces = Namespaces::new(&args.gateway_namespaces);
+/// Each server's certificates, with warnings on stderr (when `warn`); or why not, as bad input.
+fn resolve(inventory: &Inventory, args: &CertificateArgs, warn: bool) -> Option<Resolution> {
+    let namespaces = Namespaces::new(&args.gateway_namespaces, &inventory.services);
     match credentials::resolve(&inventory.servers, &inventory.secrets, &args.server_certificates, &namespaces) {
         Ok(resolution) => {
-            for warning in &resolution.warnings {
+            for warning in resolution.warnings.iter().filter(|_| warn) {
                 eprint!("{}", wrap("sni-guard: warning: ", "    ", warning));
             }
             Some(resolution)

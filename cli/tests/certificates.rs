@@ -110,12 +110,16 @@ fn a_wildcard_certificate_covers_another_istio_gateways_host() {
     assert_eq!(evidence.as_array().unwrap().len(), 1, "{evidence}");
     assert_eq!(evidence[0]["kind"], "certificate_covers_host");
     assert_eq!(evidence[0]["reason"], "OverlappingCertificates");
-    assert_eq!(evidence[0]["certificate_name"], "*.acme.test");
     assert_eq!(evidence[0]["presented_by"], serde_json::json!([0]));
     assert_eq!(
-        evidence[0]["covers"],
-        serde_json::json!([{"server": 1, "name": "api.acme.test", "host": "api.acme.test"}])
+        evidence[0]["names"],
+        serde_json::json!([{"certificate_name": "*.acme.test",
+                            "covers": [{"server": 1, "name": "api.acme.test", "host": "api.acme.test"}]}])
     );
+    // Each certificate once, by its fingerprint; the servers name it by that.
+    let sha256 = evidence[0]["sha256"].as_str().unwrap();
+    assert_eq!(doc["certificates"][sha256]["names"], serde_json::json!(["*.acme.test"]));
+    assert_eq!(doc["conflicts"][0]["servers"][0]["certificates"]["presented"][0]["sha256"], sha256);
 
     // By credential name alone (no Secrets), as Istio's analyzer does: nothing to see.
     let (code, out, _) = text(&run(&["audit"], &[&gateways]));

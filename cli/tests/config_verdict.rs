@@ -24,13 +24,27 @@ fn merged_server_passes_and_other_servers_get_421() {
     // Another server: 421.
     assert_eq!(verdict(&settings, "shop.example.com", "admin.example.com"), Err(Misdirection::OtherServer));
     assert_eq!(verdict(&settings, "admin.example.com", "blog.example.com"), Err(Misdirection::OtherServer));
-    // The passthrough server was left out, and said so (in lines wrapped at 100 columns).
-    assert!(!json.contains("db.example.com"), "{json}");
+    // The passthrough server on 443 is listed: a request for it on shop's connection (whose
+    // certificate may cover it) gets 421, and the retry opens a connection of its own. Said so,
+    // in lines wrapped at 100 columns.
+    assert_eq!(verdict(&settings, "shop.example.com", "db.example.com"), Err(Misdirection::OtherServer));
     assert!(err.lines().all(|l| l.chars().count() <= 100), "{err}");
+    let said = err.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        err.split_whitespace().collect::<Vec<_>>().join(" ").contains(
-            "left out team-shop/merged-wildcard-example-com-443 spec.servers[2] (db.example.com): TLS passthrough"
+        said.contains(
+            "listed team-shop/merged-wildcard-example-com-443 spec.servers[2] (db.example.com): TLS passthrough"
         ),
+        "{err}"
+    );
+    // --no-passthrough leaves it out, and says so.
+    let (code, json, err) = config(&["--selector", "istio=ingressgateway", "--no-passthrough"], "merged.yaml");
+    assert_eq!(code, 0, "{err}");
+    assert!(!json.contains("db.example.com"), "{json}");
+    assert!(
+        err.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains("(db.example.com): TLS passthrough, by --no-passthrough"),
         "{err}"
     );
 }

@@ -4,25 +4,13 @@
 
 #[path = "support/run.rs"]
 mod run;
+#[path = "support/scratch.rs"]
+mod scratch;
 use run::{repo_root, sni_guard};
+use scratch::Scratch;
 
 fn flat(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Files in a directory of this test's own (unique, removed when dropped).
-struct Scratch(tempfile::TempDir);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        Scratch(tempfile::Builder::new().prefix(&format!("sni-guard-deployed-{name}-")).tempdir().unwrap())
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
 }
 
 fn example(name: &str) -> String {
@@ -49,10 +37,21 @@ fn check_accepts_every_shipped_form_with_a_real_digest() {
     assert_eq!(flat(&out).matches("behind Envoy's same-name matcher").count(), 2, "{out}");
     assert!(out.ends_with("2 sni-guard configurations: 2 accepted, 0 refused.\n"), "{out}");
     // A directory: the manifests (the examples refused for their placeholder), and the Gateways
-    // file skipped as holding none.
+    // file skipped as holding none. The examples are alternatives for one workload, so the
+    // WasmPlugins are one object given three times (the Kustomize overlay patches the base's):
+    // applied together, one would replace another.
     let (code, out, _) = sni_guard(&["check", "envoyfilter"]);
     assert_eq!(code, 1, "{out}");
     assert!(flat(&out).contains("Gateway team-a/gw-a: holds no sni-guard configuration"), "{out}");
+    assert!(!out.contains(": refused: the filter"), "{out}");
+    assert!(
+        flat(&out).contains(
+            "refused: envoyfilter/kustomize/base/wasmplugin.yaml and envoyfilter/wasmplugin.yaml are one object, \
+             WasmPlugin istio-system/sni-guard-ingressgateway"
+        ),
+        "{out}"
+    );
+    assert!(flat(&out).ends_with("10 sni-guard configurations: 5 accepted, 5 refused; 3 objects given twice."), "{out}");
 }
 
 /// The examples' placeholder, and any `sha256` Istio would not take, is refused with how to get
@@ -101,7 +100,7 @@ fn check_refuses_a_digest_no_module_matches() {
 
 #[test]
 fn check_refuses_what_the_filter_or_the_matcher_would() {
-    let scratch = Scratch::new("check");
+    let scratch = Scratch::new("deployed-check");
     let wasmplugin = example("wasmplugin.yaml");
     let envoyfilter = example("envoyfilter.yaml");
     let plain = "request.host == connection.requested_server_name";
@@ -151,7 +150,7 @@ fn check_refuses_what_the_filter_or_the_matcher_would() {
         let (code, out, err) = sni_guard(&["check", &path]);
         assert_eq!(code, 1, "{name}: {out}{err}");
         assert!(flat(&out).contains(&flat(expected)), "{name}: {out}");
-        assert!(out.contains(": refused: "), "{out}");
+        assert!(flat(&out).contains(": refused: "), "{out}");
     }
     // Raw JSON, from a file and from stdin.
     let good = scratch.write("good.json", "{\"servers\": [{\"hosts\": [\"a.example.com\"]}]}\n");
@@ -167,7 +166,7 @@ fn check_refuses_what_the_filter_or_the_matcher_would() {
 
 #[test]
 fn check_bad_input_exits_2() {
-    let scratch = Scratch::new("check-bad");
+    let scratch = Scratch::new("deployed-check-bad");
     let (code, _, err) = sni_guard(&["check", "does-not-exist.yaml"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read"), "{err}");
@@ -192,7 +191,7 @@ fn audit_deployed_finds_no_drift_in_the_examples() {
 
 #[test]
 fn audit_deployed_reports_drift_and_exits_1() {
-    let scratch = Scratch::new("drift");
+    let scratch = Scratch::new("deployed-drift");
     // e.example.com joins a's server; d.example.com moves from c's server to b's.
     let gateways = std::fs::read_to_string(repo_root().join("envoyfilter/example-gateways.yaml"))
         .unwrap()

@@ -18,7 +18,7 @@ use sni_guard::config::Mode;
 use sni_guard_cli::audit::{conflicts, merge};
 use sni_guard_cli::cluster::inventory::{read_text, Inventory};
 use sni_guard_cli::generate::image::{self, DigestSource};
-use sni_guard_cli::generate::manifest::{self, Kind, Manifest, Ports};
+use sni_guard_cli::generate::manifest::{self, Kind, Manifest, Placement, Ports};
 use sni_guard_cli::generate::plugin::{self, Request};
 use sni_guard_cli::text::is_unsafe;
 use sni_guard_cli::tls::credentials::{self, Namespaces};
@@ -71,7 +71,7 @@ fn gateways(s: &[String]) -> String {
 fn merged(input: &str) -> (String, Vec<Value>) {
     let mut inventory = Inventory::default();
     read_text(input, "input", &mut inventory).unwrap_or_else(|e| panic!("{e}"));
-    let resolution = credentials::resolve(&inventory.servers, &[], &[], &Namespaces::new(&[])).unwrap();
+    let resolution = credentials::resolve(&inventory.servers, &[], &[], &Namespaces::new(&[], &[])).unwrap();
     let report = conflicts::audit(&inventory.servers, &resolution.servers);
     let sections = merge::sections(&inventory.servers, &resolution.servers, &inventory.gateway_api_objects, &report);
     let text = merge::render(&sections).unwrap();
@@ -114,18 +114,21 @@ proptest! {
     #[test]
     fn config_writes_exactly_its_object(
         namespace in hostile(), module_path in hostile(), url in hostile(), summary in hostile(), how in hostile(),
+        placed in hostile(), passthrough in hostile(),
         kind in proptest::sample::select(vec![Kind::WasmPlugin, Kind::TrafficExtension, Kind::EnvoyFilter]),
     ) {
         let mut inventory = Inventory::default();
         read_text(&gateways(&vec![String::from("x"); 16]), "input", &mut inventory).unwrap();
         let labels = BTreeMap::from([("istio".to_owned(), "ingressgateway".to_owned())]);
-        let request = Request { labels, namespace: Some(namespace), port: None, mode: Mode::DryRun };
+        let request =
+            Request { labels, namespace: None, port: None, name: None, no_passthrough: false, mode: Mode::DryRun };
         let generated = plugin::generate(&inventory.servers, &request).unwrap();
         let image = image::resolve(&format!("oci://{url}x"), Some(&DigestSource::Given("ab".repeat(32)))).unwrap();
         let ports = Ports { numbers: vec![443, 8443], how };
+        let placement = Placement { name: "sni-guard-ingressgateway".into(), namespace, pods_namespace: None, how: placed };
         let manifest = Manifest {
-            kind, generated: &generated, request: &request, image: Some(&image), module_path: &module_path,
-            ports: &ports, summary,
+            kind, generated: &generated, placement: &placement, image: Some(&image), module_path: &module_path,
+            ports: &ports, summary, passthrough: vec![passthrough],
         };
         let text = manifest::yaml(&manifest).unwrap();
         let parts = manifest::parts(&manifest).unwrap();

@@ -112,8 +112,8 @@ def test_what_envoy_receives_for_the_shipped_wasmplugin(istio):
     assert plugin.spec["pluginConfig"] == dict(BASE, mode="enforce", on_missing_sni="allow"), \
         "the manifest carries the example's configuration, every field written"
     assert plugin.spec["sha256"] == istiod.manifest_digest(istio.layout), "make manifests wrote the image digest"
-    for naming, name in [("1.30", "istio-system.sni-guard~istio-translated-wasmplugin"),
-                         ("1.29", "istio-system.sni-guard")]:
+    for naming, name in [("1.30", "istio-system.sni-guard-ingressgateway~istio-translated-wasmplugin"),
+                         ("1.29", "istio-system.sni-guard-ingressgateway")]:
         from_istiod = istiod.extension_config(plugin, naming)
         config = from_istiod["typed_config"]["config"]
         assert config["name"] == name and from_istiod["name"].endswith("/" + name)
@@ -147,7 +147,7 @@ def test_first_load_answers_as_configured(certs, istio, gateway):
     assert xds.ecds_stats(envoy, name)["version_text"] == "1"
     in_force = xds.ecds_dump(envoy, name)["ecds_filter"]["typed_config"]["config"]
     assert (in_force["name"], in_force["root_id"], in_force["failure_policy"]) == (
-        "istio-system.sni-guard~istio-translated-wasmplugin", "sni-guard", "FAIL_OPEN")
+        "istio-system.sni-guard-ingressgateway~istio-translated-wasmplugin", "sni-guard", "FAIL_OPEN")
     before = counters(envoy)
     got = [status(certs, envoy.port, sni, host) for sni, host in
            [("a.example.com", "b.example.com"), ("a.example.com", "a.example.com"), ("c.example.com", "d.example.com")]]

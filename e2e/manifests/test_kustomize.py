@@ -30,7 +30,7 @@ def test_the_example_overlay_patches_servers_mode_and_image(kubectl, schemas):
     (document,) = kustomize.render(kustomize.EXAMPLE_OVERLAY)
     assert schemas.errors(document) == []
     spec = document["spec"]
-    assert document["metadata"] == {"name": "sni-guard", "namespace": "istio-ingress"}
+    assert document["metadata"] == {"name": "sni-guard-ingressgateway", "namespace": "istio-ingress"}
     assert spec["url"] == "oci://registry.example.com/platform/sni-guard:0.1.0"
     assert spec["pluginConfig"]["servers"] == [{"hosts": ["shop.example.com", "www.shop.example.com"]},
                                                {"hosts": ["blog.example.com"]}, {"hosts": ["*.apps.example.com"]}]
@@ -65,7 +65,7 @@ def test_a_broken_overlay_is_caught(kubectl, schemas, tmp_path):
         "resources": [os.path.relpath(kustomize.BASE, overlay)], "patches": [{"path": "patch.yaml"}]}))
     (overlay / "patch.yaml").write_text(yaml.safe_dump({
         "apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
-        "metadata": {"name": "sni-guard", "namespace": "istio-system"},
+        "metadata": {"name": "sni-guard-ingressgateway", "namespace": "istio-system"},
         "spec": {"failStrategey": "FAIL_OPEN", "pluginConfig": {"mode": "block"}}}))
     (document,) = kustomize.render(overlay)
     assert "spec.failStrategey: unknown field" in schemas.errors(document), schemas.errors(document)

@@ -34,3 +34,20 @@ def config(*args) -> str:
     if result.returncode != 0:
         raise AssertionError(f"sni-guard config {' '.join(map(str, args))}: exit {result.returncode}\n{result.stderr}")
     return result.stdout
+
+
+@functools.lru_cache(maxsize=None)
+def _fleet_binary() -> Path:
+    cargo = shutil.which("cargo")
+    if cargo is None:
+        raise RuntimeError("cargo is missing: the fleet generator is built with it (rustup, `make deps`)")
+    subprocess.run([cargo, "build", "-q", "-p", "sni-guard-cli", "--example", "fleet"], cwd=ROOT, check=True,
+                   timeout=900)
+    return binary().parent / "examples" / "fleet"
+
+
+def fleet(servers: int, certificates: str = "wildcard") -> str:
+    """A generated fleet (cli/tests/support/fleet.rs) as `kubectl get ... -A -o yaml` prints it."""
+    result = subprocess.run([str(_fleet_binary()), str(servers), certificates], capture_output=True, text=True,
+                            check=True, timeout=300)
+    return result.stdout

@@ -13,7 +13,10 @@ listener_builder.go, connection_settings.go; pilot/pkg/model/gateway.go):
   `merge_slashes: true`, the defaults of Istio's path normalisation and connection settings)
   and its own route table: one virtual host per host, routes of every VirtualService/HTTPRoute
   bound to that server;
-- ALPN `h2` and `http/1.1`.
+- ALPN `h2` and `http/1.1`;
+- a PASSTHROUGH server is a chain of the same listener matched by its SNI hosts, with no TLS
+  context and a TCP proxy to the destination of its TLS route (`buildGatewayNetworkFiltersFromTLSRoutes`
+  in gateway.go): its connections never meet an HTTP connection manager, sni-guard included.
 
 Istio's current route tables have one domain per virtual host and set
 `ignore_port_in_host_matching` (gateway.go); older releases listed `host` and `host:*`. Both
@@ -85,6 +88,8 @@ class Server:
     routes: list[Route] = field(default_factory=list)
     require_client_certificate: bool = False
     name: str = ""
+    passthrough_to: int | None = None
+    """A PASSTHROUGH server: the loopback port its TLS stream is forwarded to, as is."""
 
     @property
     def is_catch_all(self) -> bool:
@@ -198,8 +203,14 @@ def bootstrap(servers: list[Server], certs: envoy_support.Certs, *, plugin_confi
     if form is not None and plugin_config is None:
         raise ValueError("sni-guard needs a plugin configuration")
     chains = []
+    clusters = []
     for i, server in enumerate(servers):
         name = server.name or f"server-{i}"
+        if server.passthrough_to is not None:
+            chain, cluster = _passthrough_chain(name, server)
+            chains.append(chain)
+            clusters.append(cluster)
+            continue
         tls_context: dict = {"common_tls_context": {
             "alpn_protocols": ["h2", "http/1.1"],
             "tls_certificates": [{"certificate_chain": {"filename": str(certs.cert)},
@@ -232,15 +243,35 @@ def bootstrap(servers: list[Server], certs: envoy_support.Certs, *, plugin_confi
         if server.server_names:
             chain["filter_chain_match"] = {"server_names": server.server_names}
         chains.append(chain)
-    return {
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-        "static_resources": {"listeners": [{
-            "name": "gateway_https_443",
-            "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-            "listener_filters": [copy.deepcopy(TLS_INSPECTOR)],
-            "filter_chains": chains,
-        }]},
+    resources: dict = {"listeners": [{
+        "name": "gateway_https_443",
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+        "listener_filters": [copy.deepcopy(TLS_INSPECTOR)],
+        "filter_chains": chains,
+    }]}
+    if clusters:
+        resources["clusters"] = clusters
+    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+            "static_resources": resources}
+
+
+def _passthrough_chain(name: str, server: Server) -> tuple[dict, dict]:
+    """A PASSTHROUGH server's chain (SNI match, no TLS context, a TCP proxy) and the cluster
+    it forwards to, named as istiod names an outbound cluster."""
+    if not server.server_names:
+        raise ValueError(f"{name}: a passthrough server needs SNI hosts")
+    cluster_name = f"outbound|443||{server.server_names[0]}"
+    chain = {
+        "name": name,
+        "filter_chain_match": {"server_names": server.server_names},
+        "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": cluster_name, "cluster": cluster_name}}],
     }
+    cluster = {"name": cluster_name, "type": "STATIC", "connect_timeout": "5s", "load_assignment": {
+        "cluster_name": cluster_name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": "127.0.0.1", "port_value": server.passthrough_to}}}}]}]}}
+    return chain, cluster
 
 
 # --- Gateway API manifests -> servers -------------------------------------------------------------

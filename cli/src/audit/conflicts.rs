@@ -17,12 +17,14 @@
 //! all, so a wildcard over twenty servers is one finding, not twenty.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::Serialize;
-use sni_guard::server_table::HostPattern;
 
-use crate::cluster::model::{covers, Api, Credential, SafeReason, Server, Workload};
-use crate::tls::certificate::CertName;
+use crate::audit::index::HostIndex;
+use crate::audit::passthrough::{self, AtRisk};
+use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
+use crate::tls::certificate::{CertName, Certificate};
 use crate::tls::credentials::{ServerCertificates, Source};
 
 /// Gateway API's reasons for the `OverlappingTLSConfig` listener condition.
@@ -52,12 +54,21 @@ pub struct Covered {
     pub host: String,
 }
 
+/// One name of a certificate, and the hosts of other servers it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCovers {
+    /// In lower case.
+    pub name: String,
+    pub covered: Vec<Covered>,
+}
+
 /// Why servers are at risk together; servers are indexes into the audited slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
-    /// `name`, in the certificate `sha256` that `presenters` present, covers hosts of other
-    /// servers.
-    CertificateCovers { name: String, sha256: String, presenters: Vec<usize>, covered: Vec<Covered> },
+    /// The certificate `sha256` that `presenters` present has `names` covering hosts of other
+    /// servers than the one presenting it. One piece of evidence per certificate, however many
+    /// names it has: a certificate with 2,000 names presented by 2,000 servers is said once.
+    CertificateCovers { sha256: String, presenters: Vec<usize>, names: Vec<NameCovers> },
     /// `servers` present one certificate, read from `sources`.
     SameCertificate { sha256: String, sources: Vec<Source>, servers: Vec<usize> },
     /// `servers` name one credential whose certificate is not in the input: whatever it
@@ -83,9 +94,11 @@ impl Evidence {
     /// Every server this involves, in order, once.
     pub fn servers(&self) -> Vec<usize> {
         let mut all: Vec<usize> = match self {
-            Evidence::CertificateCovers { presenters, covered, .. } => {
-                presenters.iter().copied().chain(covered.iter().map(|c| c.server)).collect()
-            }
+            Evidence::CertificateCovers { presenters, names, .. } => presenters
+                .iter()
+                .copied()
+                .chain(names.iter().flat_map(|n| n.covered.iter().map(|c| c.server)))
+                .collect(),
             Evidence::SameCertificate { servers, .. }
             | Evidence::SameCredential { servers, .. }
             | Evidence::SameHost { servers, .. } => servers.clone(),
@@ -125,12 +138,42 @@ pub struct Report {
     pub not_at_risk: Vec<NotAtRisk>,
     /// Servers that terminate TLS and route HTTP but are in no conflict.
     pub clear: Vec<usize>,
+    /// Passthrough servers whose hosts a certificate on their port covers: a browser carries
+    /// them on that certificate's connections, to a route table that answers 404.
+    pub passthrough: Vec<AtRisk>,
+    /// Each server's place in a conflict, if it is in one.
+    places: Vec<Option<Place>>,
+}
+
+/// Where a server is in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    conflict: usize,
+    /// The first evidence that involves it (the most telling: certificates come first).
+    evidence: usize,
+    /// `OverlappingCertificates` if any certificate evidence involves it.
+    reason: Reason,
 }
 
 impl Report {
     /// The conflict `server` is in.
     pub fn conflict_of(&self, server: usize) -> Option<usize> {
-        self.conflicts.iter().position(|c| c.servers.contains(&server))
+        self.place(server).map(|p| p.conflict)
+    }
+
+    /// The reason for one server: `OverlappingCertificates` if any certificate evidence
+    /// involves it.
+    pub fn reason_for(&self, server: usize) -> Option<Reason> {
+        self.place(server).map(|p| p.reason)
+    }
+
+    /// The first evidence of its conflict that involves `server`.
+    pub fn evidence_of(&self, server: usize) -> Option<&Evidence> {
+        self.place(server).map(|p| &self.conflicts[p.conflict].evidence[p.evidence])
+    }
+
+    fn place(&self, server: usize) -> Option<Place> {
+        self.places.get(server).copied().flatten()
     }
 }
 
@@ -145,20 +188,34 @@ pub fn audit(servers: &[Server], certificates: &[ServerCertificates]) -> Report 
             Err(reason) => report.not_at_risk.push(NotAtRisk { server: i, reason }),
         }
     }
-    for ((workload, port), members) in buckets {
+    report.passthrough = passthrough::at_risk(servers, certificates, &buckets);
+    let passing: BTreeSet<usize> = report.passthrough.iter().map(|p| p.server).collect();
+    report.not_at_risk.retain(|n| !passing.contains(&n.server));
+    for ((workload, port), members) in &buckets {
+        let index = HostIndex::new(servers, members);
         let mut evidence = Vec::new();
-        same_certificates(certificates, &members, &mut evidence);
-        same_credentials(certificates, &members, &mut evidence);
-        certificate_coverage(servers, certificates, &members, &mut evidence);
-        host_overlaps(servers, &members, &mut evidence);
-        for (group, evidence) in group(&members, evidence) {
+        same_certificates(certificates, members, &mut evidence);
+        same_credentials(certificates, members, &mut evidence);
+        certificate_coverage(certificates, members, &index, &mut evidence);
+        host_overlaps(servers, members, &index, &mut evidence);
+        for (group, evidence) in group(members, evidence) {
             let reason = evidence.iter().map(Evidence::reason).min().unwrap_or(Reason::OverlappingHostnames);
-            report.conflicts.push(Conflict { workload: workload.clone(), port, reason, servers: group, evidence });
+            let (workload, port) = ((*workload).clone(), *port);
+            report.conflicts.push(Conflict { workload, port, reason, servers: group, evidence });
         }
     }
     report.conflicts.sort_by_key(|c| c.servers[0]);
-    report.clear =
-        (0..servers.len()).filter(|&i| servers[i].risk().is_ok() && report.conflict_of(i).is_none()).collect();
+    report.places = vec![None; servers.len()];
+    for (n, conflict) in report.conflicts.iter().enumerate() {
+        for (e, evidence) in conflict.evidence.iter().enumerate() {
+            for server in evidence.servers() {
+                let place =
+                    report.places[server].get_or_insert(Place { conflict: n, evidence: e, reason: evidence.reason() });
+                place.reason = place.reason.min(evidence.reason());
+            }
+        }
+    }
+    report.clear = (0..servers.len()).filter(|&i| servers[i].risk().is_ok() && report.places[i].is_none()).collect();
     report
 }
 
@@ -199,139 +256,89 @@ fn same_credentials(certificates: &[ServerCertificates], members: &[usize], out:
     }
 }
 
-/// How specifically `pattern` takes `name`, if it does: an exact host before any wildcard, a
-/// longer wildcard before a shorter one, `*` last; the order Envoy picks filter chains by SNI.
-fn specificity(pattern: &HostPattern, name: &[u8]) -> Option<usize> {
-    if !pattern.matches(name) {
-        return None;
-    }
-    Some(match pattern {
-        HostPattern::Exact(_) => usize::MAX,
-        HostPattern::Wildcard(suffix) => suffix.len() + 1,
-        HostPattern::Any => 0,
-    })
-}
-
-/// The servers among `members` that Envoy gives `name` to, with their host that takes it:
-/// those with the most specific match (several when a host is listed twice).
-fn owners<'a>(servers: &'a [Server], members: &[usize], name: &[u8]) -> Vec<(usize, &'a HostPattern)> {
-    let mut best: Vec<(usize, &HostPattern)> = Vec::new();
-    let mut best_rank = None;
-    for &i in members {
-        for pattern in &servers[i].patterns {
-            let Some(rank) = specificity(pattern, name) else { continue };
-            if best_rank.is_none_or(|b| rank > b) {
-                best_rank = Some(rank);
-                best.clear();
-            }
-            if best_rank == Some(rank) && !best.iter().any(|(s, _)| *s == i) {
-                best.push((i, pattern));
-            }
-        }
-    }
-    best
-}
-
+/// For each certificate presented on this port, the names of it that cover a host Envoy gives
+/// to another server than the one presenting it. Worked out once per certificate, whoever
+/// presents it: the cost follows the names and the hosts they cover, not presenters × names
+/// × hosts.
 fn certificate_coverage(
-    servers: &[Server],
     certificates: &[ServerCertificates],
     members: &[usize],
+    index: &HostIndex,
     out: &mut Vec<Evidence>,
 ) {
-    // The exact hosts on this port: the names a certificate wildcard may single out.
-    let exact_hosts: BTreeSet<&[u8]> = members
-        .iter()
-        .flat_map(|&i| &servers[i].patterns)
-        .filter_map(|p| match p {
-            HostPattern::Exact(name) => Some(name.as_slice()),
-            _ => None,
-        })
-        .collect();
-    #[derive(Default)]
-    struct Coverage {
-        presenters: BTreeSet<usize>,
-        covered: BTreeSet<Covered>,
-    }
-    // (certificate, name in lower case) -> who presents it, what it covers
-    let mut found: BTreeMap<(&str, String), Coverage> = BTreeMap::new();
-    for &presenter in members {
-        for presented in &certificates[presenter].presented {
-            for (written, name) in presented.certificate.dns_names() {
-                let candidates: Vec<Vec<u8>> = match &name {
-                    CertName::Exact(exact) => vec![exact.clone()],
-                    // Each exact host one label below, and `*.suffix` standing for every other
-                    // label: as a name it is taken by exactly the host wildcards and `*` that
-                    // take any fresh label there.
-                    CertName::Wildcard(suffix) => exact_hosts
-                        .iter()
-                        .filter(|h| name.covers(h))
-                        .map(|h| h.to_vec())
-                        .chain(std::iter::once([b"*.".as_slice(), suffix].concat()))
-                        .collect(),
-                    CertName::Unusable => Vec::new(),
-                };
-                for candidate in candidates {
-                    for (owner, pattern) in owners(servers, members, &candidate) {
-                        // A server presenting this very certificate is covered by it as by its
-                        // own: that is `SameCertificate`'s evidence, not another fact.
-                        let sha256 = &presented.certificate.sha256;
-                        if owner == presenter
-                            || certificates[owner].presented.iter().any(|p| &p.certificate.sha256 == sha256)
-                        {
-                            continue;
-                        }
-                        let entry =
-                            found.entry((&presented.certificate.sha256, written.to_ascii_lowercase())).or_default();
-                        entry.presenters.insert(presenter);
-                        entry.covered.insert(Covered {
-                            server: owner,
-                            name: String::from_utf8_lossy(&candidate).into_owned(),
-                            host: pattern.to_string(),
-                        });
-                    }
-                }
-            }
+    let mut presented: BTreeMap<&str, (&Arc<Certificate>, BTreeSet<usize>)> = BTreeMap::new();
+    for &i in members {
+        for p in &certificates[i].presented {
+            presented.entry(&p.certificate.sha256).or_insert_with(|| (&p.certificate, BTreeSet::new())).1.insert(i);
         }
     }
-    for ((sha256, name), coverage) in found {
-        out.push(Evidence::CertificateCovers {
-            name,
-            sha256: sha256.to_owned(),
-            presenters: coverage.presenters.into_iter().collect(),
-            covered: coverage.covered.into_iter().collect(),
-        });
-    }
-}
-
-fn host_overlaps(servers: &[Server], members: &[usize], out: &mut Vec<Evidence>) {
-    let mut same: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-    let mut wild: BTreeMap<(usize, String), BTreeSet<Covered>> = BTreeMap::new();
-    for (n, &a) in members.iter().enumerate() {
-        for &b in &members[n + 1..] {
-            for pa in &servers[a].patterns {
-                for pb in &servers[b].patterns {
-                    if pa == pb {
-                        same.entry(pa.to_string()).or_default().extend([a, b]);
+    for (sha256, (certificate, presenters)) in presented {
+        let mut names: BTreeMap<String, BTreeSet<Covered>> = BTreeMap::new();
+        for (written, name) in certificate.dns_names() {
+            // A wildcard name is checked against each exact host one label below, and as
+            // `*.suffix`, standing for every other label: as a name, exactly the host wildcards
+            // and `*` that take any fresh label there take it.
+            let candidates: Vec<Vec<u8>> = match name {
+                CertName::Exact(exact) => vec![exact.clone()],
+                CertName::Wildcard(suffix) => index
+                    .one_label_below(suffix)
+                    .iter()
+                    .map(|h| h.to_vec())
+                    .chain(std::iter::once([b"*.".as_slice(), suffix].concat()))
+                    .collect(),
+                CertName::Unusable => Vec::new(),
+            };
+            for candidate in candidates {
+                for &(owner, pattern) in index.owners(&candidate) {
+                    // A server presenting this very certificate is covered by it as by its own:
+                    // that is `SameCertificate`'s evidence, not another fact.
+                    if presenters.contains(&owner) {
                         continue;
                     }
-                    let (wide, narrow) = if covers(pa, pb) {
-                        ((a, pa), (b, pb))
-                    } else if covers(pb, pa) {
-                        ((b, pb), (a, pa))
-                    } else {
-                        continue;
-                    };
-                    wild.entry((wide.0, wide.1.to_string())).or_default().insert(Covered {
-                        server: narrow.0,
-                        name: narrow.1.to_string(),
-                        host: narrow.1.to_string(),
+                    names.entry(written.to_ascii_lowercase()).or_default().insert(Covered {
+                        server: owner,
+                        name: String::from_utf8_lossy(&candidate).into_owned(),
+                        host: pattern.to_string(),
                     });
                 }
             }
         }
+        if names.is_empty() {
+            continue;
+        }
+        // Every presenter's certificate covers a host of another server.
+        let presenters: Vec<usize> = presenters.into_iter().collect();
+        out.push(Evidence::CertificateCovers {
+            sha256: sha256.to_owned(),
+            presenters,
+            names: names
+                .into_iter()
+                .map(|(name, covered)| NameCovers { name, covered: covered.into_iter().collect() })
+                .collect(),
+        });
     }
-    for (host, servers) in same {
-        out.push(Evidence::SameHost { host, servers: servers.into_iter().collect() });
+}
+
+/// The same host in several servers, and host wildcards matching other servers' hosts, found
+/// through the index: the cost follows the hosts and what overlaps, not pairs of servers.
+fn host_overlaps(servers: &[Server], members: &[usize], index: &HostIndex, out: &mut Vec<Evidence>) {
+    for (host, servers) in index.listed_twice() {
+        out.push(Evidence::SameHost { host: host.clone(), servers: servers.clone() });
+    }
+    let mut wild: BTreeMap<(usize, String), BTreeSet<Covered>> = BTreeMap::new();
+    for &narrow in members {
+        for pattern in &servers[narrow].patterns {
+            for (wide, wildcard) in index.wider(pattern) {
+                if wide != narrow {
+                    let host = pattern.to_string();
+                    wild.entry((wide, wildcard.to_string())).or_default().insert(Covered {
+                        server: narrow,
+                        name: host.clone(),
+                        host,
+                    });
+                }
+            }
+        }
     }
     for ((server, wildcard), covered) in wild {
         out.push(Evidence::HostWildcard { wildcard, server, covered: covered.into_iter().collect() });
@@ -350,16 +357,16 @@ fn group(members: &[usize], evidence: Vec<Evidence>) -> Vec<(Vec<usize>, Vec<Evi
         }
         x
     }
-    for e in &evidence {
-        let involved = e.servers();
-        for pair in involved.windows(2) {
+    let involved: Vec<Vec<usize>> = evidence.iter().map(Evidence::servers).collect();
+    for servers in &involved {
+        for pair in servers.windows(2) {
             let (a, b) = (root(&mut parent, pair[0]), root(&mut parent, pair[1]));
             parent.insert(a.max(b), a.min(b));
         }
     }
     let mut groups: BTreeMap<usize, (Vec<usize>, Vec<Evidence>)> = BTreeMap::new();
-    for e in evidence {
-        let r = root(&mut parent, e.servers()[0]);
+    for (e, servers) in evidence.into_iter().zip(&involved) {
+        let r = root(&mut parent, servers[0]);
         groups.entry(r).or_default().1.push(e);
     }
     for &m in members {
@@ -382,26 +389,63 @@ pub struct ListenerCondition {
     pub message: String,
 }
 
+/// At most this many listeners or hosts are named in a condition's message, then how many more:
+/// a Kubernetes condition message holds at most 32,768 characters, and a listener under a
+/// wildcard shared by thousands says enough with ten.
+const NAMED_IN_A_CONDITION: usize = 10;
+
+/// `a, b, c` of `items` (there are `total` of them), the first `NAMED_IN_A_CONDITION`, then `and
+/// N more`.
+fn some_of(items: impl Iterator<Item = String>, total: usize) -> String {
+    let mut shown: Vec<String> = items.take(NAMED_IN_A_CONDITION).collect();
+    if total > shown.len() {
+        shown.push(format!("and {} more", total - shown.len()));
+    }
+    shown.join(", ")
+}
+
+/// How many of `covered` (sorted by server) are not `server`'s.
+fn others_count(covered: &[Covered], server: usize) -> usize {
+    let from = covered.partition_point(|c| c.server < server);
+    let to = covered.partition_point(|c| c.server <= server);
+    covered.len() - (to - from)
+}
+
 /// The condition for server `i`, a Gateway API listener, or `None` when it should carry none.
 pub fn listener_condition(servers: &[Server], report: &Report, i: usize) -> Option<ListenerCondition> {
     if servers[i].api != Api::GatewayApi {
         return None;
     }
-    let conflict = &report.conflicts[report.conflict_of(i)?];
     // The most telling evidence about this listener: certificates before hosts.
-    let evidence = conflict.evidence.iter().find(|e| e.servers().contains(&i))?;
+    let evidence = report.evidence_of(i)?;
     let name = |s: usize| format!("listener {}", servers[s].listener.as_deref().unwrap_or(&servers[s].field));
-    let others = |list: &[usize]| list.iter().filter(|&&s| s != i).map(|&s| name(s)).collect::<Vec<_>>().join(", ");
+    // `list` is sorted.
+    let others = |list: &[usize]| {
+        let total = list.len() - usize::from(list.binary_search(&i).is_ok());
+        some_of(list.iter().filter(|&&s| s != i).map(|&s| name(s)), total)
+    };
     let message = match evidence {
-        Evidence::CertificateCovers { name: cert_name, presenters, covered, .. } => {
-            if presenters.contains(&i) {
-                let hosts: Vec<String> = covered
+        Evidence::CertificateCovers { presenters, names, .. } => {
+            if presenters.binary_search(&i).is_ok() {
+                let covering: Vec<&NameCovers> = names.iter().filter(|n| others_count(&n.covered, i) > 0).collect();
+                let total = covering.iter().map(|n| others_count(&n.covered, i)).sum();
+                let hosts = covering
                     .iter()
-                    .filter(|c| c.server != i)
-                    .map(|c| format!("{} of {}", c.name, name(c.server)))
-                    .collect();
-                format!("its certificate's name {cert_name} covers {}", hosts.join(", "))
+                    .flat_map(|n| n.covered.iter().filter(|c| c.server != i))
+                    .map(|c| format!("{} of {}", c.name, name(c.server)));
+                match covering.as_slice() {
+                    [one] => format!("its certificate's name {} covers {}", one.name, some_of(hosts, total)),
+                    many => format!(
+                        "its certificate's names {} cover {}",
+                        some_of(many.iter().map(|n| n.name.clone()), many.len()),
+                        some_of(hosts, total)
+                    ),
+                }
             } else {
+                let cert_name = names
+                    .iter()
+                    .find(|n| n.covered.binary_search_by(|c| c.server.cmp(&i)).is_ok())
+                    .map_or("", |n| n.name.as_str());
                 format!(
                     "the certificate of {} has the name {cert_name}, which covers this listener's hostname",
                     others(presenters)
@@ -415,8 +459,8 @@ pub fn listener_condition(servers: &[Server], report: &Report, i: usize) -> Opti
         Evidence::SameHost { host, servers } => format!("hostname {host} is also on {}", others(servers)),
         Evidence::HostWildcard { wildcard, server, covered } => {
             if *server == i {
-                let hosts: Vec<String> = covered.iter().map(|c| format!("{} of {}", c.host, name(c.server))).collect();
-                format!("hostname {wildcard} overlaps {}", hosts.join(", "))
+                let hosts = covered.iter().map(|c| format!("{} of {}", c.host, name(c.server)));
+                format!("hostname {wildcard} overlaps {}", some_of(hosts, covered.len()))
             } else {
                 format!("hostname {wildcard} of {} overlaps this listener's hostname", name(*server))
             }
@@ -425,28 +469,14 @@ pub fn listener_condition(servers: &[Server], report: &Report, i: usize) -> Opti
     Some(ListenerCondition {
         kind: "OverlappingTLSConfig",
         status: "True",
-        reason: conflict.reason_for(i),
+        reason: report.reason_for(i)?,
         message: format!("{message} (sni-guard audit)"),
     })
-}
-
-impl Conflict {
-    /// The reason for one server: `OverlappingCertificates` if any certificate evidence
-    /// involves it.
-    pub fn reason_for(&self, server: usize) -> Reason {
-        self.evidence
-            .iter()
-            .filter(|e| e.servers().contains(&server))
-            .map(Evidence::reason)
-            .min()
-            .unwrap_or(Reason::OverlappingHostnames)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tls::certificate::Certificate;
     use crate::tls::credentials::{Presented, Unknown};
 
     fn servers(yaml: &str) -> Vec<Server> {
@@ -469,12 +499,12 @@ mod tests {
         ServerCertificates {
             presented: vec![Presented {
                 source: Source::Secret { namespace: "istio-system".into(), name: id.into() },
-                certificate: Certificate {
-                    names: names.iter().map(|n| n.to_string()).collect(),
-                    from_common_name: false,
-                    subject: String::new(),
-                    sha256: id.into(),
-                },
+                certificate: Arc::new(Certificate::new(
+                    names.iter().map(|n| n.to_string()).collect(),
+                    false,
+                    String::new(),
+                    id.into(),
+                )),
             }],
             unknown: Vec::new(),
         }
@@ -502,10 +532,19 @@ mod tests {
                 c.evidence
                     .iter()
                     .map(|e| match e {
-                        Evidence::CertificateCovers { name, presenters, covered, .. } => {
-                            let covered: Vec<String> =
-                                covered.iter().map(|c| format!("{}@{}={}", c.name, c.server, c.host)).collect();
-                            format!("covers {name} {presenters:?} {}", covered.join(" "))
+                        Evidence::CertificateCovers { presenters, names, .. } => {
+                            let names: Vec<String> = names
+                                .iter()
+                                .map(|n| {
+                                    let covered: Vec<String> = n
+                                        .covered
+                                        .iter()
+                                        .map(|c| format!("{}@{}={}", c.name, c.server, c.host))
+                                        .collect();
+                                    format!("{} {}", n.name, covered.join(" "))
+                                })
+                                .collect();
+                            format!("covers {presenters:?} {}", names.join("; "))
                         }
                         Evidence::SameCertificate { servers, .. } => format!("same-cert {servers:?}"),
                         Evidence::SameCredential { credential, servers } => {
@@ -531,7 +570,7 @@ mod tests {
                 + &gateway("api", "api", "ingress", &https("api.acme.test", "api"))),
         );
         let report = audit(&s, &[cert("W", &["*.acme.test"]), cert("A", &["api.acme.test"])]);
-        assert_eq!(kinds(&report), [["covers *.acme.test [0] api.acme.test@1=api.acme.test"]]);
+        assert_eq!(kinds(&report), [["covers [0] *.acme.test api.acme.test@1=api.acme.test"]]);
         assert_eq!(report.conflicts[0].reason, Reason::OverlappingCertificates);
         // Without the certificates: nothing to go by but names and hosts, which differ.
         assert!(audit(&s, &unknown(&s)).conflicts.is_empty());
@@ -578,7 +617,7 @@ mod tests {
         let report = audit(&s, &[cert("X", &["x.acme.test"]), cert("W", &["*.acme.test"])]);
         assert_eq!(
             kinds(&report),
-            [["covers *.acme.test [1] x.acme.test@0=x.acme.test", "host-wildcard *.acme.test@1 x.acme.test@0"]]
+            [["covers [1] *.acme.test x.acme.test@0=x.acme.test", "host-wildcard *.acme.test@1 x.acme.test@0"]]
         );
     }
 
@@ -597,7 +636,9 @@ mod tests {
         assert_eq!(report.conflicts[0].servers.len(), 21);
         let evidence = &report.conflicts[0].evidence;
         assert_eq!(evidence.len(), 2, "{:?}", kinds(&report));
-        assert!(matches!(&evidence[0], Evidence::CertificateCovers { covered, .. } if covered.len() == 20));
+        assert!(
+            matches!(&evidence[0], Evidence::CertificateCovers { names, .. } if names.len() == 1 && names[0].covered.len() == 20)
+        );
         assert!(matches!(&evidence[1], Evidence::HostWildcard { covered, .. } if covered.len() == 20));
     }
 
@@ -637,6 +678,37 @@ mod tests {
         assert!(report.conflicts.is_empty());
         let reasons: Vec<_> = report.not_at_risk.iter().map(|n| (n.server, n.reason)).collect();
         assert_eq!(reasons, [(1, SafeReason::Passthrough), (2, SafeReason::Passthrough), (3, SafeReason::IstioMutual)]);
+    }
+
+    #[test]
+    fn a_passthrough_host_a_certificate_on_its_port_covers_is_at_risk() {
+        let pass = |host: &str| {
+            format!("  - port: {{number: 443, name: tls, protocol: TLS}}\n    hosts: [{host}]\n    tls: {{mode: PASSTHROUGH}}\n")
+        };
+        let s = servers(
+            &(gateway("web", "portal", "ingress", &https("portal.corp.test", "wild"))
+                + &gateway("legacy", "legacy", "ingress", &(pass("legacy.corp.test") + &pass("db.other.test")))
+                + &gateway("elsewhere", "gw", "egress", &pass("legacy.corp.test"))),
+        );
+        let mut certs = vec![cert("W", &["*.corp.test"])];
+        certs.extend(unknown(&s[1..]));
+        let report = audit(&s, &certs);
+        assert!(report.conflicts.is_empty());
+        let at_risk: Vec<String> = report
+            .passthrough
+            .iter()
+            .flat_map(|p| {
+                p.covered
+                    .iter()
+                    .map(|c| format!("{} {} by {} of {:?}", p.server, c.host, c.certificate_name, c.presenters))
+            })
+            .collect();
+        // Not db.other.test (no certificate covers it), not the one on another workload.
+        assert_eq!(at_risk, ["1 legacy.corp.test by *.corp.test of [0]"]);
+        let safe: Vec<usize> = report.not_at_risk.iter().map(|n| n.server).collect();
+        assert_eq!(safe, [2, 3]);
+        // Without the certificate: nothing known covers it.
+        assert!(audit(&s, &unknown(&s)).passthrough.is_empty());
     }
 
     #[test]

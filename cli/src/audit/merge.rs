@@ -7,11 +7,11 @@
 //! Gateways). Gateway API: the whole Gateway again, the conflict's listeners replaced by one,
 //! everything else (gatewayClassName, other listeners, addresses) as it was: ready to apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use crate::audit::advice::{advise, Advice};
+use crate::audit::advice::{Advice, Advisor};
 use crate::audit::conflicts::{Conflict, Report};
 use crate::cluster::model::{covers, Credential, Server, Workload};
 use crate::text::Shown;
@@ -54,8 +54,9 @@ pub fn sections(
     let mut out = Vec::new();
     // Gateway API conflicts of one Gateway become one document: the Gateway, merged.
     let mut per_gateway: BTreeMap<(String, String), Vec<Numbered>> = BTreeMap::new();
+    let advisor = Advisor::new(servers, certificates);
     for (n, conflict) in report.conflicts.iter().enumerate() {
-        let advice = advise(servers, certificates, conflict);
+        let advice = advisor.advise(conflict);
         match &conflict.workload {
             Workload::Gateway { namespace, name } => {
                 per_gateway.entry((namespace.clone(), name.clone())).or_default().push((n, conflict, advice));
@@ -63,8 +64,18 @@ pub fn sections(
             Workload::Selector(_) => out.push(istio(servers, certificates, n, conflict, &advice)),
         }
     }
+    // Each Gateway API Gateway's listeners (at most 64 each), found once.
+    let mut listeners_of: BTreeMap<&Workload, Vec<usize>> = BTreeMap::new();
+    for (i, server) in servers.iter().enumerate() {
+        if matches!(server.workload, Workload::Gateway { .. }) {
+            listeners_of.entry(&server.workload).or_default().push(i);
+        }
+    }
     for ((namespace, name), conflicts) in per_gateway {
-        out.push(gateway_api(servers, certificates, gateway_api_objects.get(&(namespace, name)), &conflicts));
+        let workload = Workload::Gateway { namespace: namespace.clone(), name: name.clone() };
+        let listeners = listeners_of.get(&workload).map_or(&[][..], Vec::as_slice);
+        let object = gateway_api_objects.get(&(namespace, name));
+        out.push(gateway_api(servers, certificates, object, listeners, &conflicts));
     }
     out
 }
@@ -115,12 +126,18 @@ fn presents(certificates: &ServerCertificates) -> String {
 }
 
 /// The server whose `tls` the merged server takes, and what its certificate is.
-fn certificate_of(servers: &[Server], certificates: &[ServerCertificates], advice: &Advice) -> Option<(usize, String)> {
+fn certificate_of(
+    servers: &[Server],
+    certificates: &[ServerCertificates],
+    members: &[usize],
+    advice: &Advice,
+) -> Option<(usize, String)> {
     if let Some(k) = advice.merge_onto {
         return Some((k, format!("the certificate of {}: {}", servers[k].label(), presents(&certificates[k]))));
     }
     let credential = advice.shared_credential.as_ref()?;
-    let k = servers.iter().position(|s| s.credentials.contains(credential))?;
+    // Every server of the conflict names it; the first one's tls is kept.
+    let k = *members.first()?;
     Some((k, format!("{credential}, which they all use")))
 }
 
@@ -179,13 +196,8 @@ fn no_merge(servers: &[Server], conflict: &Conflict, advice: &Advice) -> String 
 
 /// Hosts of all members, each once, in order.
 fn all_hosts(servers: &[Server], members: &[usize]) -> Vec<String> {
-    let mut hosts: Vec<String> = Vec::new();
-    for host in members.iter().flat_map(|&i| &servers[i].hosts) {
-        if !hosts.contains(host) {
-            hosts.push(host.clone());
-        }
-    }
-    hosts
+    let mut seen: HashSet<&str> = HashSet::new();
+    members.iter().flat_map(|&i| &servers[i].hosts).filter(|h| seen.insert(h.as_str())).cloned().collect()
 }
 
 /// One new Istio Gateway with one server: every member's hosts, the port and `tls` of the
@@ -198,7 +210,7 @@ fn istio(
     advice: &Advice,
 ) -> Section {
     let mut comments = vec![heading(n, conflict)];
-    let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
+    let Some((k, certificate)) = certificate_of(servers, certificates, &conflict.servers, advice) else {
         comments.push(no_merge(servers, conflict, advice));
         return Section { comments, document: None };
     };
@@ -290,6 +302,7 @@ fn gateway_api(
     servers: &[Server],
     certificates: &[ServerCertificates],
     object: Option<&Value>,
+    listeners_of_gateway: &[usize],
     conflicts: &[Numbered],
 ) -> Section {
     let mut comments = Vec::new();
@@ -303,7 +316,7 @@ fn gateway_api(
     let mut merged_any = false;
     for (n, conflict, advice) in conflicts {
         comments.push(heading(*n, conflict));
-        let Some((k, certificate)) = certificate_of(servers, certificates, advice) else {
+        let Some((k, certificate)) = certificate_of(servers, certificates, &conflict.servers, advice) else {
             comments.push(no_merge(servers, conflict, advice));
             continue;
         };
@@ -352,10 +365,12 @@ fn gateway_api(
         if let Some(wide) = hostname.as_deref().and_then(|h| sni_guard::server_table::HostPattern::parse(h).ok()) {
             // Other listeners on the port whose hostnames the new wildcard also matches: they
             // keep them (a more specific hostname wins), but the person applying should know.
-            let others: Vec<String> = (0..servers.len())
-                .filter(|i| !conflict.servers.contains(i))
-                .map(|i| &servers[i])
-                .filter(|s| s.workload == conflict.workload && s.port.number == conflict.port)
+            let members: BTreeSet<usize> = conflict.servers.iter().copied().collect();
+            let others: Vec<String> = listeners_of_gateway
+                .iter()
+                .filter(|i| !members.contains(i))
+                .map(|&i| &servers[i])
+                .filter(|s| s.port.number == conflict.port)
                 .filter(|s| s.patterns.iter().any(|p| covers(&wide, p)))
                 .map(|s| format!("{} of listener {}", hosts_of(s), Shown(s.listener.as_deref().unwrap_or("?"))))
                 .collect();

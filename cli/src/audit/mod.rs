@@ -3,5 +3,7 @@
 
 pub mod advice;
 pub mod conflicts;
+pub mod index;
 pub mod merge;
+pub mod passthrough;
 pub mod report;

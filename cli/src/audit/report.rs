@@ -1,15 +1,19 @@
 //! The audit report for people (text within 100 columns, colour only on a terminal) and for
 //! tools (one JSON document).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::audit::advice::{advise, Advice};
-use crate::audit::conflicts::{listener_condition, Conflict, Covered, Evidence, ListenerCondition, Reason, Report};
+use crate::audit::advice::Advisor;
+use crate::audit::conflicts::{
+    listener_condition, Conflict, Covered, Evidence, ListenerCondition, NameCovers, Reason, Report,
+};
+use crate::audit::passthrough::AtRisk;
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
 use crate::text::{json_pretty, json_string, wrap, Shown, KEEP};
-use crate::tls::credentials::{Resolution, ServerCertificates, Source};
+use crate::tls::certificate::Certificate;
+use crate::tls::credentials::{Decided, Resolution, ServerCertificates, Source, Unknown};
 
 /// Everything the report is made from.
 pub struct Findings<'a> {
@@ -25,10 +29,15 @@ impl Findings<'_> {
         &self.resolution.servers[server]
     }
 
-    fn advice(&self, conflict: &Conflict) -> Advice {
-        advise(self.servers, &self.resolution.servers, conflict)
+    fn advisor(&self) -> Advisor<'_> {
+        Advisor::new(self.servers, &self.resolution.servers)
     }
 }
+
+/// A certificate's names are listed up to this many in the text report, then counted: a
+/// certificate naming 2,000 hosts, presented by 2,000 servers, would otherwise be 4,000,000
+/// names of text. `--output json` lists them all, once per certificate.
+const NAMES_SHOWN: usize = 10;
 
 /// How the text report may be dressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +75,16 @@ fn hosts(server: &Server) -> String {
 fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String {
     let mut out = String::new();
     for presented in &certificates.presented {
-        let names: Vec<String> = presented.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
-        let names = names.join(", ");
-        let names = if names.is_empty() { "(no DNS name)".to_owned() } else { names };
+        let all: Vec<String> = presented.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
+        let names = match all.len() {
+            0 => "(no DNS name)".to_owned(),
+            n if n <= NAMES_SHOWN => all.join(", "),
+            n => format!(
+                "{} and {} more names (`--output json` lists them)",
+                all[..NAMES_SHOWN].join(", "),
+                n - NAMES_SHOWN
+            ),
+        };
         let cn = if presented.certificate.from_common_name { " (its common name: no DNS SAN)" } else { "" };
         out.push_str(&wrap(
             indent,
@@ -84,13 +100,28 @@ fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String 
 
 pub fn text(findings: &Findings, style: Style) -> String {
     let Findings { servers, report, .. } = findings;
+    let advisor = findings.advisor();
     let mut out = String::new();
     if report.conflicts.is_empty() {
         out.push_str(&style.paint("1;32", "No conflict."));
         out.push_str("\n\n");
     }
     for (n, conflict) in report.conflicts.iter().enumerate() {
-        out.push_str(&conflict_text(findings, n, conflict, style));
+        out.push_str(&conflict_text(findings, &advisor, n, conflict, style));
+        out.push('\n');
+    }
+
+    if !report.passthrough.is_empty() {
+        let heading = format!(
+            "Passthrough at risk: {} (a certificate on the same port covers the host: a reused connection gets a \
+             404)",
+            plural(report.passthrough.len(), "server", "servers")
+        );
+        out.push_str(&style.paint("1;31", wrap("", "  ", &heading).trim_end()));
+        out.push('\n');
+        for at_risk in &report.passthrough {
+            out.push_str(&passthrough_text(findings, &advisor, at_risk));
+        }
         out.push('\n');
     }
 
@@ -138,6 +169,22 @@ pub fn text(findings: &Findings, style: Style) -> String {
         out.push('\n');
     }
 
+    for (workload, (namespace, decided)) in &findings.resolution.namespaces {
+        let pods = format!("the gateway pods labelled {workload}");
+        let said = match decided {
+            Decided::Service(services) => format!(
+                "Istio credentialName Secrets of {pods} were looked up in {namespace}, where they run: {services} \
+                 in front of them is there."
+            ),
+            Decided::SeveralServices(services) => format!(
+                "Istio credentialName Secrets of {pods} were looked up in {namespace}: {services} in front of pods \
+                 with these labels are in several namespaces, and the first one's was taken; --gateway-namespace \
+                 {workload}:NAMESPACE sets it."
+            ),
+            Decided::Given | Decided::Assumed => continue,
+        };
+        out.push_str(&wrap("", "", &said));
+    }
     for (namespace, workloads) in &findings.resolution.assumed {
         let workloads: Vec<&str> = workloads.iter().map(String::as_str).collect();
         out.push_str(&wrap(
@@ -163,20 +210,101 @@ pub fn text(findings: &Findings, style: Style) -> String {
         0 => "no conflict".to_owned(),
         n => format!("{} ({})", plural(n, "conflict", "conflicts"), plural(in_conflict, "server", "servers")),
     });
+    if !report.passthrough.is_empty() {
+        summary.push_str(&format!(
+            "; {} at risk",
+            plural(report.passthrough.len(), "passthrough server", "passthrough servers")
+        ));
+    }
     if unknown > 0 {
         summary.push_str(&format!("; {} unknown", plural(unknown, "server's certificate", "servers' certificates")));
     }
     summary.push('.');
-    let colour = if report.conflicts.is_empty() { "32" } else { "31" };
+    let colour = if report.conflicts.is_empty() && report.passthrough.is_empty() { "32" } else { "31" };
     let summary = wrap("", "", &summary);
     out.push_str(&style.paint(colour, summary.trim_end()));
     out.push('\n');
     out
 }
 
-fn conflict_text(findings: &Findings, n: usize, conflict: &Conflict, style: Style) -> String {
+/// At most this many servers presenting one certificate are named, then how many more.
+const PRESENTERS_NAMED: usize = 3;
+/// ... and listed in JSON, with their count.
+const PRESENTERS_LISTED: usize = 100;
+
+/// `a, b and 990 more servers`.
+fn some_servers(servers: &[Server], list: &[usize]) -> String {
+    let mut named: Vec<String> = list.iter().take(PRESENTERS_NAMED).map(|&i| servers[i].label()).collect();
+    if list.len() > named.len() {
+        named.push(format!("{} more", list.len() - named.len()));
+    }
+    match named.as_slice() {
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => String::new(),
+    }
+}
+
+/// One passthrough server at risk: what covers it, and the fix.
+fn passthrough_text(findings: &Findings, advisor: &Advisor, at_risk: &AtRisk) -> String {
     let servers = findings.servers;
-    let tag = |i: usize| format!("[{}]", conflict.servers.iter().position(|&s| s == i).map_or(0, |p| p + 1));
+    let server = &servers[at_risk.server];
+    let mut out = wrap("  ", "      ", &format!("{}: {}, port {}", server_name(server), hosts(server), server.port));
+    let mut names: Vec<&str> = Vec::new();
+    for cover in &at_risk.covered {
+        let source = cover
+            .presenters
+            .first()
+            .and_then(|&p| findings.certificates(p).presented.iter().find(|c| c.certificate.sha256 == cover.sha256))
+            .map_or(String::new(), |p| format!(" (from {})", p.source));
+        out.push_str(&wrap(
+            "    ",
+            "      ",
+            &format!(
+                "{} is covered by {}, a name of the certificate {} {}{source}: a browser reuses such a \
+                 connection for it, and the route table there answers 404; Envoy forwards to the passthrough \
+                 backend only a connection opened with its SNI.",
+                cover.host,
+                cover.certificate_name,
+                some_servers(servers, &cover.presenters),
+                if cover.presenters.len() == 1 { "presents" } else { "present" },
+            ),
+        ));
+        if !names.contains(&cover.certificate_name.as_str()) {
+            names.push(&cover.certificate_name);
+        }
+    }
+    let fix = match server.api {
+        Api::Istio => format!(
+            "deploy sni-guard, whose configuration lists this server's hosts (`{}`): the request gets 421 and is \
+             retried on a connection of its own. Or present certificates without {} on port {}.",
+            advisor.config_command(&server.workload, server.port.number),
+            names.join(", "),
+            server.port
+        ),
+        // Gateway API scopes its 421 to listeners of the same port and protocol: config leaves
+        // passthrough listeners out.
+        Api::GatewayApi => format!(
+            "present certificates without {} on port {}, or give the passthrough listener a port of its own \
+             (sni-guard's configuration leaves Gateway API passthrough listeners out: Gateway API scopes the 421 \
+             to listeners of the same port and protocol).",
+            names.join(", "),
+            server.port
+        ),
+    };
+    out.push_str(&wrap("    Fix: ", "      ", &fix));
+    out
+}
+
+/// Each server of `conflict` by its place in it, from 0.
+fn places(conflict: &Conflict) -> HashMap<usize, usize> {
+    conflict.servers.iter().enumerate().map(|(place, &server)| (server, place)).collect()
+}
+
+fn conflict_text(findings: &Findings, advisor: &Advisor, n: usize, conflict: &Conflict, style: Style) -> String {
+    let servers = findings.servers;
+    let places = places(conflict);
+    let tag = |i: usize| format!("[{}]", places.get(&i).map_or(0, |p| p + 1));
     let mut out = String::new();
     let title = format!(
         "Conflict {}: {}, {} port {}, {}",
@@ -217,7 +345,7 @@ fn conflict_text(findings: &Findings, n: usize, conflict: &Conflict, style: Styl
             ),
         ));
     }
-    let sentences = findings.advice(conflict).sentences(&tag);
+    let sentences = advisor.advise(conflict).sentences(&tag);
     out.push_str(&wrap("  Fix: ", "    ", &sentences.join(" ")));
     out
 }
@@ -238,14 +366,37 @@ fn explain(evidence: &Evidence, tag: &dyn Fn(usize) -> String) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // A name covering just the host of its own name reads `api.acme.test [2]`.
+    let name_covers = |n: &NameCovers| match n.covered.as_slice() {
+        [only] if only.name == n.name => covered(&n.covered),
+        _ => format!("{}, which covers {}", Shown(&n.name), covered(&n.covered)),
+    };
     match evidence {
-        Evidence::CertificateCovers { name, presenters, covered: hosts, .. } => format!(
-            "the certificate of {} has the name {}, which covers {}{}",
-            list(presenters),
-            Shown(name),
-            covered(hosts),
-            if name.starts_with("*.") { " (a certificate wildcard covers one label)" } else { "" }
-        ),
+        Evidence::CertificateCovers { presenters, names, .. } => {
+            // Said once, and only when a wildcard name is among them.
+            let one_label = if names.iter().any(|n| n.name.starts_with("*.")) {
+                " (a certificate wildcard covers one label)"
+            } else {
+                ""
+            };
+            match names.as_slice() {
+                [one] => format!(
+                    "the certificate of {} has the name {}, which covers {}{one_label}",
+                    list(presenters),
+                    Shown(&one.name),
+                    covered(&one.covered)
+                ),
+                many => {
+                    let simple = many.iter().all(|n| matches!(n.covered.as_slice(), [only] if only.name == n.name));
+                    let names: Vec<String> = many.iter().map(name_covers).collect();
+                    format!(
+                        "the certificate of {} has the names {}{one_label}",
+                        list(presenters),
+                        names.join(if simple { ", " } else { "; " })
+                    )
+                }
+            }
+        }
         Evidence::SameCertificate { sha256, sources, servers } => {
             let sources: Vec<String> = sources.iter().map(Source::to_string).collect();
             format!(
@@ -282,6 +433,13 @@ struct JsonReport<'a> {
     listener_conditions: Vec<JsonListener<'a>>,
     not_in_conflict: Vec<JsonServer<'a>>,
     not_at_risk: Vec<JsonSafe<'a>>,
+    /// Passthrough servers whose hosts a certificate on their port covers.
+    passthrough_at_risk: Vec<JsonPassthrough<'a>>,
+    /// Every certificate a server presents, once, by its SHA-256: the servers name them by it.
+    certificates: BTreeMap<&'a str, &'a Certificate>,
+    /// Where each Istio gateway workload's credentialName Secrets were looked up, and how that
+    /// namespace was decided (given, from the Services in front of its pods, or assumed).
+    gateway_namespaces: BTreeMap<&'a str, JsonNamespace<'a>>,
     /// Namespaces assumed for Istio gateway pods (where credentialName Secrets were looked up).
     assumed_gateway_namespaces: &'a BTreeMap<String, std::collections::BTreeSet<String>>,
     warnings: &'a [String],
@@ -289,11 +447,49 @@ struct JsonReport<'a> {
 }
 
 #[derive(Serialize)]
+struct JsonPassthrough<'a> {
+    server: &'a Server,
+    covered_by: Vec<JsonPassthroughCover<'a>>,
+    /// The `sni-guard config` command whose configuration lists this server's hosts (Istio).
+    config_command: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonPassthroughCover<'a> {
+    host: &'a str,
+    certificate_name: &'a str,
+    sha256: &'a str,
+    /// The first of the servers presenting the certificate on the port (`presented_by_count`).
+    presented_by: Vec<String>,
+    presented_by_count: usize,
+}
+
+#[derive(Serialize)]
+struct JsonNamespace<'a> {
+    namespace: &'a str,
+    decided: &'a Decided,
+}
+
+#[derive(Serialize)]
 struct JsonServer<'a> {
     #[serde(flatten)]
     server: &'a Server,
     certificate_known: bool,
-    certificates: &'a ServerCertificates,
+    certificates: JsonCertificates<'a>,
+}
+
+/// What a server presents: each certificate by its SHA-256 (the report's `certificates` has
+/// it) and where it was read, and what is unknown.
+#[derive(Serialize)]
+struct JsonCertificates<'a> {
+    presented: Vec<JsonPresented<'a>>,
+    unknown: &'a [Unknown],
+}
+
+#[derive(Serialize)]
+struct JsonPresented<'a> {
+    source: &'a Source,
+    sha256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -312,10 +508,10 @@ struct JsonConflict<'a> {
 enum JsonEvidence<'a> {
     CertificateCoversHost {
         reason: Reason,
-        certificate_name: &'a str,
         sha256: &'a str,
         presented_by: Vec<usize>,
-        covers: Vec<JsonCovered<'a>>,
+        /// Each name of the certificate that covers a host of another server.
+        names: Vec<JsonNameCovers<'a>>,
     },
     SameCertificate {
         reason: Reason,
@@ -339,6 +535,12 @@ enum JsonEvidence<'a> {
         server: usize,
         matches: Vec<JsonCovered<'a>>,
     },
+}
+
+#[derive(Serialize)]
+struct JsonNameCovers<'a> {
+    certificate_name: &'a str,
+    covers: Vec<JsonCovered<'a>>,
 }
 
 #[derive(Serialize)]
@@ -369,6 +571,7 @@ struct JsonSummary {
     servers: usize,
     secrets: usize,
     conflicts: usize,
+    passthrough_at_risk: usize,
     certificate_unknown: usize,
 }
 
@@ -378,16 +581,26 @@ fn covered_json<'a>(list: &'a [Covered], at: &dyn Fn(usize) -> usize) -> Vec<Jso
 
 pub fn json(findings: &Findings) -> String {
     let Findings { servers, report, .. } = findings;
+    let advisor = findings.advisor();
     let server = |i: usize| JsonServer {
         server: &servers[i],
         certificate_known: findings.certificates(i).known(),
-        certificates: findings.certificates(i),
+        certificates: JsonCertificates {
+            presented: findings
+                .certificates(i)
+                .presented
+                .iter()
+                .map(|p| JsonPresented { source: &p.source, sha256: &p.certificate.sha256 })
+                .collect(),
+            unknown: &findings.certificates(i).unknown,
+        },
     };
     let conflicts = report
         .conflicts
         .iter()
         .map(|conflict| {
-            let at = |i: usize| conflict.servers.iter().position(|&s| s == i).unwrap_or(usize::MAX);
+            let places = places(conflict);
+            let at = |i: usize| places.get(&i).copied().unwrap_or(usize::MAX);
             let all = |list: &[usize]| list.iter().map(|&s| at(s)).collect::<Vec<_>>();
             let evidence = conflict
                 .evidence
@@ -395,13 +608,18 @@ pub fn json(findings: &Findings) -> String {
                 .map(|e| {
                     let reason = e.reason();
                     match e {
-                        Evidence::CertificateCovers { name, sha256, presenters, covered: list } => {
+                        Evidence::CertificateCovers { sha256, presenters, names } => {
                             JsonEvidence::CertificateCoversHost {
                                 reason,
-                                certificate_name: name,
                                 sha256,
                                 presented_by: all(presenters),
-                                covers: covered_json(list, &at),
+                                names: names
+                                    .iter()
+                                    .map(|n| JsonNameCovers {
+                                        certificate_name: &n.name,
+                                        covers: covered_json(&n.covered, &at),
+                                    })
+                                    .collect(),
                             }
                         }
                         Evidence::SameCertificate { sha256, sources, servers } => {
@@ -429,7 +647,7 @@ pub fn json(findings: &Findings) -> String {
                 port: conflict.port,
                 servers: conflict.servers.iter().map(|&i| server(i)).collect(),
                 evidence,
-                fix: findings.advice(conflict).sentences(&label),
+                fix: advisor.advise(conflict).sentences(&label),
             }
         })
         .collect();
@@ -453,6 +671,47 @@ pub fn json(findings: &Findings) -> String {
             .iter()
             .map(|n| JsonSafe { reason: n.reason, explanation: n.reason.explain(), server: &servers[n.server] })
             .collect(),
+        passthrough_at_risk: report
+            .passthrough
+            .iter()
+            .map(|p| {
+                let server = &servers[p.server];
+                JsonPassthrough {
+                    server,
+                    covered_by: p
+                        .covered
+                        .iter()
+                        .map(|c| JsonPassthroughCover {
+                            host: &c.host,
+                            certificate_name: &c.certificate_name,
+                            sha256: &c.sha256,
+                            presented_by: c
+                                .presenters
+                                .iter()
+                                .take(PRESENTERS_LISTED)
+                                .map(|&i| servers[i].label())
+                                .collect(),
+                            presented_by_count: c.presenters.len(),
+                        })
+                        .collect(),
+                    config_command: (server.api == Api::Istio)
+                        .then(|| advisor.config_command(&server.workload, server.port.number)),
+                }
+            })
+            .collect(),
+        certificates: findings
+            .resolution
+            .servers
+            .iter()
+            .flat_map(|c| &c.presented)
+            .map(|p| (p.certificate.sha256.as_str(), &*p.certificate))
+            .collect(),
+        gateway_namespaces: findings
+            .resolution
+            .namespaces
+            .iter()
+            .map(|(workload, (namespace, decided))| (workload.as_str(), JsonNamespace { namespace, decided }))
+            .collect(),
         assumed_gateway_namespaces: &findings.resolution.assumed,
         warnings: &findings.resolution.warnings,
         summary: JsonSummary {
@@ -460,6 +719,7 @@ pub fn json(findings: &Findings) -> String {
             servers: servers.len(),
             secrets: findings.secrets,
             conflicts: report.conflicts.len(),
+            passthrough_at_risk: report.passthrough.len(),
             certificate_unknown: unknown,
         },
     };

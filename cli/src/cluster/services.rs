@@ -1,5 +1,6 @@
-//! Services: `config` reads the port a gateway listens on from the Service in front of its
-//! pods.
+//! Services: the Service in front of a gateway's pods says where those pods run (their
+//! namespace: where Istio reads `credentialName` Secrets, where a plugin for them goes) and
+//! which port of theirs each of its ports goes to (what `config` matches the plugin on).
 
 use std::collections::BTreeMap;
 
@@ -91,4 +92,104 @@ pub(super) fn read_service(
         ports.push(ServicePort { port, target });
     }
     Ok(Service { namespace, name, selector, ports })
+}
+
+/// Whether `small`'s labels are all in `large`.
+fn subset(small: &BTreeMap<String, String>, large: &BTreeMap<String, String>) -> bool {
+    small.iter().all(|(k, v)| large.get(k) == Some(v))
+}
+
+impl Service {
+    /// Whether this Service sends to the gateway pods with `labels`: its selector and the labels
+    /// agree (either holds the other), so the pods behind it carry `labels`.
+    pub fn fronts(&self, labels: &BTreeMap<String, String>) -> bool {
+        !self.selector.is_empty() && (subset(&self.selector, labels) || subset(labels, &self.selector))
+    }
+
+    /// `namespace/name`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Where the gateway pods with some labels run, as the Services in front of them say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodsNamespace<'a> {
+    /// No Service in the input sends to them.
+    Unknown,
+    /// Every Service in front of them is in `namespace`.
+    Found { namespace: &'a str, services: Vec<&'a Service> },
+    /// Services in front of pods with these labels are in several namespaces: as many
+    /// deployments.
+    Several(Vec<&'a Service>),
+}
+
+/// The Services in front of the gateway pods with `labels`, and so where those pods run.
+pub fn pods_namespace<'a>(services: &'a [Service], labels: &BTreeMap<String, String>) -> PodsNamespace<'a> {
+    let fronting: Vec<&Service> = services.iter().filter(|s| s.fronts(labels)).collect();
+    match fronting.first() {
+        None => PodsNamespace::Unknown,
+        Some(first) if fronting.iter().all(|s| s.namespace == first.namespace) => {
+            PodsNamespace::Found { namespace: &first.namespace, services: fronting }
+        }
+        Some(_) => PodsNamespace::Several(fronting),
+    }
+}
+
+impl PodsNamespace<'_> {
+    /// `Service a/b` or `Services a/b, a/c`.
+    pub fn services(&self) -> String {
+        let services = match self {
+            PodsNamespace::Unknown => return String::new(),
+            PodsNamespace::Found { services, .. } | PodsNamespace::Several(services) => services,
+        };
+        let names: Vec<String> = services.iter().map(|s| s.label()).collect();
+        format!("{} {}", if names.len() == 1 { "Service" } else { "Services" }, names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(namespace: &str, name: &str, selector: &[(&str, &str)]) -> Service {
+        Service {
+            namespace: namespace.into(),
+            name: name.into(),
+            selector: selector.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_services_in_front_of_the_pods_say_where_they_run() {
+        let services = [
+            service(
+                "istio-system",
+                "istio-ingressgateway",
+                &[("app", "istio-ingressgateway"), ("istio", "ingressgateway")],
+            ),
+            service("istio-ingress-internal", "internal-gateway", &[("istio", "internal-gateway")]),
+            service("default", "kubernetes", &[]),
+            service("kube-system", "kube-dns", &[("k8s-app", "kube-dns")]),
+        ];
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        match pods_namespace(&services, &labels(&[("istio", "ingressgateway")])) {
+            PodsNamespace::Found { namespace, services } => {
+                assert_eq!((namespace, services.len()), ("istio-system", 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        let internal = pods_namespace(&services, &labels(&[("istio", "internal-gateway"), ("app", "internal")]));
+        assert!(matches!(internal, PodsNamespace::Found { namespace: "istio-ingress-internal", .. }), "{internal:?}");
+        assert_eq!(internal.services(), "Service istio-ingress-internal/internal-gateway");
+        assert_eq!(pods_namespace(&services, &labels(&[("istio", "eastwest")])), PodsNamespace::Unknown);
+        let twice =
+            [services[0].clone(), service("istio-canary", "istio-ingressgateway", &[("istio", "ingressgateway")])];
+        assert!(
+            matches!(pods_namespace(&twice, &labels(&[("istio", "ingressgateway")])), PodsNamespace::Several(s) if s.len() == 2)
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `sni-guard check FILE...`: every sni-guard configuration in what the user applies, read by
 //! the filter's own parser and validator, one line per configuration.
 
-use crate::deployed::read::{examine, summary, Reading};
+use crate::deployed::read::{examine, given_twice, summary, twice_message, Reading};
 use crate::text::wrap;
 
 /// The outcome: the report, and whether every configuration was accepted.
@@ -9,6 +9,8 @@ pub struct Checked {
     pub report: String,
     pub accepted: usize,
     pub refused: usize,
+    /// Objects given twice (one kind, namespace and name in two places).
+    pub twice: usize,
 }
 
 pub fn check(reading: &Reading) -> Checked {
@@ -32,13 +34,24 @@ pub fn check(reading: &Reading) -> Checked {
             report.push_str(&wrap("    note: ", "      ", note));
         }
     }
+    let twice = given_twice(reading);
+    for (first, other) in &twice {
+        report.push_str(&wrap("", "    ", &format!("refused: {}", twice_message(first, other))));
+    }
     for skipped in &reading.skipped {
         report.push_str(&wrap("", "    ", skipped));
     }
     let total = accepted + refused;
-    report.push_str(&format!(
-        "{total} sni-guard {}: {accepted} accepted, {refused} refused.\n",
+    let mut summary = format!(
+        "{total} sni-guard {}: {accepted} accepted, {refused} refused",
         if total == 1 { "configuration" } else { "configurations" }
-    ));
-    Checked { report, accepted, refused }
+    );
+    if !twice.is_empty() {
+        summary.push_str(&format!(
+            "; {} given twice",
+            if twice.len() == 1 { "1 object".to_owned() } else { format!("{} objects", twice.len()) }
+        ));
+    }
+    report.push_str(&wrap("", "    ", &format!("{summary}.")));
+    Checked { report, accepted, refused, twice: twice.len() }
 }

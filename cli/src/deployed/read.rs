@@ -64,6 +64,24 @@ pub struct Applies {
     pub describe: String,
 }
 
+/// The Kubernetes object a configuration was found in: what `kubectl apply` identifies it by,
+/// and where in the input it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// `FILE: document 2`, `FILE: items[3]`.
+    pub at: String,
+}
+
+impl Object {
+    /// `WasmPlugin istio-system/sni-guard`.
+    pub fn identity(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 /// One sni-guard configuration found in the input.
 #[derive(Debug, Clone)]
 pub struct Deployed {
@@ -78,6 +96,8 @@ pub struct Deployed {
     pub applies: Option<Applies>,
     /// A WasmPlugin's or TrafficExtension's `sha256` (`None`: not given), with its field.
     pub sha256: Option<(String, Value)>,
+    /// The object holding it; `None` for raw JSON and plain Envoy configurations.
+    pub object: Option<Object>,
 }
 
 /// Everything read.
@@ -165,6 +185,12 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
                 position: Position::Alone,
                 applies,
                 sha256,
+                object: Some(Object {
+                    kind: kind.to_owned(),
+                    namespace: namespace.to_owned(),
+                    name: name.to_owned(),
+                    at: at.to_owned(),
+                }),
             });
         }
         (Some("EnvoyFilter"), "networking.istio.io") => {
@@ -172,6 +198,15 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
             let applies = spec.and_then(|spec| applies(spec, "workloadSelector", namespace));
             let before = reading.found.len();
             walk(document, "", &source, Form::EnvoyFilter, &applies, reading);
+            let object = Object {
+                kind: "EnvoyFilter".into(),
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                at: at.to_owned(),
+            };
+            for found in &mut reading.found[before..] {
+                found.object = Some(object.clone());
+            }
             if reading.found.len() == before {
                 reading.skipped.push(format!("{source}: holds no sni-guard filter"));
             }
@@ -201,6 +236,7 @@ fn collect(document: &Value, at: &str, raw: Option<Vec<u8>>, reading: &mut Readi
                 position: Position::Unknown,
                 applies: None,
                 sha256: None,
+                object: None,
             });
         }
     }
@@ -258,6 +294,7 @@ fn walk(value: &Value, path: &str, source: &str, form: Form, applies: &Option<Ap
                         position,
                         applies: applies.clone(),
                         sha256: None,
+                        object: None,
                     });
                 } else {
                     reading.skipped.push(format!(
@@ -434,6 +471,34 @@ pub fn servers(deployed: &Deployed) -> Vec<Vec<String>> {
     sni_guard::config::PluginConfig::parse(json)
         .map(|c| c.servers.into_iter().map(|s| s.hosts).collect())
         .unwrap_or_default()
+}
+
+/// Objects given twice: the same kind, namespace and name in two places of the input. Applied
+/// together, the later one replaces the earlier (`kubectl apply` merges them into one object),
+/// so a workload whose plugin was the earlier loses it. Each pair once: (first, other).
+pub fn given_twice(reading: &Reading) -> Vec<(&Object, &Object)> {
+    let mut first: BTreeMap<(&str, &str, &str), &Object> = BTreeMap::new();
+    let mut twice = Vec::new();
+    for object in reading.found.iter().filter_map(|d| d.object.as_ref()) {
+        let seen = first.entry((&object.kind, &object.namespace, &object.name)).or_insert(object);
+        // An EnvoyFilter holds one configuration per port: one object, found once per port.
+        if seen.at != object.at && !twice.iter().any(|(_, o): &(&Object, &Object)| o.at == object.at) {
+            twice.push((*seen, object));
+        }
+    }
+    twice
+}
+
+/// The message for an object given twice.
+pub fn twice_message(first: &Object, other: &Object) -> String {
+    format!(
+        "{} and {} are one object, {}: applied together, the later replaces the earlier, so one of them is \
+         not deployed. Two gateway workloads need two objects (`sni-guard config` names each after its \
+         workload; --name sets a name).",
+        first.at,
+        other.at,
+        first.identity()
+    )
 }
 
 impl fmt::Display for Deployed {

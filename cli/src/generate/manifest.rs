@@ -12,8 +12,10 @@ use serde::Serialize;
 use sni_guard::cel::SameNameTest;
 use sni_guard::config::{Mode, PluginConfig};
 
+use sha2::{Digest, Sha256};
+
 use crate::cluster::model::{join_labels, Server, GATEWAY_NAME_LABEL};
-use crate::cluster::services::{Service, TargetPort};
+use crate::cluster::services::{pods_namespace, PodsNamespace, Service, TargetPort};
 use crate::generate::image::{Image, Scheme};
 use crate::generate::matcher::{self, XdsMatcher};
 use crate::generate::plugin::{ConfigFailure, Generated, Request, Target, DEFAULT_PLUGIN_NAMESPACE};
@@ -40,6 +42,113 @@ pub enum Kind {
     EnvoyFilter,
 }
 
+/// The object's name and namespace, and how they were decided: one object per gateway workload,
+/// so that two workloads' objects never replace one another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub name: String,
+    pub namespace: String,
+    /// The namespace of the gateway pods, when known (given, or from a Service or the Gateway):
+    /// the Services there say which ports they listen on.
+    pub pods_namespace: Option<String>,
+    pub how: String,
+}
+
+/// The longest name Kubernetes takes for these objects (a DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
+
+/// `sni-guard-PART-PART...` as a Kubernetes object name: lower case letters, digits, `-` and
+/// `.`, starting and ending with a letter or digit, at most 253 characters. A longer one keeps
+/// its start and ends with 8 hex digits of the whole name's SHA-256, so two long names stay two.
+pub fn object_name(parts: &[&str]) -> String {
+    let mut name = NAME.to_owned();
+    for part in parts {
+        let part: String = part
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        let part = part.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        if !part.is_empty() {
+            name.push('-');
+            name.push_str(part);
+        }
+    }
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let kept = name[..MAX_NAME - hash.len() - 1].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{kept}-{hash}")
+}
+
+/// Whether `name` is a name Kubernetes takes for these objects (`--name`).
+pub fn valid_object_name(name: &str) -> bool {
+    let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    name.len() <= MAX_NAME
+        && ends_ok(name.chars().next())
+        && ends_ok(name.chars().last())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+/// Where the object for `generated`'s workload goes, and its name. For the pods of Istio
+/// Gateways: in `--namespace`, else the namespace of the Services in front of them (a plugin
+/// applies to the pods of its own namespace), else Istio's root namespace; named after their
+/// labels. For a Gateway API Gateway: in its namespace (a WasmPlugin targets only a Gateway
+/// of its own), named after it. `--name` names it.
+pub fn placement(generated: &Generated, request: &Request, services: &[Service]) -> Result<Placement, ConfigFailure> {
+    let (derived, namespace, pods_namespace, how) = match &generated.target {
+        Target::Gateway { namespace, name } => (
+            object_name(&[name]),
+            namespace.clone(),
+            Some(namespace.clone()),
+            format!("In {namespace}, the namespace of Gateway {namespace}/{name}, which it targets."),
+        ),
+        Target::Pods(labels) => {
+            let values: Vec<&str> = labels.values().map(String::as_str).collect();
+            let pods = join_labels(labels);
+            let (namespace, known, how) = match (&request.namespace, pods_namespace(services, labels)) {
+                (Some(namespace), _) => {
+                    (namespace.clone(), true, format!("In {namespace}, given with --namespace as the namespace of the gateway pods."))
+                }
+                (None, found @ PodsNamespace::Found { namespace, .. }) => (
+                    namespace.to_owned(),
+                    true,
+                    format!(
+                        "In {namespace}, where the gateway pods run: {} in front of the pods labelled {pods} is                          there, and a plugin applies to the pods of its own namespace.",
+                        found.services()
+                    ),
+                ),
+                (None, several @ PodsNamespace::Several(_)) => {
+                    return Err(ConfigFailure::Unusable(format!(
+                        "the gateway pods labelled {pods} run in several namespaces ({} in front of them): give                          --namespace for the one to configure (a plugin applies to the pods of its own namespace;                          in Istio's root namespace, to those of every namespace)",
+                        several.services()
+                    )))
+                }
+                (None, PodsNamespace::Unknown) => (
+                    DEFAULT_PLUGIN_NAMESPACE.to_owned(),
+                    false,
+                    format!(
+                        "In {DEFAULT_PLUGIN_NAMESPACE}, Istio's root namespace by default, where a plugin applies to                          the matching pods of every namespace: the input has no Service for the pods labelled {pods}                          to say where they run (give it, or --namespace)."
+                    ),
+                ),
+            };
+            let pods_namespace = known.then(|| namespace.clone());
+            (object_name(&values), namespace, pods_namespace, how)
+        }
+    };
+    let (name, how) = match &request.name {
+        Some(name) => (name.clone(), format!("{how} Named {name} by --name.")),
+        None => (
+            derived.clone(),
+            format!(
+                "{how} Named {derived} after the workload, so that each gateway workload has its own object                  (--name sets another)."
+            ),
+        ),
+    };
+    Ok(Placement { name, namespace, pods_namespace, how })
+}
+
 /// The ports the plugin is matched on, and how they were decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ports {
@@ -56,7 +165,7 @@ pub struct Ports {
 pub fn match_ports(
     servers: &[Server],
     generated: &Generated,
-    request: &Request,
+    placement: &Placement,
     services: &[Service],
     overrides: &[u32],
 ) -> Ports {
@@ -74,16 +183,15 @@ pub fn match_ports(
             ),
         };
     }
-    let (labels, namespace, istio) = match &generated.target {
-        Target::Pods(labels) => (labels.clone(), request.namespace.clone(), true),
-        Target::Gateway { namespace, name } => {
-            (BTreeMap::from([(GATEWAY_NAME_LABEL.to_owned(), name.clone())]), Some(namespace.clone()), false)
-        }
+    let (labels, istio) = match &generated.target {
+        Target::Pods(labels) => (labels.clone(), true),
+        Target::Gateway { name, .. } => (BTreeMap::from([(GATEWAY_NAME_LABEL.to_owned(), name.clone())]), false),
     };
+    let namespace = &placement.pods_namespace;
     let fronting: Vec<&Service> = services
         .iter()
         .filter(|s| namespace.as_ref().is_none_or(|ns| *ns == s.namespace))
-        .filter(|s| !s.selector.is_empty() && (subset(&s.selector, &labels) || subset(&labels, &s.selector)))
+        .filter(|s| s.fronts(&labels))
         .collect();
     let mut numbers = BTreeSet::new();
     let mut sentences = Vec::new();
@@ -153,15 +261,11 @@ pub fn match_ports(
     }
 }
 
-fn subset(small: &BTreeMap<String, String>, large: &BTreeMap<String, String>) -> bool {
-    small.iter().all(|(k, v)| large.get(k) == Some(v))
-}
-
 /// Everything a manifest needs beyond the configuration.
 pub struct Manifest<'a> {
     pub kind: Kind,
     pub generated: &'a Generated,
-    pub request: &'a Request,
+    pub placement: &'a Placement,
     /// The WasmPlugin's and TrafficExtension's module.
     pub image: Option<&'a Image>,
     /// The EnvoyFilter's module, a file in the gateway pod.
@@ -169,6 +273,8 @@ pub struct Manifest<'a> {
     pub ports: &'a Ports,
     /// How many servers, from how many Gateways: for the first comment line.
     pub summary: String,
+    /// The passthrough servers listed (`plugin::passthrough_listed`), each `label (hosts)`.
+    pub passthrough: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -415,17 +521,11 @@ pub fn yaml(manifest: &Manifest) -> Result<String, ConfigFailure> {
 /// The manifest's parts (`yaml` writes them).
 pub fn parts(manifest: &Manifest) -> Result<Parts, ConfigFailure> {
     let generated = manifest.generated;
-    let (name, namespace, what) = match &generated.target {
-        Target::Pods(labels) => (
-            NAME.to_owned(),
-            manifest.request.namespace.clone().unwrap_or_else(|| DEFAULT_PLUGIN_NAMESPACE.to_owned()),
-            format!("the gateway pods labelled {}", join_labels(labels)),
-        ),
-        // Named after the Gateway: two Gateways of one namespace get one plugin each.
-        Target::Gateway { namespace, name } => {
-            (format!("{NAME}-{name}"), namespace.clone(), format!("Gateway {namespace}/{name}"))
-        }
+    let what = match &generated.target {
+        Target::Pods(labels) => format!("the gateway pods labelled {}", join_labels(labels)),
+        Target::Gateway { namespace, name } => format!("Gateway {namespace}/{name}"),
     };
+    let (name, namespace) = (manifest.placement.name.clone(), manifest.placement.namespace.clone());
     let (selector, target_refs) = match &generated.target {
         Target::Pods(labels) => (Some(labels), None),
         Target::Gateway { name, .. } => {
@@ -453,7 +553,17 @@ pub fn parts(manifest: &Manifest) -> Result<Parts, ConfigFailure> {
     // Checked like the JSON output: the manifest embeds the same validated value.
     crate::generate::plugin::to_json(&generated.config)?;
     let mut header = vec![format!("sni-guard for {what}: {}.", manifest.summary)];
-    let (object, comments) = match manifest.kind {
+    if !manifest.passthrough.is_empty() {
+        header.push(format!(
+            "Listed although TLS passthrough: {}. Each is on a port where other servers terminate TLS; when a \
+             certificate they present covers its hosts (`sni-guard audit` says), a browser carries those hosts on \
+             their connections, to a route table that answers 404. Listed, such a request gets 421 and is retried \
+             on a connection of its own, which Envoy forwards to the passthrough backend; its own connections never \
+             reach the filter. --no-passthrough leaves them out.",
+            manifest.passthrough.join("; ")
+        ));
+    }
+    let (object, mut comments) = match manifest.kind {
         Kind::Json => return Err(ConfigFailure::Unusable("--kind json has no manifest".into())),
         Kind::WasmPlugin => {
             let image = image()?;
@@ -583,6 +693,7 @@ pub fn parts(manifest: &Manifest) -> Result<Parts, ConfigFailure> {
             (to_value(&object)?, comments)
         }
     };
+    comments.insert(0, ("metadata", manifest.placement.how.clone()));
     header.push(mode_comment(generated.config.mode));
     header.push(
         "Per-pair counters: sni-guard counts each misdirected request by the pair of servers, in Istio's \
@@ -682,4 +793,32 @@ fn module_comments(image: &Image, ports: &Ports) -> Vec<(&'static str, String)> 
 /// The object as a YAML value, its keys in the order of its fields.
 fn to_value<T: Serialize>(object: &T) -> Result<serde_yaml_ng::Value, ConfigFailure> {
     serde_yaml_ng::to_value(object).map_err(|e| ConfigFailure::Unusable(format!("cannot write the manifest: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_stay_within_kubernetes_limits() {
+        assert_eq!(object_name(&["ingressgateway"]), "sni-guard-ingressgateway");
+        assert_eq!(
+            object_name(&["istio-ingressgateway", "ingressgateway"]),
+            "sni-guard-istio-ingressgateway-ingressgateway"
+        );
+        assert_eq!(object_name(&["Internal_GW."]), "sni-guard-internal-gw");
+        assert_eq!(object_name(&[]), "sni-guard");
+        // A Gateway name may be 253 characters: the object's name keeps its start and a hash.
+        let long = |last: char| format!("{}{last}", "g".repeat(252));
+        let (a, b) = (object_name(&[&long('a')]), object_name(&[&long('b')]));
+        assert_eq!((a.len(), b.len()), (253, 253));
+        assert!(a.starts_with("sni-guard-gggg"), "{a}");
+        assert_ne!(a, b);
+        for name in [&a, &b] {
+            assert!(valid_object_name(name), "{name}");
+        }
+        for bad in ["", "Sni-guard", "sni-guard-", "-x", "a_b", &"x".repeat(254)] {
+            assert!(!valid_object_name(bad), "{bad:?}");
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! `sni-guard config`: the filter configuration for one gateway workload, built with the
 //! filter's own types and checked with its own parser before anything is printed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use sni_guard::config::{Mode, PluginConfig, ServerConfig, Settings};
+use sni_guard::server_table::HostPattern;
 
-use crate::cluster::model::{join_labels, SafeReason, Server, Workload};
+use crate::audit::passthrough::is_passthrough;
+use crate::cluster::model::{join_labels, Api, SafeReason, Server, Workload};
 
 /// What `config` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +19,10 @@ pub struct Request {
     pub namespace: Option<String>,
     /// Only servers on this port (`--port`).
     pub port: Option<u32>,
+    /// The object's name (`--name`), instead of one derived from the workload.
+    pub name: Option<String>,
+    /// Leave out the Istio passthrough servers otherwise listed (`--no-passthrough`).
+    pub no_passthrough: bool,
     pub mode: Mode,
 }
 
@@ -35,6 +41,8 @@ pub struct Generated {
     pub config: PluginConfig,
     /// The servers that went into `config.servers`, in order.
     pub included: Vec<usize>,
+    /// Those of them that are passthrough servers (`passthrough_listed`).
+    pub passthrough: Vec<usize>,
     pub notes: Vec<String>,
     /// What a WasmPlugin carrying the configuration applies to.
     pub target: Target,
@@ -81,6 +89,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
 
     let mut notes = Vec::new();
     let mut included = Vec::new();
+    let mut passthrough = Vec::new();
     for &i in &selected {
         let server = &servers[i];
         if request.port.is_some_and(|p| p != server.port.number) {
@@ -88,6 +97,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         }
         match server.risk() {
             Ok(()) => included.push(i),
+            Err(SafeReason::Passthrough) if server.api == Api::Istio && is_passthrough(server) => passthrough.push(i),
             Err(SafeReason::IstioMutual) => notes.push(format!(
                 "left out {} ({}): ISTIO_MUTUAL; the filter still runs on its requests, so mesh clients whose SNI \
                  differs from :authority would get 421: give that workload no sni-guard, or check it in dry_run mode",
@@ -97,6 +107,28 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
             Err(reason) => {
                 notes.push(format!("left out {} ({}): {}", server.label(), server.hosts.join(", "), reason.explain()))
             }
+        }
+    }
+    let mut listed = Vec::new();
+    for i in passthrough {
+        let server = &servers[i];
+        let (label, hosts) = (server.label(), server.hosts.join(", "));
+        match passthrough_listed(servers, &included, i) {
+            Ok(()) if request.no_passthrough => {
+                notes.push(format!("left out {label} ({hosts}): TLS passthrough, by --no-passthrough"))
+            }
+            Ok(()) => {
+                notes.push(format!(
+                    "listed {label} ({hosts}): TLS passthrough on port {}, beside servers that terminate TLS there: a \
+                     browser carries its hosts on their connections when a certificate they present covers them \
+                     (`sni-guard audit` says), to a route table that answers 404; listed, such a request gets 421 \
+                     and is retried on a connection of its own, which Envoy forwards to the passthrough backend \
+                     (--no-passthrough leaves it out)",
+                    server.port
+                ));
+                listed.push(i);
+            }
+            Err(why) => notes.push(format!("left out {label} ({hosts}): TLS passthrough, {why}")),
         }
     }
     if included.is_empty() {
@@ -116,6 +148,7 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         }
         _ => Target::Pods(request.labels.clone()),
     };
+    included.extend(&listed);
     let config = PluginConfig {
         servers: included.iter().map(|&i| ServerConfig { hosts: servers[i].hosts.clone() }).collect(),
         mode: request.mode,
@@ -135,7 +168,32 @@ pub fn generate(servers: &[Server], request: &Request) -> Result<Generated, Conf
         }
         return Err(ConfigFailure::Conflict(message));
     }
-    Ok(Generated { config, included, notes, target })
+    Ok(Generated { config, included, passthrough: listed, notes, target })
+}
+
+/// Whether the Istio passthrough server `candidate` is listed beside `routing`, the servers of
+/// its workload that terminate TLS and route HTTP: when one of them is on its port (a
+/// certificate it presents may cover the passthrough hosts: `audit::passthrough`), and it
+/// lists neither `*` (it would become the filter's catch-all) nor a host of theirs (the filter
+/// takes a host in one server only). Listing one no certificate covers costs nothing: no
+/// browser carries its hosts elsewhere, and its own connections never reach the filter.
+pub fn passthrough_listed(servers: &[Server], routing: &[usize], candidate: usize) -> Result<(), String> {
+    let server = &servers[candidate];
+    let port = server.port.number;
+    let beside: Vec<usize> = routing.iter().copied().filter(|&r| servers[r].port.number == port).collect();
+    if beside.is_empty() {
+        return Err(format!(
+            "and no server on port {port} terminates TLS: no connection of another server carries its hosts"
+        ));
+    }
+    if server.patterns.iter().any(|p| matches!(p, HostPattern::Any)) {
+        return Err("with host *, which would make it the catch-all server".into());
+    }
+    let taken: HashSet<String> = beside.iter().flat_map(|&r| &servers[r].patterns).map(|p| p.to_string()).collect();
+    if let Some(host) = server.patterns.iter().map(|p| p.to_string()).find(|h| taken.contains(h)) {
+        return Err(format!("with host {host}, which a server terminating TLS on port {port} lists too"));
+    }
+    Ok(())
 }
 
 /// The configuration as pretty JSON; re-read by `Settings::from_json`, the filter's entry
@@ -187,12 +245,45 @@ spec:
     #[test]
     fn generates_what_the_filter_loads() {
         let generated = generate(&servers(TWO), &request("istio=ingressgateway,app=gw")).unwrap();
-        assert_eq!(generated.included, [0, 1]);
+        // The passthrough server on 443, beside the two that terminate TLS there, is listed
+        // (last); the plain HTTP one is left out.
+        assert_eq!((generated.included.as_slice(), generated.passthrough.as_slice()), (&[0, 1, 2][..], &[2][..]));
         assert_eq!(generated.notes.len(), 2, "{:?}", generated.notes);
+        assert!(generated.notes[1].starts_with("listed a/gw spec.servers[2] (db.example.com): TLS passthrough"));
         let json = to_json(&generated.config).unwrap();
         let settings = Settings::from_json(json.as_bytes()).unwrap();
         assert_eq!(check(&settings, Some(b"a.example.com"), Some(b"b.example.com")), Ok(()));
         assert!(check(&settings, Some(b"a.example.com"), Some(b"c.example.com")).is_err());
+        // A request for the passthrough host on a terminating server's connection: misdirected.
+        assert!(check(&settings, Some(b"a.example.com"), Some(b"db.example.com")).is_err());
+
+        let without = Request { no_passthrough: true, ..request("istio=ingressgateway") };
+        let generated = generate(&servers(TWO), &without).unwrap();
+        assert_eq!((generated.included.as_slice(), generated.passthrough.len()), (&[0, 1][..], 0));
+        assert!(
+            generated.notes.iter().any(|n| n.ends_with("TLS passthrough, by --no-passthrough")),
+            "{:?}",
+            generated.notes
+        );
+    }
+
+    #[test]
+    fn passthrough_servers_listed_only_where_they_can_be() {
+        let pass = |port: u32, hosts: &str| {
+            format!("  - port: {{number: {port}, name: tls-{port}, protocol: TLS}}\n    hosts: [{hosts}]\n    tls: {{mode: PASSTHROUGH}}\n")
+        };
+        let yaml =
+            TWO.to_owned() + &pass(8443, "alone.example.com") + &pass(443, "\"*\"") + &pass(443, "C.example.com");
+        let s = servers(&yaml);
+        let generated = generate(&s, &request("istio=ingressgateway")).unwrap();
+        assert_eq!(generated.passthrough, [2]);
+        let said: Vec<&str> =
+            generated.notes.iter().map(String::as_str).filter(|n| n.contains("TLS passthrough,")).collect();
+        assert_eq!(said.len(), 3, "{said:?}");
+        assert!(said[0]
+            .ends_with("and no server on port 8443 terminates TLS: no connection of another server carries its hosts"));
+        assert!(said[1].ends_with("with host *, which would make it the catch-all server"));
+        assert!(said[2].ends_with("with host c.example.com, which a server terminating TLS on port 443 lists too"));
     }
 
     #[test]

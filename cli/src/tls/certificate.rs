@@ -6,6 +6,8 @@
 //! wildcards of Istio and Gateway API servers, which match any depth (`HostPattern`); both
 //! rules are used, each where it applies.
 
+use std::collections::HashSet;
+
 use base64::Engine;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -26,22 +28,62 @@ pub struct Certificate {
     /// SHA-256 of the DER, as `openssl x509 -fingerprint -sha256` prints it: the identity of
     /// the certificate, whichever Secret or file holds it.
     pub sha256: String,
+    /// `names` read once as clients match them, and indexed: whether the certificate covers a
+    /// host costs the same for 2 names as for 2,000.
+    #[serde(skip)]
+    dns: DnsNames,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct DnsNames {
+    parsed: Vec<CertName>,
+    exact: HashSet<Vec<u8>>,
+    /// The suffixes of the wildcard names: `acme.test` for `*.acme.test`.
+    wildcard: HashSet<Vec<u8>>,
 }
 
 impl Certificate {
-    /// Each name, as TLS clients match it.
-    pub fn dns_names(&self) -> impl Iterator<Item = (&str, CertName)> {
-        self.names.iter().map(|n| (n.as_str(), CertName::parse(n)))
+    pub fn new(names: Vec<String>, from_common_name: bool, subject: String, sha256: String) -> Certificate {
+        let mut dns = DnsNames::default();
+        for name in &names {
+            let parsed = CertName::parse(name);
+            match &parsed {
+                CertName::Exact(exact) => dns.exact.insert(exact.clone()),
+                CertName::Wildcard(suffix) => dns.wildcard.insert(suffix.clone()),
+                CertName::Unusable => false,
+            };
+            dns.parsed.push(parsed);
+        }
+        Certificate { names, from_common_name, subject, sha256, dns }
+    }
+
+    /// Each name as written, and as TLS clients match it.
+    pub fn dns_names(&self) -> impl Iterator<Item = (&str, &CertName)> {
+        self.names.iter().map(String::as_str).zip(&self.dns.parsed)
+    }
+
+    /// Whether a client accepts this certificate for host `name` (lower case, no trailing dot).
+    pub fn covers(&self, name: &[u8]) -> bool {
+        self.dns.exact.contains(name) || one_label_below(name).is_some_and(|parent| self.dns.wildcard.contains(parent))
     }
 
     /// Whether this certificate is valid for every name `host` takes (for a host wildcard, the
     /// names one label below it: a certificate cannot cover deeper ones with one name).
     pub fn serves(&self, host: &HostPattern) -> bool {
-        self.dns_names().any(|(_, name)| match (host, &name) {
-            (HostPattern::Exact(host), _) => name.covers(host),
-            (HostPattern::Wildcard(suffix), CertName::Wildcard(own)) => suffix == own,
-            _ => false,
-        })
+        match host {
+            HostPattern::Exact(name) => self.covers(name),
+            HostPattern::Wildcard(suffix) => self.dns.wildcard.contains(suffix),
+            HostPattern::Any => false,
+        }
+    }
+}
+
+/// What `name` is one label below (`acme.test` for `api.acme.test`): the suffix of the one
+/// certificate wildcard that covers it, if any does.
+pub fn one_label_below(name: &[u8]) -> Option<&[u8]> {
+    match name.iter().position(|&b| b == b'.') {
+        Some(dot) if dot > 0 && dot + 1 < name.len() => Some(&name[dot + 1..]),
+        _ => None,
     }
 }
 
@@ -70,12 +112,7 @@ impl CertName {
     pub fn covers(&self, name: &[u8]) -> bool {
         match self {
             CertName::Exact(exact) => exact == name,
-            CertName::Wildcard(suffix) => {
-                name.len() > suffix.len() + 1 && name.ends_with(suffix) && {
-                    let label = &name[..name.len() - suffix.len() - 1];
-                    name[label.len()] == b'.' && !label.contains(&b'.')
-                }
-            }
+            CertName::Wildcard(suffix) => one_label_below(name) == Some(suffix.as_slice()),
             CertName::Unusable => false,
         }
     }
@@ -154,7 +191,7 @@ fn parse_der(der: &[u8]) -> Result<Certificate, String> {
     }
     let digest = Sha256::digest(der);
     let sha256 = digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":");
-    Ok(Certificate { names, from_common_name, subject: x509.subject().to_string(), sha256 })
+    Ok(Certificate::new(names, from_common_name, x509.subject().to_string(), sha256))
 }
 
 #[cfg(test)]
@@ -186,12 +223,8 @@ mod tests {
 
     #[test]
     fn serving_a_host() {
-        let cert = Certificate {
-            names: vec!["*.acme.test".into(), "acme.test".into()],
-            from_common_name: false,
-            subject: String::new(),
-            sha256: String::new(),
-        };
+        let cert =
+            Certificate::new(vec!["*.acme.test".into(), "acme.test".into()], false, String::new(), String::new());
         let p = |h: &str| sni_guard::server_table::HostPattern::parse(h).unwrap();
         assert!(cert.serves(&p("api.acme.test")));
         assert!(cert.serves(&p("acme.test")));

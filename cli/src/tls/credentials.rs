@@ -3,8 +3,9 @@
 //! line.
 //!
 //! - Istio `credentialName`: the Secret of that name in the gateway workload's namespace. A
-//!   Gateway's selector does not say where its pods run, so that namespace is assumed
-//!   (istio-system, where Istio installs its gateway) unless `--gateway-namespace` sets it.
+//!   Gateway's selector does not say where its pods run: `--gateway-namespace` says, else the
+//!   Service in front of them in the input, else it is assumed (istio-system, where Istio
+//!   installs its gateway).
 //! - Istio `serverCertificate`: a file in the gateway pod, read from the copy that
 //!   `--server-certificate PATH=FILE` names.
 //! - Gateway API `certificateRefs`: a Secret, its namespace defaulting to the Gateway's.
@@ -16,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -23,6 +25,7 @@ use crate::cluster::documents::InputError;
 use crate::cluster::model::{Credential, Server, Workload};
 use crate::cluster::names::{istio_credential, IstioCredential};
 use crate::cluster::secrets::Secret;
+use crate::cluster::services::{pods_namespace, PodsNamespace, Service};
 use crate::text::{shown, Shown};
 use crate::tls::certificate::{self, Certificate};
 use crate::tls::secrets;
@@ -71,10 +74,11 @@ impl fmt::Display for Source {
 }
 
 /// A certificate a server presents, and where it came from.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Presented {
     pub source: Source,
-    pub certificate: Certificate,
+    /// Shared: servers presenting one certificate hold it once.
+    pub certificate: Arc<Certificate>,
 }
 
 /// A credential whose certificate is not known.
@@ -87,7 +91,7 @@ pub struct Unknown {
 }
 
 /// The certificates one server presents (a client gets one of them).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerCertificates {
     pub presented: Vec<Presented>,
     pub unknown: Vec<Unknown>,
@@ -108,31 +112,72 @@ pub struct Resolution {
     pub warnings: Vec<String>,
     /// Namespaces assumed (not given) for Istio gateway workloads, with the workloads.
     pub assumed: BTreeMap<String, BTreeSet<String>>,
+    /// Where each Istio gateway workload whose credentialName Secrets were looked up runs, and
+    /// how that was decided.
+    pub namespaces: BTreeMap<String, (String, Decided)>,
 }
 
-/// Where the Istio gateway pods run: `--gateway-namespace` values, most specific first.
+/// How the namespace of a workload's pods was decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decided {
+    /// `--gateway-namespace`.
+    Given,
+    /// The Services in front of the pods (`Service a/b`) are there.
+    Service(String),
+    /// Services in front of pods with these labels are in several namespaces (as many
+    /// deployments); the first one's was taken.
+    SeveralServices(String),
+    /// Nothing says: `DEFAULT_GATEWAY_NAMESPACE`.
+    Assumed,
+}
+
+/// Where the Istio gateway pods run: `--gateway-namespace` values, most specific first, else
+/// the Services in front of them.
 #[derive(Debug, Clone, Default)]
-pub struct Namespaces {
+pub struct Namespaces<'a> {
     given: Vec<GatewayNamespace>,
+    services: &'a [Service],
+    /// Each workload's answer, found once: a cluster dump may hold thousands of Services.
+    found: RefCell<BTreeMap<Workload, (String, Decided)>>,
 }
 
-impl Namespaces {
-    pub fn new(given: &[GatewayNamespace]) -> Namespaces {
+impl<'a> Namespaces<'a> {
+    pub fn new(given: &[GatewayNamespace], services: &'a [Service]) -> Namespaces<'a> {
         let mut given = given.to_vec();
         // Label-scoped values before the general one; among equals, the later one wins.
         given.reverse();
         given.sort_by_key(|g| g.labels.is_empty());
-        Namespaces { given }
+        Namespaces { given, services, found: RefCell::new(BTreeMap::new()) }
     }
 
-    /// The namespace of `workload`'s pods, and whether it was assumed rather than given.
-    pub fn of(&self, workload: &Workload) -> (String, bool) {
+    /// The namespace of `workload`'s pods, and how it was decided.
+    pub fn of(&self, workload: &Workload) -> (String, Decided) {
+        if let Some(found) = self.found.borrow().get(workload) {
+            return found.clone();
+        }
+        let found = self.decide(workload);
+        self.found.borrow_mut().insert(workload.clone(), found.clone());
+        found
+    }
+
+    fn decide(&self, workload: &Workload) -> (String, Decided) {
         for given in &self.given {
             if given.labels.is_empty() || workload.runs_on(&given.labels, None) {
-                return (given.namespace.clone(), false);
+                return (given.namespace.clone(), Decided::Given);
             }
         }
-        (DEFAULT_GATEWAY_NAMESPACE.to_owned(), true)
+        let found = match workload {
+            Workload::Selector(labels) => pods_namespace(self.services, labels),
+            Workload::Gateway { .. } => PodsNamespace::Unknown,
+        };
+        match &found {
+            PodsNamespace::Found { namespace, .. } => (namespace.to_string(), Decided::Service(found.services())),
+            PodsNamespace::Several(services) => {
+                (services[0].namespace.clone(), Decided::SeveralServices(found.services()))
+            }
+            PodsNamespace::Unknown => (DEFAULT_GATEWAY_NAMESPACE.to_owned(), Decided::Assumed),
+        }
     }
 }
 
@@ -144,8 +189,12 @@ pub fn resolve(
     files: &[ServerCertificateFile],
     namespaces: &Namespaces,
 ) -> Result<Resolution, InputError> {
+    let mut namespaces_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for secret in secrets {
+        namespaces_of.entry(&secret.name).or_default().push(&secret.namespace);
+    }
     let resolver = Resolver {
-        secrets,
+        namespaces_of,
         by_name: secrets.iter().map(|s| ((s.namespace.as_str(), s.name.as_str()), s)).collect(),
         read: RefCell::new(BTreeMap::new()),
         files: read_files(files)?,
@@ -157,7 +206,7 @@ pub fn resolve(
         let mut found = ServerCertificates::default();
         let at_risk = server.risk().is_ok();
         for credential in &server.credentials {
-            match resolver.lookup(server, credential, &mut resolution.assumed)? {
+            match resolver.lookup(server, credential, &mut resolution)? {
                 Lookup::Found(presented) => found.presented.push(presented),
                 Lookup::Missing { looked_for, warning, secret } => {
                     // With no Secret in the input at all, one warning says it for all of them.
@@ -228,17 +277,18 @@ impl Lookup {
 }
 
 /// A Secret's certificate, or why it holds none.
-type CertificateOrWhyNot = Result<Certificate, String>;
+type CertificateOrWhyNot = Result<Arc<Certificate>, String>;
 
 /// The certificates in the input, found as Istio and Gateway API find them.
 struct Resolver<'a> {
-    secrets: &'a [Secret],
+    /// Secret name -> the namespaces holding a Secret of that name, in input order.
+    namespaces_of: BTreeMap<&'a str, Vec<&'a str>>,
     by_name: BTreeMap<(&'a str, &'a str), &'a Secret>,
     /// The certificate of each Secret a server uses, read once however many use it.
     read: RefCell<BTreeMap<(&'a str, &'a str), CertificateOrWhyNot>>,
     /// `tls.serverCertificate` path -> (the local file, as shown; its certificate)
-    files: BTreeMap<String, (String, Certificate)>,
-    namespaces: &'a Namespaces,
+    files: BTreeMap<String, (String, Arc<Certificate>)>,
+    namespaces: &'a Namespaces<'a>,
 }
 
 impl<'a> Resolver<'a> {
@@ -247,7 +297,7 @@ impl<'a> Resolver<'a> {
         &self,
         server: &Server,
         credential: &Credential,
-        assumed: &mut BTreeMap<String, BTreeSet<String>>,
+        resolution: &mut Resolution,
     ) -> Result<Lookup, InputError> {
         match credential {
             Credential::Files { server_certificate, .. } => Ok(match self.files.get(server_certificate) {
@@ -267,10 +317,12 @@ impl<'a> Resolver<'a> {
                 Ok(Lookup::missing(format!("{credential}: only Secrets are read, not {}", Shown(kind))))
             }
             Credential::CredentialName(written) => {
-                let (namespace, was_assumed) = self.namespaces.of(&server.workload);
+                let (namespace, decided) = self.namespaces.of(&server.workload);
+                let was_assumed = decided == Decided::Assumed;
                 if was_assumed {
-                    assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
+                    resolution.assumed.entry(namespace.clone()).or_default().insert(server.workload.to_string());
                 }
+                resolution.namespaces.insert(server.workload.to_string(), (namespace.clone(), decided));
                 // As Istio reads it (checked when the Gateway was read).
                 match istio_credential(written) {
                     Ok(IstioCredential::Secret { namespace: Some(other), .. }) if other != namespace => {
@@ -292,9 +344,9 @@ impl<'a> Resolver<'a> {
     }
 
     /// The certificate `secret` holds, read the first time it is asked for.
-    fn certificate(&self, secret: &'a Secret) -> Result<Certificate, String> {
+    fn certificate(&self, secret: &'a Secret) -> CertificateOrWhyNot {
         let key = (secret.namespace.as_str(), secret.name.as_str());
-        self.read.borrow_mut().entry(key).or_insert_with(|| secrets::certificate(secret)).clone()
+        self.read.borrow_mut().entry(key).or_insert_with(|| secrets::certificate(secret).map(Arc::new)).clone()
     }
 
     /// The Secret `namespace/name`; `assumed` says, for Istio, whether the namespace was.
@@ -318,12 +370,8 @@ impl<'a> Resolver<'a> {
             }
             None => format!("Secret {namespace}/{name} is not in the input"),
         };
-        let elsewhere: Vec<&str> = self
-            .secrets
-            .iter()
-            .filter(|s| s.name == name && s.namespace != namespace)
-            .map(|s| s.namespace.as_str())
-            .collect();
+        let elsewhere: Vec<&str> =
+            self.namespaces_of.get(name).into_iter().flatten().copied().filter(|ns| *ns != namespace).collect();
         let elsewhere = match elsewhere.as_slice() {
             [] => String::new(),
             found => format!("; a Secret of that name is in {}, where it is not looked for", found.join(", ")),
@@ -357,7 +405,7 @@ fn credential_field(credential: &Credential) -> &'static str {
 
 /// Reads each `--server-certificate` file: a file that cannot be read or holds no
 /// certificate is bad input.
-fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (String, Certificate)>, InputError> {
+fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (String, Arc<Certificate>)>, InputError> {
     let mut out = BTreeMap::new();
     for file in files {
         let name = shown(&file.file);
@@ -365,7 +413,7 @@ fn read_files(files: &[ServerCertificateFile]) -> Result<BTreeMap<String, (Strin
             .map_err(|e| InputError(format!("--server-certificate {}: {name}: cannot read: {e}", file.path)))?;
         let certificate = certificate::parse_pem(&pem)
             .map_err(|e| InputError(format!("--server-certificate {}: {name}: {e}", file.path)))?;
-        out.insert(file.path.clone(), (name, certificate));
+        out.insert(file.path.clone(), (name, Arc::new(certificate)));
     }
     Ok(out)
 }
@@ -383,11 +431,24 @@ mod tests {
     fn gateway_namespaces_most_specific_first() {
         let ingress = selector(&[("istio", "ingressgateway")]);
         let egress = selector(&[("istio", "egressgateway")]);
-        assert_eq!(Namespaces::new(&[]).of(&ingress), ("istio-system".to_owned(), true));
+        assert_eq!(Namespaces::new(&[], &[]).of(&ingress), ("istio-system".to_owned(), Decided::Assumed));
         let given: Vec<GatewayNamespace> =
             ["gateways", "istio=ingressgateway:ingress"].iter().map(|g| parse_gateway_namespace(g).unwrap()).collect();
-        let namespaces = Namespaces::new(&given);
-        assert_eq!(namespaces.of(&ingress), ("ingress".to_owned(), false));
-        assert_eq!(namespaces.of(&egress), ("gateways".to_owned(), false));
+        let namespaces = Namespaces::new(&given, &[]);
+        assert_eq!(namespaces.of(&ingress), ("ingress".to_owned(), Decided::Given));
+        assert_eq!(namespaces.of(&egress), ("gateways".to_owned(), Decided::Given));
+        // Without --gateway-namespace, the Service in front of the pods says.
+        let services = [Service {
+            namespace: "istio-ingress".into(),
+            name: "istio-ingressgateway".into(),
+            selector: [("istio".to_owned(), "ingressgateway".to_owned())].into(),
+            ports: Vec::new(),
+        }];
+        let from_services = Namespaces::new(&[], &services);
+        assert_eq!(
+            from_services.of(&ingress),
+            ("istio-ingress".to_owned(), Decided::Service("Service istio-ingress/istio-ingressgateway".into()))
+        );
+        assert_eq!(from_services.of(&egress), ("istio-system".to_owned(), Decided::Assumed));
     }
 }
