@@ -204,8 +204,12 @@ def check(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | Non
 def chain_requests(envoy: envoy_support.Envoy, chain: str) -> int:
     """Requests the connection manager of the chain named `chain` (its server's) has seen, over
     TCP and QUIC (istiod gives both chains of a server one stat prefix)."""
-    name = f"http.{istio_gateway.stat_prefix(chain)}.downstream_rq_total"
-    return envoy.stats("http.").get(name, 0)
+    total = 0
+    for name, value in envoy.stats("http.").items():
+        port = name.removeprefix("http.https.").split(".", 1)[0]
+        if port.isdigit() and name == f"http.{istio_gateway.stat_prefix(chain, int(port))}.downstream_rq_total":
+            total += value
+    return total
 
 
 def access_log_line(envoy: envoy_support.Envoy, case: str) -> str:
