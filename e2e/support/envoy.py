@@ -264,6 +264,16 @@ def replace_filter(config: dict, new_filter: dict | None) -> dict:
     return config
 
 
+def without_quic(config: dict) -> dict:
+    """`config` without its QUIC listener: for the benchmark, which loads the TLS listener only,
+    so that its memory and start-up figures stay those of the configuration it measured before
+    the example served HTTP/3."""
+    config = copy.deepcopy(config)
+    listeners = config["static_resources"]["listeners"]
+    listeners[:] = [listener for listener in listeners if not is_quic(listener)]
+    return config
+
+
 def without_access_log(config: dict) -> dict:
     """`config` without the access log, whose per-request write would blur the filter's cost in
     a benchmark. Every route of the example is a `direct_response`: no upstream either."""
