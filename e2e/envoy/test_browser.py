@@ -40,8 +40,7 @@ def test_with_filter_chromium_retries_after_421_and_the_script_runs(certs, envoy
 # QUIC connection for a and pools b's request onto it (same address, a certificate valid for
 # both). What it does with the 421 is pinned here as measured with Debian's Chromium 156: it
 # retries once, on the same QUIC connection (SNI a), gets 421 again and gives up, so the script
-# does not run. With QUIC forced the origin has no other way to be reached; where Chromium learns
-# HTTP/3 from alt-svc instead, its 421 retry turns alternative services off (not measured here).
+# does not run. How it retries where it learnt HTTP/3 from alt-svc (the usual way) is not measured.
 
 
 def load_page_over_quic(envoy, certs):
