@@ -157,11 +157,11 @@ def sni_guard_config(certs, servers: dict, form: str, wasm: Path | None = None) 
     config = envoy_support.prepare(certs, plugin_config=servers, **({"wasm": wasm} if wasm else {}))
     if form == "wp":
         config = envoy_support.without_matcher(config)
-    return envoy_support.without_access_log(config)
+    return envoy_support.without_access_log(envoy_support.without_quic(config))
 
 
 def build_envoys(certs, extra_wasm: dict[str, Path], naive_wasm: Path | None, large: bool = True) -> dict[str, dict]:
-    base = envoy_support.without_access_log(envoy_support.prepare(certs))
+    base = envoy_support.without_access_log(envoy_support.without_quic(envoy_support.prepare(certs)))
     configs = {
         "none": envoy_support.replace_filter(base, None),
         "lua": envoy_support.replace_filter(base, LUA_FILTER),

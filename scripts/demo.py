@@ -1,8 +1,9 @@
 """`make demo`: the 404 a coalesced request gets, and the 421 sni-guard answers instead.
 
 Starts the shipped example Envoy (envoyfilter/envoy.yaml) twice on loopback, without and with
-sni-guard, sends the same requests to both from curl, an HTTP/2 client that coalesces, and
-headless Chromium, prints one table, and stops everything (also on Ctrl-C or a failure).
+sni-guard, sends the same requests to both from curl, an HTTP/2 and an HTTP/3 client that
+coalesce, and headless Chromium (over HTTP/2, and over HTTP/3 with QUIC forced), prints one
+table, and stops everything (also on Ctrl-C or a failure).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from e2e.support import chromium, curl
+from e2e.support import chromium, curl, h3client
 from e2e.support import envoy as envoy_support
 from e2e.support.h2client import CoalescingClient
 
@@ -26,9 +27,9 @@ def curl_row(certs, envoy, http, sni, host):
     return str(curl.status(certs, envoy.port, sni, host, http))
 
 
-def h2_row(certs, envoy):
+def h2_row(certs, envoy, client_type=CoalescingClient, port_of=lambda envoy: envoy.port):
     """a, then b on a's connection; a 421 is retried on a new connection with SNI b."""
-    with CoalescingClient(envoy.port, str(certs.ca)) as client:
+    with client_type(port_of(envoy), str(certs.ca)) as client:
         responses = client.get(A) + client.get(B)
     shown = []
     for r in responses:
@@ -36,10 +37,19 @@ def h2_row(certs, envoy):
     return ", ".join(shown)
 
 
-def browser_row(certs, envoy):
-    dom = chromium.dump_dom(f"https://{A}:{envoy.port}/", certs, envoy_support.HOSTS)
+def h3_row(certs, envoy):
+    """The same over HTTP/3: one QUIC connection for a carries b."""
+    return h2_row(certs, envoy, h3client.CoalescingClient, lambda envoy: envoy.quic_port)
+
+
+def browser_row(certs, envoy, quic=False):
+    """Did b's script run, and what its requests got (over HTTP/3 with QUIC forced)."""
+    port = envoy.quic_port if quic else envoy.port
+    dom = chromium.dump_dom(f"https://{A}:{port}/", certs, envoy_support.HOSTS, quic_port=port if quic else None)
     ran = envoy_support.BROWSER_SCRIPT_RAN in dom
-    lines = envoy.wait_for_access_log(lambda line: " /app.js " in line, count=2 if ran else 1, timeout=2)
+    # Up to two requests (a 421 and its retry); wait briefly for a second one.
+    protocol = "HTTP/3" if quic else "HTTP/2"
+    lines = envoy.wait_for_access_log(lambda line: f" /app.js {protocol} " in line, count=2, timeout=1)
     statuses = " then ".join(re.search(r" (\d{3}) ", line).group(1) for line in lines)
     return f"{'yes' if ran else 'no'} (app.js: {statuses})"
 
@@ -51,7 +61,9 @@ ROWS = [
     ("curl HTTP/2", "SNI c, Host d (one server)",
      lambda c, e: curl_row(c, e, "--http2", "c.example.com", "d.example.com")),
     ("h2 client", "a, then b on a's connection", h2_row),
+    ("h3 client", "a, then b on a's QUIC connection", h3_row),
     ("Chromium", "page on a, script from b: ran?", browser_row),
+    ("Chromium, QUIC", "page on a, script from b: ran?", lambda c, e: browser_row(c, e, quic=True)),
 ]
 
 
@@ -79,8 +91,9 @@ def main() -> int:
         with_filter = envoy_support.add_browser_routes(envoy_support.prepare(certs))
         with envoy_support.Envoy(without, workdir, name="without") as plain, \
                 envoy_support.Envoy(with_filter, workdir, name="with") as guarded:
-            print(f"Envoy without sni-guard on 127.0.0.1:{plain.port}, with it on 127.0.0.1:{guarded.port}; "
-                  "a, b, c+d: three gateway servers sharing one certificate\n")
+            print(f"Envoy without sni-guard on 127.0.0.1:{plain.port} (QUIC: UDP {plain.quic_port}), with it on "
+                  f"127.0.0.1:{guarded.port} (QUIC: UDP {guarded.quic_port}); a, b, c+d: three gateway servers "
+                  "sharing one certificate\n")
             rows = [(client, request, run(certs, plain), run(certs, guarded)) for client, request, run in ROWS]
         print(table(rows))
         print(f"\n421 makes the client retry on a new connection with the right SNI. "

@@ -429,3 +429,59 @@ fn a_closed_pipe_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn a_service_taking_the_port_over_tcp_and_udp_is_one_port_matched_for_both_listeners() {
+    // HTTP/3 in Istio: the Service takes 443 over TCP and over UDP, both to 8443. istiod builds
+    // the TCP listener 0.0.0.0_8443 and the QUIC listener udp_0.0.0.0_8443; a WasmPlugin's
+    // `match.ports` and an EnvoyFilter's `portNumber` compare the port number only, so one port
+    // matches both (e2e/envoy/test_http3_istio.py applies the patch as istiod does).
+    let gateways =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../envoyfilter/example-gateways.yaml"))
+            .unwrap();
+    let service = [
+        "---",
+        "apiVersion: v1",
+        "kind: Service",
+        "metadata: {name: istio-ingressgateway, namespace: istio-system}",
+        "spec:",
+        "  selector: {istio: ingressgateway}",
+        "  ports:",
+        "  - {name: https, port: 443, targetPort: 8443, protocol: TCP}",
+        "  - {name: http3, port: 443, targetPort: 8443, protocol: UDP}",
+        "",
+    ]
+    .join("\n");
+    let input = format!("{gateways}{service}");
+    for (kind, port) in [("envoyfilter", "portNumber: 8443"), ("wasmplugin", "- number: 8443")] {
+        let mut args = vec!["config", "--kind", kind, "--selector", "istio=ingressgateway"];
+        if kind == "wasmplugin" {
+            args.extend(["--image", "oci://registry.example.com/sni-guard:0.1.0", "--example"]);
+        }
+        let out = run(&args, Some(input.as_bytes()));
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(text.matches(port).count(), 1, "{kind}: one port\n{text}");
+        let comments = flat(&text.lines().filter(|l| l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" "));
+        let comments = comments.replace(" # ", " ");
+        assert_eq!(comments.matches("maps the Gateways' port 443 to targetPort 8443").count(), 1, "{comments}");
+        assert!(
+            comments.contains(
+                "Service istio-system/istio-ingressgateway also takes port 443 over UDP: Istio with \
+                 PILOT_ENABLE_QUIC_LISTENERS then serves these servers over HTTP/3 too, on a QUIC listener of the \
+                 same port number, which this matches as well as the TCP one."
+            ),
+            "{kind}: {comments}"
+        );
+    }
+    // Without the UDP port, no word of QUIC.
+    let tcp_only = input.replace("  - {name: http3, port: 443, targetPort: 8443, protocol: UDP}\n", "");
+    let out =
+        run(&["config", "--kind", "envoyfilter", "--selector", "istio=ingressgateway"], Some(tcp_only.as_bytes()));
+    assert!(!String::from_utf8(out.stdout).unwrap().contains("UDP"));
+    // A protocol that is not a string is bad input, named.
+    let bad = input.replace("protocol: UDP", "protocol: 17");
+    let out = run(&["config", "--kind", "envoyfilter", "--selector", "istio=ingressgateway"], Some(bad.as_bytes()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("spec.ports[1].protocol: expected a string, found"));
+}

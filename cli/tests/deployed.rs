@@ -51,7 +51,7 @@ fn check_accepts_every_shipped_form_with_a_real_digest() {
         ),
         "{out}"
     );
-    assert!(flat(&out).ends_with("10 sni-guard configurations: 5 accepted, 5 refused; 3 objects given twice."), "{out}");
+    assert!(flat(&out).ends_with("13 sni-guard configurations: 8 accepted, 5 refused; 3 objects given twice."), "{out}");
 }
 
 /// The examples' placeholder, and any `sha256` Istio would not take, is refused with how to get

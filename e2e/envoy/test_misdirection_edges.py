@@ -30,7 +30,7 @@ import pytest
 from e2e.support import envoy as envoy_support
 from e2e.support import exact_client, istio_gateway
 from e2e.support import gateway_api_conformance as conformance
-from e2e.support.gateway_api_conformance import check
+from e2e.support.gateway_api_conformance import HTTP1, HTTP2, check
 from e2e.support.istio_gateway import MATCHER_FORM, WASM_FORM, Route, Server
 
 
@@ -181,16 +181,16 @@ NON_HOST_SNIS = [
 ]
 
 
-@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
+@pytest.mark.parametrize("transport", [HTTP2, HTTP1], ids=["http2", "http1"])
 @pytest.mark.parametrize("sni,without_h2,without_h1", NON_HOST_SNIS, ids=[c[0] for c in NON_HOST_SNIS])
-def test_an_sni_that_is_no_host_name_is_checked(fronting_gateway, gateway_certs, sni, without_h2, without_h1, http1):
-    without = without_h1 if http1 else without_h2
+def test_an_sni_that_is_no_host_name_is_checked(fronting_gateway, gateway_certs, sni, without_h2, without_h1, transport):
+    without = without_h1 if transport == HTTP1 else without_h2
     if without == "refused by the codec":
         with pytest.raises(ConnectionError):
-            conformance.request(fronting_gateway, gateway_certs, sni, sni, "/", http1=http1)
+            conformance.request(fronting_gateway, gateway_certs, sni, sni, "/", transport=transport)
         return
     want = without if fronting_gateway.form is None else "421"
-    check(fronting_gateway, gateway_certs, sni, sni, want, path="/", chain="front", http1=http1)
+    check(fronting_gateway, gateway_certs, sni, sni, want, path="/", chain="front", transport=transport)
 
 
 @pytest.fixture(scope="module", params=[None, WASM_FORM, MATCHER_FORM], ids=["no-sni-guard", "wasm-filter", "matcher"])
@@ -204,11 +204,11 @@ def named_only_gateway(request, gateway_certs, workdir):
         yield envoy
 
 
-@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
+@pytest.mark.parametrize("transport", [HTTP2, HTTP1], ids=["http2", "http1"])
 @pytest.mark.parametrize("sni", [c[0] for c in NON_HOST_SNIS] + [B + "."])
-def test_without_a_catch_all_chain_envoy_refuses_the_handshake(named_only_gateway, gateway_certs, sni, http1):
-    check(named_only_gateway, gateway_certs, sni, sni, "handshake fails", path="/", http1=http1)
-    check(named_only_gateway, gateway_certs, B, B, "200 b-backend", path="/", chain="b", http1=http1)
+def test_without_a_catch_all_chain_envoy_refuses_the_handshake(named_only_gateway, gateway_certs, sni, transport):
+    check(named_only_gateway, gateway_certs, sni, sni, "handshake fails", path="/", transport=transport)
+    check(named_only_gateway, gateway_certs, B, B, "200 b-backend", path="/", chain="b", transport=transport)
 
 
 # Server w (`*.w.example.com`) and server n (`n.w.example.com`, client certificate required)
@@ -232,15 +232,15 @@ def nested_gateway(request, gateway_certs, client_certs, workdir):
         yield envoy
 
 
-@pytest.mark.parametrize("http1", [False, True], ids=["http2", "http1"])
-def test_an_sni_the_outer_wildcard_matched_cannot_reach_the_inner_server(nested_gateway, gateway_certs, http1):
+@pytest.mark.parametrize("transport", [HTTP2, HTTP1], ids=["http2", "http1"])
+def test_an_sni_the_outer_wildcard_matched_cannot_reach_the_inner_server(nested_gateway, gateway_certs, transport):
     # Envoy: no server name is the SNI; its suffix ".w.example.com" is w's wildcard. The route
     # table: `n.w.example.com:*` is a prefix the :authority starts with.
     sni = N + ":" + W
     want = "200 n-backend" if nested_gateway.form is None else "421"
-    check(nested_gateway, gateway_certs, sni, sni, want, path="/", chain="w", http1=http1)
-    check(nested_gateway, gateway_certs, W, W, "200 w-backend", path="/", chain="w", http1=http1)
-    check(nested_gateway, gateway_certs, N, N, "handshake fails", path="/", http1=http1)
+    check(nested_gateway, gateway_certs, sni, sni, want, path="/", chain="w", transport=transport)
+    check(nested_gateway, gateway_certs, W, W, "200 w-backend", path="/", chain="w", transport=transport)
+    check(nested_gateway, gateway_certs, N, N, "handshake fails", path="/", transport=transport)
 
 
 # --- on_missing_sni ----------------------------------------------------------------------------

@@ -3,7 +3,8 @@ runs it: the log at its default level (`warning`), Istio's stats inclusion list 
 prefixed Wasm stats kept), the two tags Istio's `extraStatTags: [connection_server,
 host_server]` generates, and an access log that prints sni-guard's mark
 (`%FILTER_STATE(wasm.sni_guard:PLAIN)%`). In dry_run nothing is answered 421, yet every
-would-be 421 shows: in the log, per pair of servers in Prometheus, and on its access-log line."""
+would-be 421 shows: in the log, per pair of servers in Prometheus, and on its access-log line,
+over HTTP/2 and over HTTP/3 alike."""
 
 import copy
 import re
@@ -12,6 +13,7 @@ import pytest
 
 from e2e.support import curl as curl_support
 from e2e.support import envoy as envoy_support
+from e2e.support import h3client
 
 # Istio's default bootstrap `stats_matcher` (pkg/bootstrap, tools/packaging/common/envoy_bootstrap.json):
 # the inclusion list that decides which Envoy stats istio-proxy keeps.
@@ -43,23 +45,32 @@ def as_istio_proxy(config: dict) -> dict:
     return config
 
 
-@pytest.fixture(scope="module", params=["dry_run", "enforce"])
+# Each mode over HTTP/2 (curl, the TLS listener) and over HTTP/3 (the QUIC listener): the same
+# counters, log lines and access-log marks.
+@pytest.fixture(scope="module", params=[("dry_run", "h2"), ("enforce", "h2"), ("dry_run", "h3"), ("enforce", "h3")],
+                ids=["dry_run-h2", "enforce-h2", "dry_run-h3", "enforce-h3"])
 def gateway(request, certs, workdir):
+    mode, transport = request.param
     plugin = envoy_support.plugin_configuration(envoy_support.load_example())
-    plugin["mode"] = request.param
+    plugin["mode"] = mode
     config = as_istio_proxy(envoy_support.without_matcher(envoy_support.prepare(certs, plugin_config=plugin)))
-    with envoy_support.Envoy(config, workdir, name=f"observability-{request.param}", log_level="warning") as envoy:
-        yield request.param, envoy
+    with envoy_support.Envoy(config, workdir, name=f"observability-{mode}-{transport}", log_level="warning") as envoy:
+        yield mode, transport, envoy
+
+
+def status(certs, envoy, transport: str, sni: str, host: str) -> int:
+    if transport == "h3":
+        return h3client.get(envoy.quic_port, sni, host, ca=certs.ca).status
+    return curl_support.status(certs, envoy.port, sni, host)
 
 
 def test_would_be_421s_show_in_log_metrics_and_access_log(certs, gateway):
-    mode, envoy = gateway
+    mode, transport, envoy = gateway
     misdirected = [("a.example.com", "b.example.com"), ("a.example.com", "c.example.com"),
                    ("c.example.com", "b.example.com")]
     for sni, host in misdirected:
-        status = curl_support.status(certs, envoy.port, sni, host)
-        assert status == (404 if mode == "dry_run" else 421), (sni, host)
-    assert curl_support.status(certs, envoy.port, "c.example.com", "d.example.com") == 200
+        assert status(certs, envoy, transport, sni, host) == (404 if mode == "dry_run" else 421), (sni, host)
+    assert status(certs, envoy, transport, "c.example.com", "d.example.com") == 200
 
     total = "dry_run_mismatch" if mode == "dry_run" else "rejected"
     expected = {(total, "a.example.com", "b.example.com"): 1, (total, "a.example.com", "c.example.com"): 1,

@@ -14,16 +14,22 @@ from e2e.support.envoy import Certs
 CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def dump_dom(url: str, certs: Certs, hosts: list[str], timeout: float = 30.0) -> str:
+def dump_dom(url: str, certs: Certs, hosts: list[str], timeout: float = 30.0, quic_port: int | None = None) -> str:
     """The DOM of `url` once its scripts ran (or failed to load). `hosts` resolve to loopback;
     the test certificate is trusted by its key, so no CA is installed anywhere. Chromium runs in
     its own process group with a fresh profile, and the group is killed if it outlives
-    `timeout`."""
+    `timeout`. Without `quic_port` Chromium does not speak QUIC; with it, every host on that port
+    is an origin it must reach over QUIC (`--origin-to-force-quic-on`: no TCP first, no alt-svc
+    needed), so `url` names that port."""
     if CHROMIUM is None:
         raise RuntimeError("chromium is missing: run `make deps`")
     profile = tempfile.mkdtemp(prefix="sni-guard-chromium-")
+    if quic_port is None:
+        quic = ["--disable-quic"]
+    else:
+        quic = ["--enable-quic", "--origin-to-force-quic-on=" + ",".join(f"{h}:{quic_port}" for h in hosts)]
     args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", *quic,
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-extensions", "--disable-dev-shm-usage",
         f"--user-data-dir={profile}",

@@ -71,16 +71,37 @@ def make_certs(directory: Path, hosts: list[str] = HOSTS) -> Certs:
 
 
 def load_example() -> dict:
-    return yaml.safe_load(EXAMPLE.read_text())
+    """The example as a tree without shared nodes: PyYAML makes each alias the same object as
+    its anchor, and the chains are edited one by one."""
+    return json.loads(json.dumps(yaml.safe_load(EXAMPLE.read_text())))
 
 
 def https_listener(config: dict) -> dict:
+    """The TLS listener (TCP), the first."""
     return config["static_resources"]["listeners"][0]
 
 
+def is_quic(listener: dict) -> bool:
+    return "udp_listener_config" in listener
+
+
+def quic_listener(config: dict) -> dict:
+    """The QUIC listener (UDP): the example's HTTP/3."""
+    [listener] = [listener for listener in config["static_resources"]["listeners"] if is_quic(listener)]
+    return listener
+
+
 def connection_managers(config: dict) -> list[dict]:
-    """The HTTP connection manager of each filter chain of the TLS listener."""
-    return [chain["filters"][0]["typed_config"] for chain in https_listener(config)["filter_chains"]]
+    """The HTTP connection manager of each filter chain of every listener: the TLS listener's,
+    then the QUIC listener's."""
+    return [chain["filters"][0]["typed_config"] for listener in config["static_resources"]["listeners"]
+            for chain in listener["filter_chains"]]
+
+
+def downstream_tls_context(chain: dict) -> dict:
+    """A chain's DownstreamTlsContext: the TLS transport socket's, or the one inside QUIC's."""
+    typed = chain["transport_socket"]["typed_config"]
+    return typed.get("downstream_tls_context", typed)
 
 
 EXTENSION_WITH_MATCHER = "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher"
@@ -161,16 +182,15 @@ def plugin_configuration(config: dict) -> dict:
 def prepare(certs: Certs, *, plugin_config: dict | None = None, with_filter: bool = True,
             wasm: Path = WASM, example: dict | None = None) -> dict:
     """The example with loopback ports chosen by the kernel, the test certificates and module,
-    and optionally another sni-guard configuration or no sni-guard at all. YAML anchors were
-    expanded on load, so each chain is edited separately."""
+    and optionally another sni-guard configuration or no sni-guard at all."""
     config = copy.deepcopy(example if example is not None else load_example())
     config["admin"]["address"]["socket_address"]["port_value"] = 0
-    listener = https_listener(config)
-    listener["address"]["socket_address"]["port_value"] = 0
-    for chain in listener["filter_chains"]:
-        tls = chain["transport_socket"]["typed_config"]["common_tls_context"]
-        tls["tls_certificates"] = [{"certificate_chain": {"filename": str(certs.cert)},
-                                    "private_key": {"filename": str(certs.key)}}]
+    for listener in config["static_resources"]["listeners"]:
+        listener["address"]["socket_address"]["port_value"] = 0
+        for chain in listener["filter_chains"]:
+            tls = downstream_tls_context(chain)["common_tls_context"]
+            tls["tls_certificates"] = [{"certificate_chain": {"filename": str(certs.cert)},
+                                        "private_key": {"filename": str(certs.key)}}]
     for hcm in connection_managers(config):
         filters = []
         for f in hcm["http_filters"]:
@@ -215,13 +235,15 @@ def add_browser_routes(config: dict) -> dict:
     """Adds, in front of the example's catch-all routes, `/` on a.example.com serving
     BROWSER_PAGE and `/app.js` on b.example.com serving BROWSER_SCRIPT. Each goes into its own
     chain's route table only, as the example's routes do, so a coalesced request for b's script
-    on a's connection finds no virtual host there: the 404 of the mission."""
-    hcms = {hcm["stat_prefix"]: hcm for hcm in connection_managers(config)}
-    for prefix, path, body, content_type in [
+    on a's connection finds no virtual host there: the 404 of the mission. The TLS and the QUIC
+    chain of a server share its route table (by name), so both get the route."""
+    for route_name, path, body, content_type in [
             ("https.443.a", "/", BROWSER_PAGE, "text/html; charset=utf-8"),
             ("https.443.b", "/app.js", BROWSER_SCRIPT, "application/javascript")]:
-        vhost = hcms[prefix]["route_config"]["virtual_hosts"][0]
-        vhost["routes"].insert(0, _route_serving(path, body, content_type))
+        for hcm in connection_managers(config):
+            if hcm["route_config"]["name"] == route_name:
+                vhost = hcm["route_config"]["virtual_hosts"][0]
+                vhost["routes"].insert(0, _route_serving(path, body, content_type))
     return config
 
 
@@ -265,6 +287,16 @@ def replace_filter(config: dict, new_filter: dict | None) -> dict:
                 f = copy.deepcopy(new_filter)
             filters.append(f)
         hcm["http_filters"] = filters
+    return config
+
+
+def without_quic(config: dict) -> dict:
+    """`config` without its QUIC listener: for the benchmark, which loads the TLS listener only,
+    so that its memory and start-up figures stay those of the configuration it measured before
+    the example served HTTP/3."""
+    config = copy.deepcopy(config)
+    listeners = config["static_resources"]["listeners"]
+    listeners[:] = [listener for listener in listeners if not is_quic(listener)]
     return config
 
 
@@ -342,6 +374,8 @@ class Envoy:
         self.process: subprocess.Popen | None = None
         self.admin_port = 0
         self.port = 0
+        # The QUIC listener's UDP port: the kernel picks it apart from the TLS listener's.
+        self.quic_port = 0
         # What runs Envoy: the venv's launcher by default; the benchmark runs the binary itself
         # under a profiler (`command = ["valgrind", ..., envoy_binary()]`).
         self.command = [ENVOY_BIN]
@@ -404,12 +438,23 @@ class Envoy:
         raise TimeoutError(f"Envoy not ready after {timeout}s:\n{self.log_tail()}")
 
     def _ready(self) -> bool:
-        """Whether Envoy is serving, its admin API reached; sets `port` (the first listener's)."""
+        """Whether Envoy is serving, its admin API reached; sets `port` (the first listener's)
+        and `quic_port` (the first QUIC listener's, if any)."""
         listeners = json.loads(self.admin("/listeners?format=json"))
         if self.admin("/ready").strip() != "LIVE":
             return False
-        self.port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+        self._set_ports(listeners["listener_statuses"])
         return True
+
+    def _set_ports(self, statuses: list[dict]) -> None:
+        ports = {s["name"]: s["local_address"]["socket_address"]["port_value"] for s in statuses}
+        self.port = next(iter(ports.values()), 0)
+        quic = [listener["name"] for listener in self.listener_configs() if is_quic(listener)]
+        self.quic_port = next((ports[name] for name in quic if name in ports), 0)
+
+    def listener_configs(self) -> list[dict]:
+        """The listeners Envoy was given in its bootstrap (static ones)."""
+        return self.config.get("static_resources", {}).get("listeners", [])
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -438,6 +483,14 @@ class Envoy:
             if name.startswith(prefix) and "=.=" not in name and value.strip().isdigit():
                 out[name] = int(value)
         return out
+
+    def quic_closed_by_envoy(self) -> int:
+        """QUIC connections Envoy closed itself without an error, over all its QUIC listeners. A
+        connection that matches no filter chain is one (Envoy 1.40 closes it before the handshake,
+        sends nothing, and counts it nowhere else); a client closing its connection is not (that
+        is counted as received), and neither is an idle timeout (another error code)."""
+        suffix = ".http3.downstream.tx.quic_connection_close_error_code_QUIC_NO_ERROR"
+        return sum(value for name, value in self.stats("listener.").items() if name.endswith(suffix))
 
     def prometheus_totals(self) -> dict[str, int]:
         """sni-guard's unlabelled counters at /stats/prometheus: `sni_guard_checked{} 5` as

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from e2e.support import envoy as envoy_support
-from e2e.support import exact_client, istio_gateway
+from e2e.support import exact_client, h3client, istio_gateway
 
 ROOT = envoy_support.ROOT
 FIXTURE = ROOT / "e2e" / "envoy" / "fixtures" / "gateway-api-conformance.yaml"
@@ -142,16 +142,29 @@ class Outcome:
         return Outcome(int(status), backend or None)
 
 
+HTTP1, HTTP2, HTTP3 = "http/1.1", "h2", "h3"
+
+
 def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str,
             path: str = PATH, case: str = "-", client_cert: tuple[Path, Path] | None = None,
-            http1: bool = False) -> Outcome:
-    """One GET on a new HTTP/2 (or, `http1`, HTTP/1.1) connection opened with exactly `sni`,
-    `:authority` (Host) exactly `host`. The backend is the body of a 200 (the routes answer with
-    their backend's name)."""
-    get = exact_client.http1_get if http1 else exact_client.get
+            transport: str = HTTP2) -> Outcome:
+    """One GET on a new connection opened with exactly `sni`, `:authority` (Host) exactly `host`:
+    HTTP/2 over TLS, HTTP/1.1 over TLS (`transport` HTTP1), or HTTP/3 over QUIC to the gateway's
+    QUIC listener (`transport` HTTP3). The backend is the body of a 200 (the routes answer with
+    their backend's name). A QUIC handshake fails only when Envoy closed the connection itself
+    (`h3client`): a handshake that merely gets no answer raises."""
     try:
-        reply = get(envoy.port, sni, host, path, ca=certs.ca, client_cert=client_cert, extra_headers=[("x-case", case)])
-    except exact_client.HandshakeFailed:
+        if transport == HTTP3:
+            if client_cert is not None:
+                raise ValueError("the HTTP/3 client sends no client certificate")
+            closed_before = envoy.quic_closed_by_envoy()
+            reply = h3client.get(envoy.quic_port, sni, host, path, ca=certs.ca, extra_headers=[("x-case", case)],
+                                 refused=lambda: envoy.quic_closed_by_envoy() > closed_before)
+        else:
+            get = exact_client.http1_get if transport == HTTP1 else exact_client.get
+            reply = get(envoy.port, sni, host, path, ca=certs.ca, client_cert=client_cert,
+                        extra_headers=[("x-case", case)])
+    except (h3client.HandshakeRefused if transport == HTTP3 else exact_client.HandshakeFailed):
         return Outcome(None, None, handshake_failed=True)
     backend = reply.text.strip() if reply.status == 200 else None
     return Outcome(reply.status, backend)
@@ -159,26 +172,45 @@ def request(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | N
 
 # What `%RESPONSE_CODE_DETAILS%` says for each status these gateways answer.
 DETAILS = {200: "direct_response", 404: "route_not_found", 421: "sni_guard_misdirected_request"}
+# What `%PROTOCOL%` says for each transport.
+PROTOCOLS = {HTTP1: "HTTP/1.1", HTTP2: "HTTP/2", HTTP3: "HTTP/3"}
 _case_numbers = itertools.count(1)
 
 
 def check(envoy: envoy_support.Envoy, certs: envoy_support.Certs, sni: str | None, host: str, want: str, *,
           path: str = PATH, chain: str | None = None, client_cert: tuple[Path, Path] | None = None,
-          http1: bool = False) -> None:
+          transport: str = HTTP2) -> None:
     """One request (`request`); its outcome must be `want` (`Outcome.parse`). Unless the
-    handshake fails, Envoy's access log must show who answered (the router or sni-guard) and, if
-    given, the filter chain Envoy picked for the SNI."""
+    handshake fails, Envoy's access log must show who answered (the router or sni-guard), the
+    protocol, and, if given, the filter chain Envoy picked for the SNI."""
     case = f"c{next(_case_numbers)}"
-    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert, http1=http1)
-    protocol = "HTTP/1.1" if http1 else "HTTP/2"
+    served_before = chain_requests(envoy, chain) if chain is not None and transport == HTTP3 else 0
+    got = request(envoy, certs, sni, host, path, case, client_cert=client_cert, transport=transport)
     assert got == Outcome.parse(want), \
-        f"{protocol}, SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
+        f"{transport}: SNI {sni!r}, :authority {host!r}, path {path!r}: got {got.shown()}, want {want}"
     if got.handshake_failed:
         return
     line = access_log_line(envoy, case)
     assert f"details={DETAILS[got.status]}" in line, line
-    if chain is not None:
+    assert f"protocol={PROTOCOLS[transport]} " in line, line
+    if chain is not None and transport != HTTP3:
         assert f"chain={chain} " in line, line
+    elif chain is not None:
+        # Envoy 1.40 leaves %FILTER_CHAIN_NAME% empty on QUIC connections: the chain's connection
+        # manager counted the request instead.
+        assert "chain=- " in line, line
+        assert chain_requests(envoy, chain) == served_before + 1, f"chain {chain} did not serve it: {line}"
+
+
+def chain_requests(envoy: envoy_support.Envoy, chain: str) -> int:
+    """Requests the connection manager of the chain named `chain` (its server's) has seen, over
+    TCP and QUIC (istiod gives both chains of a server one stat prefix)."""
+    total = 0
+    for name, value in envoy.stats("http.").items():
+        port = name.removeprefix("http.https.").split(".", 1)[0]
+        if port.isdigit() and name == f"http.{istio_gateway.stat_prefix(chain, int(port))}.downstream_rq_total":
+            total += value
+    return total
 
 
 def access_log_line(envoy: envoy_support.Envoy, case: str) -> str:

@@ -83,6 +83,8 @@ class Connection:
 class CoalescingClient:
     port: int
     ca: str
+    # What carries the requests: HTTP/2 over TLS here, HTTP/3 over QUIC in h3client.
+    connection_type = Connection
     honour_421: bool = True
     timeout: float = 10.0
     connections: list[Connection] = field(default_factory=list)
@@ -107,7 +109,7 @@ class CoalescingClient:
         return self._open(host)
 
     def _open(self, sni: str) -> int:
-        self.connections.append(Connection(self.port, sni, self.ca, self.timeout))
+        self.connections.append(self.connection_type(self.port, sni, self.ca, self.timeout))
         return len(self.connections) - 1
 
     def close(self) -> None:

@@ -108,9 +108,12 @@ def _matches(patch: dict, context: str, listener: dict, port: int, chain: dict, 
         return True
     if fcmatch.get("name") and fcmatch["name"] != chain.get("name"):
         return False
-    if fcmatch.get("sni") and fcmatch["sni"] not in chain.get("filter_chain_match", {}).get("server_names", []):
+    chain_match = chain.get("filter_chain_match", {})
+    if fcmatch.get("sni") and fcmatch["sni"] not in chain_match.get("server_names", []):
         return False
-    unread = set(fcmatch) - {"name", "sni", "filter"}
+    if fcmatch.get("transportProtocol") and fcmatch["transportProtocol"] != chain_match.get("transport_protocol"):
+        return False
+    unread = set(fcmatch) - {"name", "sni", "transportProtocol", "filter"}
     if unread:
         raise ValueError(f"filterChain match fields not modelled here: {sorted(unread)}")
     fmatch = fcmatch.get("filter")
@@ -160,3 +163,20 @@ def apply_http_filter_patches(listener: dict, envoy_filters: list[dict], port: i
                 if _matches(patch, context, listener, port, chain, network_filter):
                     hcm["http_filters"] = _patch_list(hcm["http_filters"], patch)
     return listener
+
+
+def apply_to_listeners(config: dict, envoy_filters: list[dict], context: str = "GATEWAY") -> list[tuple[str, str]]:
+    """The HTTP_FILTER patches of `envoy_filters` applied, in place, to every static listener of
+    `config` (a bootstrap shaped as istiod builds a gateway, its addresses on istiod's ports:
+    `istio_gateway.at_istio_port`), as istiod would for a proxy in `context`. A patch's
+    `portNumber` matches a listener by the port of its address, whatever its protocol: the TCP
+    listener `0.0.0.0_8443` and the QUIC listener `udp_0.0.0.0_8443` both have port 8443.
+    Returns the (listener, chain) pairs whose filters changed, in order."""
+    patched = []
+    listeners = config["static_resources"]["listeners"]
+    for i, listener in enumerate(listeners):
+        port = listener["address"]["socket_address"]["port_value"]
+        listeners[i] = apply_http_filter_patches(listener, envoy_filters, port, context)
+        patched += [(listener["name"], new.get("name", ""))
+                    for old, new in zip(listener["filter_chains"], listeners[i]["filter_chains"]) if old != new]
+    return patched

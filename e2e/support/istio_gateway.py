@@ -4,7 +4,7 @@ installed in either of its two forms, for tests that need other Gateways than th
 What istiod builds (read from Istio's source, pilot/pkg/networking/core: gateway.go,
 listener_builder.go, connection_settings.go; pilot/pkg/model/gateway.go):
 
-- one listener for the port, with the TLS inspector;
+- one listener for the port, named `<bind>_<port>` (`0.0.0.0_443`), with the TLS inspector;
 - one filter chain per Gateway server, matched by `filter_chain_match.server_names` = the
   server's hosts (namespace prefix removed); a server whose hosts include `*` gets a chain without
   `server_names`, which Envoy picks when no other chain's names match (a Gateway API listener
@@ -18,6 +18,27 @@ listener_builder.go, connection_settings.go; pilot/pkg/model/gateway.go):
   context and a TCP proxy to the destination of its TLS route (`buildGatewayNetworkFiltersFromTLSRoutes`
   in gateway.go): its connections never meet an HTTP connection manager, sni-guard included.
 
+With `quic=True`, also the QUIC listener istiod adds when `PILOT_ENABLE_QUIC_LISTENERS` is on and
+the gateway's Service exposes the port over UDP too (pilot/pkg/model/gateway.go `MergeGateways`,
+`udpSupportedPort`; pilot/pkg/networking/core/gateway.go `buildGatewayHTTP3FilterChains`,
+`createGatewayHTTPFilterChainOpts`; listener.go `buildGatewayListener`,
+`buildDownstreamQUICTransportSocket`, `BuildListenerTLSContext`):
+
+- named `udp_<bind>_<port>` beside the TCP listener's `<bind>_<port>` (`getListenerName`), on the
+  same port number over UDP, with `udp_listener_config` (`quic_options: {}`,
+  `downstream_socket_config: {}`) and no listener filter (no TLS inspector: QUIC reads the SNI
+  itself);
+- one chain per HTTPS server with the same `server_names` (`TLSServerInfo.SNIHosts`) and the same
+  route table (same RDS name: "this HTTP/3 server is a mirror of an existing HTTPS server");
+- its TLS context inside `envoy.transport_sockets.quic` (`QuicDownstreamTransport`), ALPN `h3`,
+  and `require_client_certificate: false` whatever the server's TLS mode (a MUTUAL server's
+  QUIC chain does not ask for a client certificate: istiod's TODO for envoy#23809);
+- the HTTP connection manager from the same builder, hence the same HTTP filters (a WasmPlugin's
+  included), with `codec_type: HTTP3` and `http3_protocol_options: {}`.
+
+istiod also adds `alt-svc: h3=":<port>"; ma=86400` to every route of such a server
+(route.go `buildHTTP3AltSvcHeader`); these route tables leave it out (no test follows it).
+
 Istio's current route tables have one domain per virtual host and set
 `ignore_port_in_host_matching` (gateway.go); older releases listed `host` and `host:*`. Both
 route `host:port` like `host`; this module does as current Istio does.
@@ -25,7 +46,7 @@ route `host:port` like `host`; this module does as current Istio does.
 Backends are `direct_response` bodies naming the backend (`infra-backend-v1\\n`), so a test
 sees which route table and route answered. Every chain serves one certificate whose SANs cover
 every name the test uses (`envoy.make_certs`). The access log shows the chain Envoy picked, the
-SNI, `:authority`, the status and `%RESPONSE_CODE_DETAILS%` (`direct_response`,
+SNI, `:authority`, the protocol, the status and `%RESPONSE_CODE_DETAILS%` (`direct_response`,
 `route_not_found`, or sni-guard's `sni_guard_misdirected_request`), and an `x-case` request
 header so a test finds its own line.
 
@@ -59,7 +80,7 @@ FORM_NAMES = {WASM_FORM: "Wasm filter (WasmPlugin)", MATCHER_FORM: "behind Envoy
 CATCH_ALL = "*"
 ACCESS_LOG_FORMAT = (
     "conn=%CONNECTION_ID% chain=%FILTER_CHAIN_NAME% sni=%REQUESTED_SERVER_NAME% "
-    "authority=%REQ(:AUTHORITY)% path=%REQ(:PATH)% case=%REQ(X-CASE)% "
+    "authority=%REQ(:AUTHORITY)% path=%REQ(:PATH)% protocol=%PROTOCOL% case=%REQ(X-CASE)% "
     "status=%RESPONSE_CODE% details=%RESPONSE_CODE_DETAILS%\n")
 
 TLS_INSPECTOR = {
@@ -68,6 +89,7 @@ TLS_INSPECTOR = {
 }
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+QUIC_TRANSPORT_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.quic.v3.QuicDownstreamTransport"
 ROUTER = {"name": "envoy.filters.http.router",
           "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 
@@ -194,61 +216,107 @@ def route_table(name: str, server: Server) -> dict:
     return {"name": name, "virtual_hosts": virtual_hosts, "ignore_port_in_host_matching": True}
 
 
+ISTIO_BIND = "0.0.0.0"
+
+
+def listener_names(port: int = 443) -> tuple[str, str]:
+    """The names istiod gives a gateway's TCP and QUIC listeners on `port` (`getListenerName`,
+    bind 0.0.0.0)."""
+    return f"{ISTIO_BIND}_{port}", f"udp_{ISTIO_BIND}_{port}"
+
+
+def _access_log() -> list[dict]:
+    return [{"name": "envoy.access_loggers.stdout", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+        "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}]
+
+
+def stat_prefix(chain: str, istio_port: int = 443) -> str:
+    """The HTTP connection manager's stat prefix in the chains of the server named `chain`, TCP
+    and QUIC alike (istiod: the server's name for both)."""
+    return f"https.{istio_port}.{chain}"
+
+
+def _chain(server: Server, name: str, certs: envoy_support.Certs, http_filters: list[dict], *, quic: bool,
+           client_ca: Path | None, normalize_path: bool, merge_slashes: bool, istio_port: int) -> dict:
+    """One server's filter chain, on the TCP listener or (`quic`) on the QUIC listener."""
+    tls_context: dict = {"common_tls_context": {
+        "alpn_protocols": ["h3"] if quic else ["h2", "http/1.1"],
+        "tls_certificates": [{"certificate_chain": {"filename": str(certs.cert)},
+                              "private_key": {"filename": str(certs.key)}}]}}
+    if server.require_client_certificate and not quic:
+        if client_ca is None:
+            raise ValueError(f"{name} requires a client certificate: pass client_ca")
+        tls_context["require_client_certificate"] = True
+        tls_context["common_tls_context"]["validation_context"] = {"trusted_ca": {"filename": str(client_ca)}}
+    elif quic:
+        tls_context["require_client_certificate"] = False
+    if quic:
+        transport_socket = {"name": "envoy.transport_sockets.quic", "typed_config": {
+            "@type": QUIC_TRANSPORT_TYPE, "downstream_tls_context": tls_context}}
+    else:
+        transport_socket = {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": TLS_TYPE, **tls_context}}
+    hcm = {
+        "@type": HCM_TYPE,
+        "stat_prefix": stat_prefix(name, istio_port),
+        "codec_type": "HTTP3" if quic else "AUTO",
+        "normalize_path": normalize_path,
+        "merge_slashes": merge_slashes,
+        "access_log": _access_log(),
+        "http_filters": copy.deepcopy(http_filters),
+        "route_config": route_table(f"https.{istio_port}.{name}", server),
+    }
+    if quic:
+        hcm["http3_protocol_options"] = {}
+    chain = {"name": name, "transport_socket": transport_socket,
+             "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+    if server.server_names:
+        chain["filter_chain_match"] = {"server_names": server.server_names}
+    return chain
+
+
 def bootstrap(servers: list[Server], certs: envoy_support.Certs, *, plugin_config: dict | None, form: str | None,
               client_ca: Path | None = None, normalize_path: bool = True, merge_slashes: bool = True,
-              wasm: Path = envoy_support.WASM) -> dict:
+              wasm: Path = envoy_support.WASM, quic: bool = False, istio_port: int = 443) -> dict:
     """An Envoy bootstrap for `servers` on 127.0.0.1 (ports chosen by the kernel): sni-guard with
     `plugin_config` in `form` (`WASM_FORM`, `MATCHER_FORM`), or no sni-guard when `form` is None.
-    `client_ca` is what a server with `require_client_certificate` trusts."""
+    `client_ca` is what a server with `require_client_certificate` trusts. `quic` adds the QUIC
+    listener istiod builds beside the TCP one. `istio_port` is the port istiod would listen on:
+    it names the listeners and route tables (`at_istio_port` puts it in their addresses)."""
     if form is not None and plugin_config is None:
         raise ValueError("sni-guard needs a plugin configuration")
-    chains = []
-    clusters = []
-    for i, server in enumerate(servers):
-        name = server.name or f"server-{i}"
+    http_filters = []
+    if form is not None:
+        http_filters.append(sni_guard_filter(plugin_config, form, wasm))
+    http_filters.append(copy.deepcopy(ROUTER))
+    options = {"client_ca": client_ca, "normalize_path": normalize_path, "merge_slashes": merge_slashes,
+               "istio_port": istio_port}
+    names = [server.name or f"server-{i}" for i, server in enumerate(servers)]
+    tcp_chains, clusters = [], []
+    for server, name in zip(servers, names):
         if server.passthrough_to is not None:
             chain, cluster = _passthrough_chain(name, server)
-            chains.append(chain)
+            tcp_chains.append(chain)
             clusters.append(cluster)
-            continue
-        tls_context: dict = {"common_tls_context": {
-            "alpn_protocols": ["h2", "http/1.1"],
-            "tls_certificates": [{"certificate_chain": {"filename": str(certs.cert)},
-                                  "private_key": {"filename": str(certs.key)}}]}}
-        if server.require_client_certificate:
-            if client_ca is None:
-                raise ValueError(f"{name} requires a client certificate: pass client_ca")
-            tls_context["require_client_certificate"] = True
-            tls_context["common_tls_context"]["validation_context"] = {"trusted_ca": {"filename": str(client_ca)}}
-        http_filters = []
-        if form is not None:
-            http_filters.append(sni_guard_filter(plugin_config, form, wasm))
-        http_filters.append(copy.deepcopy(ROUTER))
-        hcm = {
-            "@type": HCM_TYPE,
-            "stat_prefix": f"https.443.{name}",
-            "codec_type": "AUTO",
-            "normalize_path": normalize_path,
-            "merge_slashes": merge_slashes,
-            "access_log": [{"name": "envoy.access_loggers.stdout", "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
-                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}}}}],
-            "http_filters": http_filters,
-            "route_config": route_table(f"https.443.{name}", server),
-        }
-        chain = {"name": name,
-                 "transport_socket": {"name": "envoy.transport_sockets.tls",
-                                      "typed_config": {"@type": TLS_TYPE, **tls_context}},
-                 "filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
-        if server.server_names:
-            chain["filter_chain_match"] = {"server_names": server.server_names}
-        chains.append(chain)
-    resources: dict = {"listeners": [{
-        "name": "gateway_https_443",
+        else:
+            tcp_chains.append(_chain(server, name, certs, http_filters, quic=False, **options))
+    tcp_name, quic_name = listener_names(istio_port)
+    listeners = [{
+        "name": tcp_name,
         "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
         "listener_filters": [copy.deepcopy(TLS_INSPECTOR)],
-        "filter_chains": chains,
-    }]}
+        "filter_chains": tcp_chains,
+    }]
+    if quic:
+        # QUIC chains mirror the HTTPS servers only: a passthrough server has none.
+        listeners.append({
+            "name": quic_name,
+            "address": {"socket_address": {"protocol": "UDP", "address": "127.0.0.1", "port_value": 0}},
+            "udp_listener_config": {"quic_options": {}, "downstream_socket_config": {}},
+            "filter_chains": [_chain(s, n, certs, http_filters, quic=True, **options)
+                              for s, n in zip(servers, names) if s.passthrough_to is None],
+        })
+    resources: dict = {"listeners": listeners}
     if clusters:
         resources["clusters"] = clusters
     return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
@@ -272,6 +340,20 @@ def _passthrough_chain(name: str, server: Server) -> tuple[dict, dict]:
         "cluster_name": cluster_name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
             "socket_address": {"address": "127.0.0.1", "port_value": server.passthrough_to}}}}]}]}}
     return chain, cluster
+
+
+def at_istio_port(config: dict, port: int) -> dict:
+    """`config` with every listener's address on `port`, as istiod writes them: for matching an
+    EnvoyFilter's `portNumber` against them (`istio_chain.apply_to_listeners`), not for running."""
+    config = copy.deepcopy(config)
+    for listener in config["static_resources"]["listeners"]:
+        listener["address"]["socket_address"]["port_value"] = port
+    return config
+
+
+def on_kernel_ports(config: dict) -> dict:
+    """`config` with every port back to 0, for running on loopback."""
+    return at_istio_port(config, 0)
 
 
 # --- Gateway API manifests -> servers -------------------------------------------------------------

@@ -113,13 +113,21 @@ class FileXds:
 class XdsEnvoy(envoy_support.Envoy):
     """An Envoy whose listeners may come from LDS: ready once the admin API says LIVE (Envoy
     gets there only after the first LDS and ECDS configurations were taken or refused), and only
-    then are the listeners read; `port` is the first listener's, `listener_ports` all of them."""
+    then are the listeners read; `port` is the first listener's, `quic_port` the first QUIC
+    listener's, `listener_ports` all of them."""
 
     def _ready(self) -> bool:
         if self.admin("/ready").strip() != "LIVE":
             return False
-        self.port = next(iter(listener_ports(self).values()), 0)
+        self._set_ports(json.loads(self.admin("/listeners?format=json"))["listener_statuses"])
         return True
+
+    def listener_configs(self) -> list[dict]:
+        """The listeners of the LDS file, or the bootstrap's static ones without LDS."""
+        source = self.config.get("dynamic_resources", {}).get("lds_config", {}).get("path_config_source")
+        if source is None:
+            return super().listener_configs()
+        return yaml.safe_load(Path(source["path"]).read_text())["resources"]
 
 
 def listener_ports(envoy: envoy_support.Envoy) -> dict[str, int]:

@@ -23,6 +23,9 @@ pub struct Service {
 pub struct ServicePort {
     pub port: u32,
     pub target: TargetPort,
+    /// `spec.ports[].protocol` is UDP: Istio then also serves the gateway's HTTPS servers on
+    /// that port over QUIC (HTTP/3), when its QUIC listeners are on.
+    pub udp: bool,
 }
 
 /// `spec.ports[].targetPort`.
@@ -89,7 +92,17 @@ pub(super) fn read_service(
             },
             Some(value) => TargetPort::Number(number(value, &format!("{field}.targetPort"))?),
         };
-        ports.push(ServicePort { port, target });
+        let udp = match item.get("protocol") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(protocol)) => protocol == "UDP",
+            Some(other) => {
+                return Err(refuse(
+                    &format!("{field}.protocol"),
+                    format!("expected a string, found {}", type_name(other)),
+                ))
+            }
+        };
+        ports.push(ServicePort { port, target, udp });
     }
     Ok(Service { namespace, name, selector, ports })
 }

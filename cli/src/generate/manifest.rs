@@ -196,10 +196,19 @@ pub fn match_ports(
     let mut numbers = BTreeSet::new();
     let mut sentences = Vec::new();
     for &port in &gateway_ports {
+        // A Service lists a port once per protocol: 443 over TCP and over UDP (HTTP/3) is one
+        // mapping here, and the listeners of both are matched by the same number.
         let mut mapped = Vec::new();
+        let mut over_udp = Vec::new();
         for service in &fronting {
+            let name = format!("{}/{}", service.namespace, service.name);
             for p in service.ports.iter().filter(|p| p.port == port) {
-                mapped.push((format!("{}/{}", service.namespace, service.name), p.target.clone()));
+                if !mapped.contains(&(name.clone(), p.target.clone())) {
+                    mapped.push((name.clone(), p.target.clone()));
+                }
+                if p.udp && !over_udp.contains(&name) {
+                    over_udp.push(name.clone());
+                }
             }
         }
         if mapped.is_empty() {
@@ -252,6 +261,14 @@ pub fn match_ports(
                     ));
                 }
             }
+        }
+        if !over_udp.is_empty() {
+            sentences.push(format!(
+                "Service {} also takes port {port} over UDP: Istio with PILOT_ENABLE_QUIC_LISTENERS then serves \
+                 these servers over HTTP/3 too, on a QUIC listener of the same port number, which this matches \
+                 as well as the TCP one.",
+                over_udp.join(", ")
+            ));
         }
     }
     let numbers: BTreeSet<u32> = numbers;
