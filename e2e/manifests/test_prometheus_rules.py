@@ -56,6 +56,9 @@ BREAKAGES = {
     # the review must add up the gateway's pods
     "aggregation": ("sum without (instance, pod) (sni_guard_dry_run_mismatch_by_server)",
                     "max without (instance, pod) (sni_guard_dry_run_mismatch_by_server)"),
+    # two sni-guard filters on one pod must stay apart
+    "resource label": ('"resource", "$1", "__name__", "envoy_extension_config_discovery_http_filter_(.+)_version"',
+                       '"resource", "", "__name__", "envoy_extension_config_discovery_http_filter_(.+)_version"'),
     # a new failure series must alert
     "new series": ("unless istio_agent_wasm_remote_fetch_count{result!=\"success\"} offset 10m",
                    "unless istio_agent_wasm_remote_fetch_count{result!=\"success\"} offset 1m"),

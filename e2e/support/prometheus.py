@@ -10,10 +10,8 @@ binary raises `MissingPrometheus`, which the tests turn into a failure, never a 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -21,6 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+from e2e.support.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "envoyfilter" / "monitoring"
@@ -69,7 +69,7 @@ def promtool(*args, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([tool("promtool"), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-class Prometheus:
+class Prometheus(ServerProcess):
     """One Prometheus server scraping `targets` ({job: (host:port, metrics path, labels)}) every
     second and evaluating `rule_files` every second."""
 
@@ -84,13 +84,6 @@ class Prometheus:
     def log_path(self) -> Path:
         return self.workdir / "prometheus.log"
 
-    def __enter__(self) -> "Prometheus":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = {
@@ -102,15 +95,9 @@ class Prometheus:
         }
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.process = subprocess.Popen(
-            [tool("prometheus"), f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'data'}",
-             "--web.listen-address=127.0.0.1:0", "--log.level=info"],
-            stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"), start_new_session=True)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        self.launch([tool("prometheus"), f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'data'}",
+                     "--web.listen-address=127.0.0.1:0", "--log.level=info"],
+                    subprocess.DEVNULL, self.log_path.open("wb"), lambda: self._wait_ready(timeout))
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -131,15 +118,6 @@ class Prometheus:
                     pass
             time.sleep(0.1)
         raise TimeoutError(f"prometheus not ready after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path.exists():
@@ -172,6 +150,15 @@ class Prometheus:
     def alerts(self) -> list[dict]:
         """The alerts now pending or firing: `labels`, `state`, `annotations`, `value`."""
         return self.api("alerts")["alerts"]
+
+    def wait_for_firing(self, alertname: str, timeout: float = 15.0) -> list[dict]:
+        """The firing alerts named `alertname`, once there is one or after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            firing = [a for a in self.alerts() if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
+            if firing or time.monotonic() > deadline:
+                return firing
+            time.sleep(0.25)
 
     def rule_health(self) -> dict[str, str]:
         """Each loaded rule's health (`ok`, `err` or `unknown`), by name; an `err` carries its error."""

@@ -6,6 +6,8 @@ plain way to get there.
 The module exports what proxy-wasm-cpp-host looks for (`memory`, `proxy_abi_version_0_2_1`,
 `proxy_on_memory_allocate`, `proxy_on_vm_start`, `proxy_on_configure`,
 `proxy_on_context_create`) and a `proxy_on_request_headers` that executes `unreachable`.
+
+`with_custom_section` gives a module another digest without changing its code.
 """
 
 from __future__ import annotations
@@ -77,3 +79,9 @@ def crashing_module() -> bytes:
     return (b"\0asm" + (1).to_bytes(4, "little")
             + _section(1, type_section) + _section(3, function_section) + _section(5, memory_section)
             + _section(7, _vec(exports)) + _section(10, _vec(bodies)))
+
+
+def with_custom_section(module: bytes, name: str, payload: bytes) -> bytes:
+    """`module` with a custom section appended: the same code under another digest, as a
+    rebuild of a new release is (for the upgrade tests)."""
+    return module + _section(0, _name(name) + payload)
