@@ -13,13 +13,15 @@
 //!   same-name matcher in front (`matcher`).
 //! - `deployed`: what a user applies, read back (`read`); `check` reports the filter's verdict on
 //!   each configuration, `drift` compares them with the Gateways.
-//! - `text`: wrapping and showing text; `args`: the command line.
+//! - `text`: wrapping and showing text; `args`: the command line; `release`: the digests a
+//!   release build names.
 
 pub mod args;
 pub mod audit;
 pub mod cluster;
 pub mod deployed;
 pub mod generate;
+pub mod release;
 pub mod text;
 pub mod tls;
 

@@ -1,5 +1,5 @@
 """The recipe for clients that get a 421 and do not come back (issue #22):
-envoyfilter/monitoring/clients_without_retry.py on the access log of an Istio-shaped gateway set
+monitoring/clients_without_retry.py on the access log of an Istio-shaped gateway set
 up as the README says (the Telemetry's provider format), after real clients: headless Chromium
 (retries a 421 on a new connection), an HTTP/2 client that retries and one that does not. Then
 the dry run: the would-be 421 of the client that does not retry, counted per user agent. The
@@ -16,7 +16,7 @@ from e2e.support import chromium, istio_install, readme
 from e2e.support import envoy as envoy_support
 from e2e.support.h2client import CoalescingClient
 
-SCRIPT = envoy_support.ROOT / "envoyfilter" / "monitoring" / "clients_without_retry.py"
+SCRIPT = envoy_support.ROOT / "monitoring" / "clients_without_retry.py"
 RETRYING = "ExampleApp/2.0 (retries 421)"
 NOT_RETRYING = "ExampleApp/1.0 (no retry)"
 
@@ -72,7 +72,7 @@ def test_the_recipe_finds_the_client_that_does_not_retry(certs, gateway):
     assert len(chrome) == 1, table
     assert table == {NOT_RETRYING: (1, 0, 1, 1), RETRYING: (1, 1, 0, 0), chrome[0]: (1, 1, 0, 0)}, result.stdout
 
-    shown = readme.block_after("| python3 envoyfilter/monitoring/clients_without_retry.py; echo \"exit $?\"")
+    shown = readme.block_after("| python3 monitoring/clients_without_retry.py; echo \"exit $?\"")
     printed = result.stdout.splitlines() + [f"exit {result.returncode}"]
     assert len(shown) == len(printed), (shown, printed)
     for shown_line, line in zip(shown, printed):

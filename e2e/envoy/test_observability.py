@@ -1,5 +1,5 @@
 """What an operator sees of sni-guard in an Istio gateway set up as the README's Adopt section
-says (issue #22): the gateway chart's annotations (envoyfilter/monitoring/gateway-values.yaml:
+says (issue #22): the gateway chart's annotations (monitoring/gateway-values.yaml:
 the per-pair tags, Envoy's ECDS counters kept), istiod's access-log provider and the gateway's
 Telemetry (istiod-values.yaml, telemetry.yaml), then the WasmPlugin `sni-guard config` writes,
 delivered as istiod and istio-agent deliver it (e2e/support/istio_install.py), in Envoy at

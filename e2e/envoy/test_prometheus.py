@@ -1,4 +1,4 @@
-"""The monitoring rules (envoyfilter/monitoring/prometheusrule.yaml) in a real Prometheus scraping
+"""The monitoring rules (monitoring/prometheusrule.yaml) in a real Prometheus scraping
 an Istio-shaped gateway (issue #22): Envoy set up with the repository's observability settings
 and fed the WasmPlugin `sni-guard config` writes as istiod and istio-agent deliver it
 (e2e/support/istio_install.py), scraped every second at `/stats/prometheus` (what istio-proxy

@@ -1,4 +1,4 @@
-"""The settings the README's Adopt section applies before sni-guard (envoyfilter/monitoring/),
+"""The settings the README's Adopt section applies before sni-guard (monitoring/),
 checked against what Istio checks them with: the Telemetry against its CRD schema (Istio's bundle,
 e2e/manifests/istio/), the gateway chart's values against the chart's values.schema.json (as
 `helm upgrade` does), and istiod's access-log provider against the fields Istio's API defines

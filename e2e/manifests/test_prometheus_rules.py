@@ -1,6 +1,6 @@
-"""The PrometheusRule (envoyfilter/monitoring/prometheusrule.yaml) with Prometheus' own tool:
+"""The PrometheusRule (monitoring/prometheusrule.yaml) with Prometheus' own tool:
 `promtool check rules` on its rules, `promtool test rules` on its unit tests
-(envoyfilter/monitoring/prometheusrule.test.yaml), and proof that those tests fail when a rule
+(monitoring/prometheusrule.test.yaml), and proof that those tests fail when a rule
 breaks. e2e/envoy/test_prometheus.py runs the same rules in a real Prometheus scraping Envoy."""
 
 import pytest

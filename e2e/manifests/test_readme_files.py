@@ -12,9 +12,9 @@ SHOWN = re.findall(r"```\w*\n# ([\w./-]+\.ya?ml)\n(.*?)```", readme.README.read_
 
 
 def test_the_readme_shows_the_monitoring_files():
-    assert {path for path, _ in SHOWN} >= {"envoyfilter/monitoring/gateway-values.yaml",
-                                           "envoyfilter/monitoring/istiod-values.yaml",
-                                           "envoyfilter/monitoring/telemetry.yaml"}
+    assert {path for path, _ in SHOWN} >= {"monitoring/gateway-values.yaml",
+                                           "monitoring/istiod-values.yaml",
+                                           "monitoring/telemetry.yaml"}
 
 
 @pytest.mark.parametrize("path,shown", SHOWN, ids=[path for path, _ in SHOWN])

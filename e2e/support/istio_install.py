@@ -3,7 +3,7 @@ image (`scripts/oci_image.py`, as `make image`), the WasmPlugin (`sni-guard conf
 manifests`), a registry serving the image at the manifest's URL (e2e/support/istiod.py), and a
 gateway Envoy that gets its listeners and each WasmPlugin's ECDS resource as istiod and
 istio-agent hand them over, set up with the repository's observability settings
-(envoyfilter/monitoring/, e2e/support/istio_telemetry.py), at istio-proxy's log level and with
+(monitoring/, e2e/support/istio_telemetry.py), at istio-proxy's log level and with
 its drain options."""
 
 from __future__ import annotations

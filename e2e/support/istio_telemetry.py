@@ -1,6 +1,6 @@
 """What Istio makes of a gateway's observability settings, rebuilt from Istio's source (istio/istio
 at 1.28.0, 1.29.0, 1.30.0 and 86c9f01 of 2026-08-22: the parts used here are the same in all
-four), so the e2e tests run the repository's settings (envoyfilter/monitoring/: the gateway
+four), so the e2e tests run the repository's settings (monitoring/: the gateway
 chart's pod annotations, istiod's access-log provider, the gateway's Telemetry) as a gateway
 gets them.
 
@@ -47,7 +47,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-MONITORING = ROOT / "envoyfilter" / "monitoring"
+MONITORING = ROOT / "monitoring"
 GATEWAY_VALUES = MONITORING / "gateway-values.yaml"
 ISTIOD_VALUES = MONITORING / "istiod-values.yaml"
 TELEMETRY = MONITORING / "telemetry.yaml"
@@ -215,7 +215,7 @@ def access_logs(telemetries: list[dict], mesh_config: dict, pods: GatewayPods) -
 
 @dataclass
 class Observability:
-    """The repository's settings (envoyfilter/monitoring/) for the default gateway's pods."""
+    """The repository's settings (monitoring/) for the default gateway's pods."""
     pods: GatewayPods
     mesh_config: dict
     telemetries: list[dict]

@@ -1,4 +1,4 @@
-"""Prometheus for the tests: the repository's rules (envoyfilter/monitoring/prometheusrule.yaml)
+"""Prometheus for the tests: the repository's rules (monitoring/prometheusrule.yaml)
 as a plain rules file, `promtool`, and a real Prometheus server (Debian's `prometheus` package,
 from `make deps`) scraping an Envoy on loopback.
 
@@ -23,7 +23,7 @@ import yaml
 from e2e.support.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-MONITORING = ROOT / "envoyfilter" / "monitoring"
+MONITORING = ROOT / "monitoring"
 PROMETHEUS_RULE = MONITORING / "prometheusrule.yaml"
 RULE_TESTS = MONITORING / "prometheusrule.test.yaml"
 # The name prometheusrule.test.yaml loads, and `make release` ships.

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in stream:
                 report.read(line)
     if report.lines == 0:
-        print("no access-log line in the format of envoyfilter/monitoring/istiod-values.yaml "
+        print("no access-log line in the format of monitoring/istiod-values.yaml "
               "(start=... client=... authority=... status=... sni_guard=... ua=\"...\")", file=sys.stderr)
         return 2
     rows = report.rows(args.window)
