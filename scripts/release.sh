@@ -129,8 +129,10 @@ open(entry_path, "w").write(entry.rstrip() + "\n")
 EOF
 
 (cd "$out" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
-if grep -rl --exclude=SHA256SUMS -e "$build" -e "$HOME" -e "$PWD" "$out" >/dev/null 2>&1; then
-  fail "a release file names a path of this machine: $(grep -rl -e "$build" -e "$HOME" -e "$PWD" "$out" | head -3)"
+# (With the separator: the module's own `wasm/src/root.rs` contains "/root".)
+machine_paths=(-e "$build/" -e "$HOME/" -e "$PWD/" -e "$cargo_home/" -e "$rustup_home/")
+if grep -rlF "${machine_paths[@]}" "$out" >/dev/null 2>&1; then
+  fail "a release file names a path of this machine: $(grep -rlF "${machine_paths[@]}" "$out" | head -3)"
 fi
 
 say "wrote $out (CLI for ${built[*]}):"
