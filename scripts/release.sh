@@ -144,4 +144,4 @@ else
   say "tag this commit:"
 fi
 say "  git commit -am 'Release $version' (if CHANGELOG.md changed); git tag -a v$version -m 'sni-guard $version'; git push origin v$version"
-say "  make push IMAGE=$image:$version (or skopeo copy oci-archive:$out/sni-guard-$version-oci.tar docker://$image:$version)"
+say "  skopeo copy --preserve-digests oci-archive:dist/release/$version/sni-guard-$version-oci.tar docker://$image:$version"
