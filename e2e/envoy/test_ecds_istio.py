@@ -12,20 +12,16 @@ configuration or module is bad, under each `failStrategy`.
 from __future__ import annotations
 
 import hashlib
-import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from e2e.support import cli, istiod, manifests, xds
 from e2e.support import curl as curl_support
 from e2e.support import envoy as envoy_support
+from e2e.support import istio_install, istiod, readme, xds
 from e2e.support.wasm_modules import crashing_module
 
-ROOT = envoy_support.ROOT
 # The example's configuration as a WasmPlugin carries it: without the matcher's knob (a
 # WasmPlugin's filter has no matcher in front).
 BASE = {k: v for k, v in envoy_support.plugin_configuration(envoy_support.load_example()).items()
@@ -41,7 +37,7 @@ FAIL_STRATEGIES = ["FAIL_OPEN", "FAIL_CLOSE"]
 
 @dataclass
 class Istio:
-    plugin: istiod.WasmPlugin  # dist/manifests/wasmplugin.yaml's WasmPlugin, resourceVersion 1
+    plugin: istiod.WasmPlugin  # the WasmPlugin `make manifests MODE=enforce` writes, resourceVersion 1
     registry: istiod.FakeRegistry
     layout: Path
     unloadable_sha256: str
@@ -54,17 +50,8 @@ def istio(workdir) -> Istio:
     the test's own directory), and a registry serving its image at the manifest's URL, plus two
     bad modules."""
     out = workdir / "istio"
-    version = re.search(r'^version = "(.*)"', (ROOT / "Cargo.toml").read_text(), re.MULTILINE).group(1)
-    layout = out / "oci"
-    subprocess.run([sys.executable, "scripts/oci_image.py", str(envoy_support.WASM), "--layout", str(layout),
-                    "--tag", version], cwd=ROOT, check=True, capture_output=True, timeout=60)
-    (out / "manifests").mkdir(parents=True)
-    (out / "manifests" / "wasmplugin.yaml").write_text(cli.config(
-        "--kind", "wasmplugin", "--image", f"oci://registry.example.com/sni-guard:{version}", "--oci-layout", layout,
-        "--selector", "istio=ingressgateway", "--mode", "enforce", manifests.EXAMPLE_GATEWAYS))
-    [plugin] = istiod.load_wasm_plugins(out / "manifests" / "wasmplugin.yaml")
-    registry = istiod.FakeRegistry(out / "agent-cache")
-    registry.add_image(plugin.spec["url"], layout)
+    installed = istio_install.install(out, mode="enforce")
+    registry = installed.registry
     # A module with the Wasm magic (istio-agent checks only that) that Envoy cannot parse.
     unloadable = out / "sni-guard-truncated.wasm"
     unloadable.write_bytes(envoy_support.WASM.read_bytes()[:4096])
@@ -72,21 +59,13 @@ def istio(workdir) -> Istio:
     crashing = out / "crashing.wasm"
     crashing.write_bytes(crashing_module())
     registry.add_file(CRASHING_URL, crashing)
-    return Istio(plugin, registry, layout, hashlib.sha256(unloadable.read_bytes()).hexdigest(),
+    return Istio(installed.plugin, registry, installed.layout, hashlib.sha256(unloadable.read_bytes()).hexdigest(),
                  hashlib.sha256(crashing.read_bytes()).hexdigest())
 
 
 def start_gateway(certs, istio: Istio, directory: Path, listeners: dict[str, list[istiod.WasmPlugin]]):
-    """A gateway Envoy with one copy of the example's TLS listener per entry of `listeners`,
-    each with those WasmPlugins (oldest first) where the example has sni-guard."""
-    files = xds.FileXds(directory / "xds")
-    gateway = istiod.Gateway(files, istio.registry)
-    base = envoy_support.https_listener(envoy_support.prepare(certs))
-    dynamic = [gateway.listener(base, plugins, name) for name, plugins in listeners.items()]
-    bootstrap = files.bootstrap(envoy_support.prepare(certs), dynamic)
-    envoy = xds.XdsEnvoy(bootstrap, directory, name="envoy")
-    envoy.start()
-    return envoy, gateway, xds.listener_ports(envoy)
+    running = istio_install.start_gateway(certs, istio.registry, directory, listeners)
+    return running.envoy, running.istiod, running.ports
 
 
 def status(certs, port: int, sni: str, host: str) -> int:
@@ -264,6 +243,9 @@ def test_bad_updates(certs, istio, failing_gateway):
     assert traffic() == [421, 200]
     assert gw.push(envoy, good.updated("2", pluginConfig=REFUSED)) == "rejected"
     assert xds.ecds_stats(envoy, name)["version_text"] == "1" and traffic() == [421, 200]
+    (shown,) = readme.block_after("-c istio-proxy | grep 'invalid configuration'")
+    refused = [line for line in envoy.stderr_path.read_text().splitlines() if "invalid configuration" in line]
+    assert refused and all(readme.matches(shown, line) for line in refused), (shown, refused)
     # Envoy 1.40's /config_dump (and so istioctl's view of it) shows the rejected configuration.
     assert xds.ecds_dump(envoy, name)["version_info"] == "2"
 

@@ -183,7 +183,8 @@ NON_HOST_SNIS = [
 
 @pytest.mark.parametrize("transport", [HTTP2, HTTP1], ids=["http2", "http1"])
 @pytest.mark.parametrize("sni,without_h2,without_h1", NON_HOST_SNIS, ids=[c[0] for c in NON_HOST_SNIS])
-def test_an_sni_that_is_no_host_name_is_checked(fronting_gateway, gateway_certs, sni, without_h2, without_h1, transport):
+def test_an_sni_that_is_no_host_name_is_checked(fronting_gateway, gateway_certs, sni, without_h2, without_h1,
+                                                transport):
     without = without_h1 if transport == HTTP1 else without_h2
     if without == "refused by the codec":
         with pytest.raises(ConnectionError):

@@ -1,6 +1,7 @@
-"""The Kustomize base (envoyfilter/kustomize/base: the WasmPlugin) and the example overlay that
-patches servers, mode and image into it, rendered by `kubectl kustomize` and checked against
-Istio's CRD schema and with `sni-guard check` (the filter's own parser)."""
+"""The Kustomize base (envoyfilter/kustomize/base: the WasmPlugin) and overlays on it that
+`sni-guard config --overlay` writes (the example one, envoyfilter/kustomize/overlays/example,
+is `make examples`'), rendered by `kubectl kustomize` and checked against Istio's CRD schema,
+against what `sni-guard config` prints, and with `sni-guard check` (the filter's own parser)."""
 
 import os
 
@@ -26,22 +27,50 @@ def test_the_base_is_the_example_wasmplugin(kubectl, schemas):
     assert schemas.errors(document) == []
 
 
-def test_the_example_overlay_patches_servers_mode_and_image(kubectl, schemas):
+def overlay_flags() -> list[str]:
+    """`make examples`' flags for the example overlay."""
+    makefile = (m.ROOT / "Makefile").read_text()
+    text = makefile.split("EXAMPLE_OVERLAY_FLAGS := ", 1)[1].split("\n\n", 1)[0]
+    return text.replace("\\\n", " ").split()
+
+
+def test_the_example_overlay_renders_what_config_writes(kubectl, schemas):
+    """The example overlay is `sni-guard config --overlay`'s: rendered on the base, it is the
+    WasmPlugin `sni-guard config` prints for the same flags, field for field."""
     (document,) = kustomize.render(kustomize.EXAMPLE_OVERLAY)
     assert schemas.errors(document) == []
-    spec = document["spec"]
-    assert document["metadata"] == {"name": "sni-guard-ingressgateway", "namespace": "istio-ingress"}
-    assert spec["url"] == "oci://registry.example.com/platform/sni-guard:0.1.0"
-    assert spec["pluginConfig"]["servers"] == [{"hosts": ["shop.example.com", "www.shop.example.com"]},
-                                               {"hosts": ["blog.example.com"]}, {"hosts": ["*.apps.example.com"]}]
-    assert spec["pluginConfig"]["mode"] == "enforce"
-    assert spec["match"] == [{"mode": "CLIENT", "ports": [{"number": 8443}]}]
-    assert spec["selector"]["matchLabels"] == {"istio": "ingressgateway", "app": "istio-ingressgateway"}
-    # What the overlay leaves alone stays the base's.
-    (base,) = m.documents(m.MANIFEST_DIR / "wasmplugin.yaml")
-    for field in ("phase", "failStrategy", "imagePullPolicy", "pluginName", "type"):
-        assert spec[field] == base["spec"][field], field
-    assert spec["pluginConfig"]["on_missing_sni"] == "allow"
+    (printed,) = yaml.safe_load_all(cli.config(*overlay_flags(), m.EXAMPLE_GATEWAYS))
+    assert document == printed
+    assert document["metadata"] == {"name": "sni-guard-istio-ingressgateway-ingressgateway",
+                                    "namespace": "istio-ingress"}
+    assert document["spec"]["pluginConfig"]["mode"] == "enforce"
+    assert document["spec"]["match"] == [{"mode": "CLIENT", "ports": [{"number": 8443}]}]
+
+
+@pytest.mark.parametrize("target", ["istio", "gateway-api"])
+def test_config_writes_an_overlay_that_renders_the_wasmplugin(kubectl, schemas, tmp_path, target):
+    """For an Istio gateway's pods and for a Gateway API Gateway (another name and namespace,
+    targetRefs instead of the base's selector, no sha256 for a file:// module)."""
+    args = {"istio": ["-l", "istio=ingressgateway", "--image", "oci://registry.example.com/sni-guard:9.9.9",
+                      "--sha256", "ab" * 32, m.EXAMPLE_GATEWAYS],
+            "gateway-api": ["-l", "gateway.networking.k8s.io/gateway-name=edge", "--image",
+                            "file:///var/local/lib/wasm/sni-guard.wasm", m.ROOT / "cli" / "demo" / "gateways.yaml"]}
+    overlay = tmp_path / "overlay"
+    written = cli.run("config", "--kind", "wasmplugin", "--overlay", overlay, "--base",
+                      os.path.relpath(kustomize.BASE, overlay), *args[target])
+    assert written.returncode == 0 and written.stdout == "", written.stderr
+    (document,) = kustomize.render(overlay)
+    (printed,) = yaml.safe_load_all(cli.config("--kind", "wasmplugin", *args[target]))
+    assert document == printed
+    assert schemas.errors(document) == []
+    assert cli.run("check", "-", stdin=yaml.safe_dump(document)).returncode == 0
+
+
+def test_an_overlay_is_for_a_wasmplugin_only(tmp_path):
+    result = cli.run("config", "--kind", "envoyfilter", "-l", "istio=ingressgateway", "--overlay", tmp_path / "o",
+                     "--base", "../base", m.EXAMPLE_GATEWAYS)
+    assert result.returncode == 2 and "give --kind wasmplugin" in result.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_the_rendered_overlay_passes_sni_guard_check(kubectl):

@@ -13,7 +13,6 @@ import copy
 import json
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from e2e.support import matcher as matcher_support
+from e2e.support.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "envoyfilter" / "envoy.yaml"
@@ -357,7 +357,7 @@ def rss_kib(pid: int) -> int:
     raise KeyError("VmRSS")
 
 
-class Envoy:
+class Envoy(ServerProcess):
     """One Envoy process on loopback, stopped by PID when the `with` block ends (also when a
     test fails)."""
 
@@ -396,31 +396,18 @@ class Envoy:
         """Envoy's own log, including the module's log lines."""
         return self.workdir / f"{self.name}.log"
 
-    def __enter__(self) -> "Envoy":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def start(self, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
         admin_address = self.workdir / f"{self.name}.admin"
         admin_address.unlink(missing_ok=True)
-        self.process = subprocess.Popen(
+        self.launch(
             [*self.command, "-c", str(self.config_path), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "--admin-address-path", str(admin_address),
              "--file-flush-interval-msec", str(self.file_flush_interval_ms), "-l", self.log_level,
              *self.extra_args],
-            stdout=self.stdout_path.open("wb"), stderr=self.stderr_path.open("wb"),
-            start_new_session=True)
-        try:
-            self._wait_ready(admin_address, timeout)
-        except BaseException:
-            # Also on Ctrl-C while waiting: `with` only stops what it finished entering.
-            self.stop()
-            raise
+            self.stdout_path.open("wb"), self.stderr_path.open("wb"),
+            lambda: self._wait_ready(admin_address, timeout))
 
     def _wait_ready(self, admin_address: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -455,15 +442,6 @@ class Envoy:
     def listener_configs(self) -> list[dict]:
         """The listeners Envoy was given in its bootstrap (static ones)."""
         return self.config.get("static_resources", {}).get("listeners", [])
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
     @property
     def pid(self) -> int:

@@ -31,7 +31,7 @@ class Response:
 class Connection:
     """One TLS connection speaking HTTP/2, opened with one SNI."""
 
-    def __init__(self, port: int, sni: str, ca: str, timeout: float):
+    def __init__(self, port: int, sni: str, ca: str, timeout: float, user_agent: str | None = None):
         context = ssl.create_default_context(cafile=ca)
         context.set_alpn_protocols(["h2"])
         raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -40,6 +40,7 @@ class Connection:
             raise RuntimeError(f"server did not negotiate h2 (got {self.sock.selected_alpn_protocol()})")
         self.sni = sni
         self.port = port
+        self.user_agent = user_agent
         self.local_port = self.sock.getsockname()[1]
         self.refused_hosts: set[str] = set()
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
@@ -48,9 +49,10 @@ class Connection:
 
     def get(self, host: str, path: str) -> tuple[int, bytes]:
         stream_id = self.h2.get_next_available_stream_id()
-        self.h2.send_headers(stream_id, [(":method", "GET"), (":scheme", "https"),
-                                         (":authority", f"{host}:{self.port}"), (":path", path)],
-                             end_stream=True)
+        headers = [(":method", "GET"), (":scheme", "https"), (":authority", f"{host}:{self.port}"), (":path", path)]
+        if self.user_agent:
+            headers.append(("user-agent", self.user_agent))
+        self.h2.send_headers(stream_id, headers, end_stream=True)
         self.sock.sendall(self.h2.data_to_send())
         status, body = 0, b""
         while True:
@@ -70,6 +72,21 @@ class Connection:
                     return status, body
             self.sock.sendall(self.h2.data_to_send())
 
+    def wait_for_goaway(self, timeout: float) -> h2.events.ConnectionTerminated | None:
+        """The server's GOAWAY on this idle connection, or None if none came within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return None
+                for event in self.h2.receive_data(data):
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        return event
+                self.sock.sendall(self.h2.data_to_send())
+        except TimeoutError:
+            return None
+
     def close(self) -> None:
         try:
             self.h2.close_connection()
@@ -87,6 +104,7 @@ class CoalescingClient:
     connection_type = Connection
     honour_421: bool = True
     timeout: float = 10.0
+    user_agent: str | None = None
     connections: list[Connection] = field(default_factory=list)
 
     def get(self, host: str, path: str = "/") -> list[Response]:
@@ -109,7 +127,7 @@ class CoalescingClient:
         return self._open(host)
 
     def _open(self, sni: str) -> int:
-        self.connections.append(self.connection_type(self.port, sni, self.ca, self.timeout))
+        self.connections.append(self.connection_type(self.port, sni, self.ca, self.timeout, self.user_agent))
         return len(self.connections) - 1
 
     def close(self) -> None:

@@ -199,11 +199,13 @@ class _CoalescingConnection(Connection):
     """`Connection` as `h2client.CoalescingClient` drives its connections: `get(host, path)`
     sends `:authority` host:port and returns (status, body)."""
 
-    def __init__(self, port: int, sni: str, ca: str, timeout: float):
+    def __init__(self, port: int, sni: str, ca: str, timeout: float, user_agent: str | None = None):
         super().__init__(port, sni, ca=Path(ca), timeout=timeout)
+        self.user_agent = user_agent
 
     def get(self, host: str, path: str) -> tuple[int, bytes]:
-        reply = super().get(f"{host}:{self.port}", path)
+        headers = [("user-agent", self.user_agent)] if self.user_agent else []
+        reply = super().get(f"{host}:{self.port}", path, headers)
         return reply.status, reply.body
 
 

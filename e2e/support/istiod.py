@@ -184,18 +184,18 @@ class FakeRegistry:
 
     def __init__(self, cache_dir: Path):
         self.cache_dir = cache_dir
-        self.images: dict[str, Path] = {}   # image name (URL without tag or digest) -> layout
+        self.images: dict[str, Path] = {}   # image reference (URL without digest) -> layout
         self.files: dict[str, Path] = {}    # http(s) URL -> file
 
     def add_image(self, url: str, layout: Path) -> None:
-        self.images[_image_name(url)] = layout
+        self.images[_image_reference(url)] = layout
 
     def add_file(self, url: str, path: Path) -> None:
         self.files[url] = path
 
     def fetch(self, url: str, sha256: str) -> Path:
         if url.startswith("oci://"):
-            layout = self.images.get(_image_name(url))
+            layout = self.images.get(_image_reference(url))
             if layout is None:
                 raise FetchError(f"could not fetch Wasm OCI image: {url}: not found")
             checksum = manifest_digest(layout)
@@ -219,6 +219,15 @@ class FakeRegistry:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(module)
         return path
+
+
+def _image_reference(url: str) -> str:
+    """`oci://host/repo:tag` as it is, `oci://host/repo` as `...:latest`, a digest left off."""
+    name = _image_name(url)
+    rest = url.removeprefix("oci://").split("@", 1)[0]
+    path = rest.partition("/")[2]
+    tag = path.rsplit(":", 1)[1] if ":" in path else "latest"
+    return f"{name}:{tag}"
 
 
 def _image_name(url: str) -> str:

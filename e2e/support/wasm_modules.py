@@ -16,6 +16,8 @@
 Each module exports what proxy-wasm-cpp-host looks for (`memory`, `proxy_abi_version_0_2_1`,
 `proxy_on_memory_allocate`, `proxy_on_vm_start`, `proxy_on_configure`,
 `proxy_on_context_create`) and its own stream callbacks.
+
+`with_custom_section` gives a module another digest without changing its code.
 """
 
 from __future__ import annotations
@@ -182,3 +184,9 @@ def stats_stand_in_module() -> bytes:
         ("proxy_on_log", ON_LOG, on_log),
         ("proxy_abi_version_0_2_1", ABI_VERSION, b""),
     ], data)
+
+
+def with_custom_section(module: bytes, name: str, payload: bytes) -> bytes:
+    """`module` with a custom section appended: the same code under another digest, as a
+    rebuild of a new release is (for the upgrade tests)."""
+    return module + _section(0, _name(name) + payload)

@@ -136,6 +136,16 @@ def listener_ports(envoy: envoy_support.Envoy) -> dict[str, int]:
     return {s["name"]: s["local_address"]["socket_address"]["port_value"] for s in statuses}
 
 
+def listener_filters(envoy: envoy_support.Envoy, name: str) -> list[dict]:
+    """The HTTP filters of the first filter chain of the active listener `name`."""
+    dump = json.loads(envoy.admin("/config_dump?resource=dynamic_listeners"))
+    for entry in dump.get("configs", []):
+        if entry.get("name") == name and "active_state" in entry:
+            chain = entry["active_state"]["listener"]["filter_chains"][0]
+            return chain["filters"][0]["typed_config"]["http_filters"]
+    raise KeyError(f"no active listener {name!r}")
+
+
 def _wait(what: str, envoy: envoy_support.Envoy, check, timeout: float):
     deadline = time.monotonic() + timeout
     while True:

@@ -108,20 +108,25 @@ pub fn placement(generated: &Generated, request: &Request, services: &[Service])
             let values: Vec<&str> = labels.values().map(String::as_str).collect();
             let pods = join_labels(labels);
             let (namespace, known, how) = match (&request.namespace, pods_namespace(services, labels)) {
-                (Some(namespace), _) => {
-                    (namespace.clone(), true, format!("In {namespace}, given with --namespace as the namespace of the gateway pods."))
-                }
+                (Some(namespace), _) => (
+                    namespace.clone(),
+                    true,
+                    format!("In {namespace}, given with --namespace as the namespace of the gateway pods."),
+                ),
                 (None, found @ PodsNamespace::Found { namespace, .. }) => (
                     namespace.to_owned(),
                     true,
                     format!(
-                        "In {namespace}, where the gateway pods run: {} in front of the pods labelled {pods} is                          there, and a plugin applies to the pods of its own namespace.",
+                        "In {namespace}, where the gateway pods run: {} in front of the pods labelled {pods} is \
+                         there, and a plugin applies to the pods of its own namespace.",
                         found.services()
                     ),
                 ),
                 (None, several @ PodsNamespace::Several(_)) => {
                     return Err(ConfigFailure::Unusable(format!(
-                        "the gateway pods labelled {pods} run in several namespaces ({} in front of them): give                          --namespace for the one to configure (a plugin applies to the pods of its own namespace;                          in Istio's root namespace, to those of every namespace)",
+                        "the gateway pods labelled {pods} run in several namespaces ({} in front of them): give \
+                         --namespace for the one to configure (a plugin applies to the pods of its own namespace; \
+                         in Istio's root namespace, to those of every namespace)",
                         several.services()
                     )))
                 }
@@ -129,7 +134,9 @@ pub fn placement(generated: &Generated, request: &Request, services: &[Service])
                     DEFAULT_PLUGIN_NAMESPACE.to_owned(),
                     false,
                     format!(
-                        "In {DEFAULT_PLUGIN_NAMESPACE}, Istio's root namespace by default, where a plugin applies to                          the matching pods of every namespace: the input has no Service for the pods labelled {pods}                          to say where they run (give it, or --namespace)."
+                        "In {DEFAULT_PLUGIN_NAMESPACE}, Istio's root namespace by default, where a plugin applies to \
+                         the matching pods of every namespace: the input has no Service for the pods labelled {pods} \
+                         to say where they run (give it, or --namespace)."
                     ),
                 ),
             };
@@ -142,7 +149,8 @@ pub fn placement(generated: &Generated, request: &Request, services: &[Service])
         None => (
             derived.clone(),
             format!(
-                "{how} Named {derived} after the workload, so that each gateway workload has its own object                  (--name sets another)."
+                "{how} Named {derived} after the workload, so that each gateway workload has its own object \
+                 (--name sets another)."
             ),
         ),
     };
