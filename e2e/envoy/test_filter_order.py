@@ -19,8 +19,9 @@ from e2e.support.wasm_modules import STAND_IN_LOGGED_421, STAND_IN_LOGGED_OTHER,
 
 # The ECDS filter names istiod gives the plugin (Istio 1.30+ naming: e2e/support/istiod.py).
 SNI_GUARD_NAMES = {
-    "wasmplugin": "extensions.istio.io/trafficextension/istio-system.sni-guard~istio-translated-wasmplugin",
-    "trafficextension": "extensions.istio.io/trafficextension/istio-system.sni-guard"}
+    "wasmplugin":
+        "extensions.istio.io/trafficextension/istio-system.sni-guard-ingressgateway~istio-translated-wasmplugin",
+    "trafficextension": "extensions.istio.io/trafficextension/istio-system.sni-guard-ingressgateway"}
 
 
 @pytest.fixture(scope="module")

@@ -135,6 +135,7 @@ def test_enforce_then_a_rejected_update(certs, monitored):
 
     firing = server.wait_for_firing("SniGuardUpdateRejected")
     assert [(a["labels"]["pod"], a["labels"]["resource"]) for a in firing] == [
-        (POD, "extensions_istio_io_trafficextension_istio_system_sni_guard_istio_translated_wasmplugin")], (
+        (POD, "extensions_istio_io_trafficextension_istio_system_sni_guard_ingressgateway_istio_translated"
+              "_wasmplugin")], (
         server.alerts())
     assert all(h == "ok" for h in server.rule_health().values()), server.rule_health()
