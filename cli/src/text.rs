@@ -125,6 +125,21 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// A certificate's names are listed up to this many in text (the report, `merge`'s comments),
+/// then counted: a certificate naming 2,000 hosts, presented by 2,000 servers, would otherwise be
+/// 4,000,000 names of text. `--output json` lists them all, once per certificate.
+pub const NAMES_SHOWN: usize = 10;
+
+/// The first `most` of `items`, escaped and joined with ", ", then how many more there are
+/// (`a, b and 3 more names`, `what` being `names`): only what is shown is escaped.
+pub fn first_of(items: &[String], most: usize, what: &str) -> String {
+    let shown: Vec<String> = items.iter().take(most).map(|i| Shown(i).to_string()).collect();
+    match items.len().saturating_sub(most) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more {what}", shown.join(", ")),
+    }
+}
+
 /// JSON as the CLI prints it (indented), with every unsafe character in a string written as a
 /// `\uXXXX` escape: serde_json escapes control characters but writes U+202E and its like as
 /// they are. A JSON reader gets the same strings back.
@@ -221,6 +236,14 @@ mod tests {
         // Twice is once.
         assert_eq!(escape(&escape("x\u{1b}y")), escape("x\u{1b}y"));
         assert_eq!(format!("Secret {}", Shown("a\nb")), "Secret a\\nb");
+    }
+
+    #[test]
+    fn the_first_few_are_escaped_and_the_rest_counted() {
+        let names: Vec<String> = ["a.test", "b\u{1b}.test", "c.test"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(first_of(&names, 2, "names"), "a.test, b\\u{1b}.test and 1 more names");
+        assert_eq!(first_of(&names, 3, "names"), "a.test, b\\u{1b}.test, c.test");
+        assert_eq!(first_of(&names[..0], 3, "names"), "");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use crate::audit::advice::{Advice, Advisor};
 use crate::audit::conflicts::{Conflict, Report};
 use crate::cluster::model::{covers, Credential, Server, Workload};
-use crate::text::Shown;
+use crate::text::{first_of, Shown, NAMES_SHOWN};
 use crate::tls::credentials::ServerCertificates;
 use crate::yaml;
 
@@ -112,15 +112,14 @@ fn describe(servers: &[Server], members: &[usize]) -> String {
         .join(", ")
 }
 
-/// What a server presents, in words: `*.acme.test (Secret istio-system/wildcard-acme)`.
+/// What a server presents, in words: `*.acme.test (Secret istio-system/wildcard-acme)`; a
+/// certificate's names as the report lists them (said once per member of a conflict, so a
+/// certificate of 2,000 names must not be 2,000 names each time).
 fn presents(certificates: &ServerCertificates) -> String {
     let what: Vec<String> = certificates
         .presented
         .iter()
-        .map(|p| {
-            let names: Vec<String> = p.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
-            format!("{} ({})", names.join(", "), p.source)
-        })
+        .map(|p| format!("{} ({})", first_of(&p.certificate.names, NAMES_SHOWN, "names"), p.source))
         .collect();
     what.join("; ")
 }

@@ -11,7 +11,7 @@ use crate::audit::conflicts::{
 };
 use crate::audit::passthrough::AtRisk;
 use crate::cluster::model::{Api, Credential, SafeReason, Server, Workload};
-use crate::text::{json_pretty, json_string, wrap, Shown, KEEP};
+use crate::text::{first_of, json_pretty, json_string, wrap, Shown, KEEP, NAMES_SHOWN};
 use crate::tls::certificate::Certificate;
 use crate::tls::credentials::{Decided, Resolution, ServerCertificates, Source, Unknown};
 
@@ -33,11 +33,6 @@ impl Findings<'_> {
         Advisor::new(self.servers, &self.resolution.servers)
     }
 }
-
-/// A certificate's names are listed up to this many in the text report, then counted: a
-/// certificate naming 2,000 hosts, presented by 2,000 servers, would otherwise be 4,000,000
-/// names of text. `--output json` lists them all, once per certificate.
-const NAMES_SHOWN: usize = 10;
 
 /// How the text report may be dressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,15 +70,12 @@ fn hosts(server: &Server) -> String {
 fn certificate_lines(certificates: &ServerCertificates, indent: &str) -> String {
     let mut out = String::new();
     for presented in &certificates.presented {
-        let all: Vec<String> = presented.certificate.names.iter().map(|n| Shown(n).to_string()).collect();
+        let all = &presented.certificate.names;
         let names = match all.len() {
             0 => "(no DNS name)".to_owned(),
-            n if n <= NAMES_SHOWN => all.join(", "),
-            n => format!(
-                "{} and {} more names (`--output json` lists them)",
-                all[..NAMES_SHOWN].join(", "),
-                n - NAMES_SHOWN
-            ),
+            n if n <= NAMES_SHOWN => first_of(all, NAMES_SHOWN, "names"),
+            // Shortened: say where the rest is.
+            _ => format!("{} (`--output json` lists them)", first_of(all, NAMES_SHOWN, "names")),
         };
         let cn = if presented.certificate.from_common_name { " (its common name: no DNS SAN)" } else { "" };
         out.push_str(&wrap(
